@@ -1,0 +1,3 @@
+//! The Jobs the controller runs (drift check, retrain packaging) and the result document they report.
+
+pub mod result;

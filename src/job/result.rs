@@ -1,0 +1,207 @@
+//! The versioned result document a Job writes to its termination log (< 4 KiB) and the controller reads.
+//! Pure data and (de)serialization; writing the file is the Job's business.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::v1alpha1::{DataSource, Method, SampleCounts, TimeWindow};
+
+/// `apiVersion` of every result document this build writes.
+pub const RESULT_API_VERSION: &str = "driftwatch.dev/result/v1";
+/// Kubernetes caps a termination message at 4096 bytes.
+pub const MAX_RESULT_BYTES: usize = 4096;
+
+/// What a drift-check Job reports.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckReport {
+    pub api_version: String,
+    /// Always `CheckResult`.
+    pub kind: String,
+    /// The check id (Job name, or given on the command line).
+    pub check_id: String,
+    /// Present on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<CheckOutcome>,
+    /// Present on failure; the Job also exits non-zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+}
+
+/// A successful check.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckOutcome {
+    pub windows: ReportWindows,
+    pub samples: SampleCounts,
+    pub scores: Vec<ScoreReport>,
+    pub drift_detected: bool,
+    pub duration_seconds: f64,
+    /// Points skipped for a missing or garbled timestamp, per window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkippedCounts>,
+    /// Compact picture of both windows for the dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<DistributionSummary>,
+}
+
+/// Reference and comparison windows as read.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportWindows {
+    pub reference: TimeWindow,
+    pub comparison: TimeWindow,
+}
+
+/// One detector's outcome.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScoreReport {
+    pub method: Method,
+    pub source: DataSource,
+    pub score: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    pub drifted: bool,
+    pub n_reference: u64,
+    pub n_comparison: u64,
+    pub seconds: f64,
+}
+
+/// Points skipped while reading.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedCounts {
+    pub reference: u64,
+    pub comparison: u64,
+}
+
+/// Histograms of both windows along the top principal components of the reference.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DistributionSummary {
+    /// One entry per principal component (at most 2).
+    pub components: Vec<ComponentHistogram>,
+}
+
+/// Histogram of one principal component: shared bin edges, counts per window.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentHistogram {
+    /// Lower edge of the first bin and upper edge of the last.
+    pub range: [f64; 2],
+    pub reference: Vec<u32>,
+    pub comparison: Vec<u32>,
+}
+
+/// A named failure of a Job.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JobError {
+    /// Machine-readable kind, e.g. SourceUnavailable, CollectionNotFound, InsufficientData.
+    pub kind: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+impl CheckReport {
+    pub fn success(check_id: impl Into<String>, outcome: CheckOutcome) -> Self {
+        Self {
+            api_version: RESULT_API_VERSION.to_string(),
+            kind: "CheckResult".to_string(),
+            check_id: check_id.into(),
+            result: Some(outcome),
+            error: None,
+        }
+    }
+
+    pub fn failure(check_id: impl Into<String>, kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            api_version: RESULT_API_VERSION.to_string(),
+            kind: "CheckResult".to_string(),
+            check_id: check_id.into(),
+            result: None,
+            error: Some(JobError {
+                kind: kind.into(),
+                message: message.into(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultError {
+    #[error("result document is not valid JSON: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("result document has apiVersion {0:?}, this build reads {RESULT_API_VERSION}")]
+    UnknownVersion(String),
+}
+
+/// Reads a result document from a termination message.
+pub fn parse_check_report(text: &str) -> Result<CheckReport, ResultError> {
+    let report: CheckReport = serde_json::from_str(text)?;
+    if report.api_version != RESULT_API_VERSION {
+        return Err(ResultError::UnknownVersion(report.api_version));
+    }
+    Ok(report)
+}
+
+/// Serializes a report compactly, dropping the summary and then shortening messages until it fits the
+/// termination-message limit.
+pub fn encode_check_report(report: &CheckReport) -> String {
+    let mut report = report.clone();
+    let mut text = serde_json::to_string(&report).unwrap_or_default();
+    if text.len() > MAX_RESULT_BYTES {
+        if let Some(outcome) = report.result.as_mut() {
+            outcome.summary = None;
+        }
+        text = serde_json::to_string(&report).unwrap_or_default();
+    }
+    if text.len() > MAX_RESULT_BYTES {
+        if let Some(error) = report.error.as_mut() {
+            let excess = text.len() - MAX_RESULT_BYTES + 3;
+            let keep = error.message.len().saturating_sub(excess);
+            let cut = (0..=keep)
+                .rev()
+                .find(|i| error.message.is_char_boundary(*i))
+                .unwrap_or(0);
+            error.message.truncate(cut);
+            error.message.push_str("...");
+        }
+        text = serde_json::to_string(&report).unwrap_or_default();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_round_trips_through_the_termination_message() {
+        let report = CheckReport::failure("m-1", "SourceUnavailable", "connection refused");
+        let parsed = parse_check_report(&encode_check_report(&report)).unwrap();
+        assert_eq!(parsed, report);
+    }
+
+    #[test]
+    fn an_oversized_error_message_is_cut_to_fit() {
+        let report = CheckReport::failure("m-1", "InvalidSpec", "x".repeat(10_000));
+        let text = encode_check_report(&report);
+        assert!(text.len() <= MAX_RESULT_BYTES);
+        assert_eq!(
+            parse_check_report(&text).unwrap().error.unwrap().kind,
+            "InvalidSpec"
+        );
+    }
+
+    #[test]
+    fn an_unknown_version_is_refused() {
+        let text = r#"{"apiVersion":"driftwatch.dev/result/v9","kind":"CheckResult","checkId":"x"}"#;
+        assert!(matches!(
+            parse_check_report(text),
+            Err(ResultError::UnknownVersion(_))
+        ));
+    }
+}
