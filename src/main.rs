@@ -28,6 +28,10 @@ enum Command {
         #[arg(long)]
         output_dir: Option<std::path::PathBuf>,
     },
+    /// Run one drift check: read both windows from Qdrant, run the detectors, report the result.
+    //TMP Check(Box<driftwatch::job::check::CheckArgs>),
+    /// Upsert embeddings (+ timestamps, confidence scores) from .npy/.jsonl into a Qdrant collection.
+    QdrantLoad(Box<driftwatch::job::load::LoadArgs>),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,14 @@ fn main() -> ExitCode {
     telemetry::init(cli.log_format);
     match cli.command {
         Command::Crd { output_dir } => match driftwatch::crd::emit(output_dir.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        //TMP Command::Check(args) => driftwatch::job::check::main(&args),
+        Command::QdrantLoad(args) => match driftwatch::job::load::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("error: {err}");
