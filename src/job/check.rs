@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::parse_duration;
-use crate::api::v1alpha1::{DetectorSpec, PayloadFilter, SampleCounts, TimeWindow, TimestampFormat};
+use crate::api::v1alpha1::{DetectorSpec, PayloadFilter, SampleCounts, TimeWindow};
 use crate::drift::{self, DriftError, EngineConfig, Sample};
 use crate::job::cli::TimestampFormatArg;
 use crate::job::result::{

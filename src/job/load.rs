@@ -52,8 +52,8 @@ pub struct LoadArgs {
     /// Spread timestamps evenly from this time (RFC 3339, inclusive)...
     #[arg(long, requires = "to")]
     pub from: Option<String>,
-    /// ...to this time (RFC 3339, exclusive).
-    #[arg(long, requires = "from")]
+    /// ...to this time (RFC 3339, exclusive). With --example: the end of the comparison day.
+    #[arg(long)]
     pub to: Option<String>,
     /// Confidence scores (.npy, 1-D), one per row.
     #[arg(long)]
@@ -248,6 +248,11 @@ pub fn read_rows(args: &LoadArgs, embeddings: &Path) -> Result<Rows, LoadError> 
     let n = rows.vectors.nrows();
     if let Some(path) = &args.timestamps {
         rows.timestamps = Some(read_vector(path)?);
+    }
+    if args.from.is_none() && args.to.is_some() {
+        return Err(LoadError::Invalid(
+            "--to needs --from (except with --example)".into(),
+        ));
     }
     if let (Some(from), Some(to)) = (&args.from, &args.to) {
         let (from, to) = (parse_time("--from", from)?, parse_time("--to", to)?);

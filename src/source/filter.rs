@@ -159,7 +159,7 @@ mod tests {
             end: Some(ts("2026-01-02T00:00:00.5Z")),
         };
         let c = time_condition("timestamp", TimestampFormat::Rfc3339, range);
-        let r = field(&c).datetime_range.clone().unwrap();
+        let r = field(&c).datetime_range.unwrap();
         assert_eq!(r.gte.unwrap().seconds, 1_767_225_600);
         let lt = r.lt.unwrap();
         assert_eq!((lt.seconds, lt.nanos), (1_767_312_000, 500_000_000));
@@ -173,9 +173,9 @@ mod tests {
             end: None,
         };
         let secs = time_condition("t", TimestampFormat::UnixSeconds, range);
-        assert_eq!(field(&secs).range.clone().unwrap().gte, Some(1_767_225_600.0));
+        assert_eq!(field(&secs).range.unwrap().gte, Some(1_767_225_600.0));
         let millis = time_condition("t", TimestampFormat::UnixMillis, range);
-        let r = field(&millis).range.clone().unwrap();
+        let r = field(&millis).range.unwrap();
         assert_eq!(r.gte, Some(1_767_225_600_000.0));
         assert_eq!(r.lt, None);
     }
@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(f.must.len(), 2);
         assert_eq!(f.must_not.len(), 1);
         assert_eq!(field(&f.must[0]).key, "model_version");
-        assert_eq!(field(&f.must_not[0]).range.clone().unwrap().lt, Some(0.1));
+        assert_eq!(field(&f.must_not[0]).range.unwrap().lt, Some(0.1));
     }
 
     #[test]
