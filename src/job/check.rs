@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::parse_duration;
-use crate::api::v1alpha1::{DetectorSpec, PayloadFilter, SampleCounts, TimeWindow};
+use crate::api::v1alpha1::{DataSource, DetectorSpec, PayloadFilter, SampleCounts, TimeWindow};
 use crate::drift::{self, DriftError, EngineConfig, Sample};
 use crate::job::cli::TimestampFormatArg;
 use crate::job::result::{
@@ -268,6 +268,18 @@ impl CheckPlan {
         };
         if detectors.as_ref().is_some_and(Vec::is_empty) {
             return Err(CheckError::InvalidSpec("the detector list is empty".into()));
+        }
+        let has_confidence = args.confidence_field.as_ref().is_some_and(|f| !f.is_empty());
+        if let Some(d) = detectors
+            .iter()
+            .flatten()
+            .find(|d| d.source == DataSource::ConfidenceScores)
+            && !has_confidence
+        {
+            return Err(CheckError::InvalidSpec(format!(
+                "detector {} on confidence_scores needs --confidence-field (the payload field with the score)",
+                d.method
+            )));
         }
         if args.max_reference == 0 || args.max_comparison == 0 {
             return Err(CheckError::InvalidSpec("--max-reference and --max-comparison must be > 0".into()));
@@ -694,6 +706,7 @@ mod tests {
             &["--reference", "7d", "--filter", "{\"must\":[{\"key\":\"k\"}]}"][..],
             &["--reference", "7d", "--detectors-json", "[{\"method\":\"nope\"}]"][..],
             &["--reference", "7d", "--detectors-json", "[]"][..],
+            &["--reference", "7d", "--detectors-json", r#"[{"method":"psi","source":"confidence_scores"}]"#][..],
             &["--reference", "0s"][..],
             &["--reference-start", "2026-02-01T00:00:00Z", "--reference-end", "2026-01-01T00:00:00Z"][..],
         ] {
