@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod compute;
 pub mod crd;
+pub mod drift;
 pub mod job;
 pub mod source;
 pub mod telemetry;

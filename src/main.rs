@@ -28,8 +28,10 @@ enum Command {
         #[arg(long)]
         output_dir: Option<std::path::PathBuf>,
     },
+    /// Run the drift detectors on local .npy files, or on the bundled example data without arguments.
+    Compute(driftwatch::compute::ComputeArgs),
     /// Run one drift check: read both windows from Qdrant, run the detectors, report the result.
-    //TMP Check(Box<driftwatch::job::check::CheckArgs>),
+    Check(Box<driftwatch::job::check::CheckArgs>),
     /// Upsert embeddings (+ timestamps, confidence scores) from .npy/.jsonl into a Qdrant collection.
     QdrantLoad(Box<driftwatch::job::load::LoadArgs>),
 }
@@ -45,7 +47,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        //TMP Command::Check(args) => driftwatch::job::check::main(&args),
+        Command::Compute(args) => match driftwatch::compute::run(&args) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error ({}): {err}", err.kind());
+                ExitCode::from(2)
+            }
+        },
+        Command::Check(args) => driftwatch::job::check::main(&args),
         Command::QdrantLoad(args) => match driftwatch::job::load::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {

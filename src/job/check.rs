@@ -128,7 +128,10 @@ pub enum CheckError {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error("the {window} window ({description}) has no points")]
-    EmptyWindow { window: &'static str, description: String },
+    EmptyWindow {
+        window: &'static str,
+        description: String,
+    },
     #[error("the {window} window ({description}) has {n} points; at least {min} are needed (--min-samples)")]
     InsufficientData {
         window: &'static str,
@@ -181,22 +184,25 @@ impl CheckPlan {
             let d = parse_duration(text).map_err(|e| CheckError::InvalidSpec(format!("{flag}: {e}")))?;
             jiff::SignedDuration::try_from(d).map_err(|e| CheckError::InvalidSpec(format!("{flag}: {e}")))
         };
-        let relative = |length: jiff::SignedDuration, offset: jiff::SignedDuration| -> Result<TimeRange, CheckError> {
-            let end = at
-                .checked_sub(offset)
-                .map_err(|e| CheckError::InvalidSpec(format!("window end out of range: {e}")))?;
-            let start = end
-                .checked_sub(length)
-                .map_err(|e| CheckError::InvalidSpec(format!("window start out of range: {e}")))?;
-            Ok(TimeRange {
-                start: Some(start),
-                end: Some(end),
-            })
-        };
+        let relative =
+            |length: jiff::SignedDuration, offset: jiff::SignedDuration| -> Result<TimeRange, CheckError> {
+                let end = at
+                    .checked_sub(offset)
+                    .map_err(|e| CheckError::InvalidSpec(format!("window end out of range: {e}")))?;
+                let start = end
+                    .checked_sub(length)
+                    .map_err(|e| CheckError::InvalidSpec(format!("window start out of range: {e}")))?;
+                Ok(TimeRange {
+                    start: Some(start),
+                    end: Some(end),
+                })
+            };
 
         let comparison_length = duration("--comparison", &args.comparison)?;
         if comparison_length.is_zero() {
-            return Err(CheckError::InvalidSpec("--comparison must be a positive duration".into()));
+            return Err(CheckError::InvalidSpec(
+                "--comparison must be a positive duration".into(),
+            ));
         }
         let comparison_offset = match &args.comparison_offset {
             Some(text) => duration("--comparison-offset", text)?,
@@ -208,7 +214,9 @@ impl CheckPlan {
             (Some(length), None, None) => {
                 let length = duration("--reference", length)?;
                 if length.is_zero() {
-                    return Err(CheckError::InvalidSpec("--reference must be a positive duration".into()));
+                    return Err(CheckError::InvalidSpec(
+                        "--reference must be a positive duration".into(),
+                    ));
                 }
                 let offset = match &args.reference_offset {
                     Some(text) => duration("--reference-offset", text)?,
@@ -282,10 +290,12 @@ impl CheckPlan {
             )));
         }
         if args.max_reference == 0 || args.max_comparison == 0 {
-            return Err(CheckError::InvalidSpec("--max-reference and --max-comparison must be > 0".into()));
+            return Err(CheckError::InvalidSpec(
+                "--max-reference and --max-comparison must be > 0".into(),
+            ));
         }
-        let timeout = parse_duration(&args.timeout)
-            .map_err(|e| CheckError::InvalidSpec(format!("--timeout: {e}")))?;
+        let timeout =
+            parse_duration(&args.timeout).map_err(|e| CheckError::InvalidSpec(format!("--timeout: {e}")))?;
         if timeout.is_zero() {
             return Err(CheckError::InvalidSpec("--timeout must be positive".into()));
         }
@@ -354,7 +364,8 @@ fn parse_filter(flag: &str, text: Option<&str>) -> Result<Option<PayloadFilter>,
     let filter: PayloadFilter = serde_json::from_str(text)
         .map_err(|e| CheckError::InvalidSpec(format!("{flag} is not a payload filter: {e}")))?;
     // Validate the conditions now, so a bad filter is InvalidSpec before any I/O.
-    crate::source::filter::scope_filter(Some(&filter)).map_err(|e| CheckError::InvalidSpec(format!("{flag}: {e}")))?;
+    crate::source::filter::scope_filter(Some(&filter))
+        .map_err(|e| CheckError::InvalidSpec(format!("{flag}: {e}")))?;
     Ok((!filter.must.is_empty() || !filter.must_not.is_empty()).then_some(filter))
 }
 
@@ -387,8 +398,10 @@ pub async fn read_windows(
     config.api_key = api_key.filter(|k| !k.is_empty());
     config.timeout = plan.timeout;
     let source = QdrantSource::new(config, plan.schema.clone())?;
-    let (reference, comparison) =
-        tokio::try_join!(source.read_window(&plan.reference), source.read_window(&plan.comparison))?;
+    let (reference, comparison) = tokio::try_join!(
+        source.read_window(&plan.reference),
+        source.read_window(&plan.comparison)
+    )?;
     Ok((reference, comparison))
 }
 
@@ -442,7 +455,11 @@ pub fn evaluate(
     };
     let outcomes = drift::run(&detectors, &reference_sample, &comparison_sample, &config)?;
     let scores: Vec<ScoreReport> = outcomes.iter().map(ScoreReport::from).collect();
-    let summary = drift::summarize(reference.embeddings.view(), comparison.embeddings.view(), SUMMARY_BINS);
+    let summary = drift::summarize(
+        reference.embeddings.view(),
+        comparison.embeddings.view(),
+        SUMMARY_BINS,
+    );
     Ok(CheckOutcome {
         windows: plan.report_windows(),
         samples: SampleCounts {
@@ -478,7 +495,9 @@ pub fn run(args: &CheckArgs) -> CheckReport {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(err) => return CheckReport::failure(&plan.check_id, "SourceUnavailable", format!("runtime: {err}")),
+        Err(err) => {
+            return CheckReport::failure(&plan.check_id, "SourceUnavailable", format!("runtime: {err}"));
+        }
     };
     let read = runtime.block_on(read_windows(&plan, &args.qdrant_url, args.qdrant_api_key.clone()));
     drop(runtime);
@@ -535,7 +554,13 @@ pub fn render_text(report: &CheckReport, color: bool) -> String {
     };
     let mut out = String::new();
     if let Some(error) = &report.error {
-        let _ = writeln!(out, "check {}: {} {}", report.check_id, paint("FAILED", "1;31"), error.kind);
+        let _ = writeln!(
+            out,
+            "check {}: {} {}",
+            report.check_id,
+            paint("FAILED", "1;31"),
+            error.kind
+        );
         let _ = writeln!(out, "  {}", error.message);
         return out;
     }
@@ -587,7 +612,10 @@ pub fn render_text(report: &CheckReport, color: bool) -> String {
         } else {
             String::new()
         };
-        let _ = writeln!(out, "  {name:<11}{span}{collection}: {used} points used{available}{skipped}");
+        let _ = writeln!(
+            out,
+            "  {name:<11}{span}{collection}: {used} points used{available}{skipped}"
+        );
     }
     let _ = writeln!(
         out,
@@ -595,7 +623,10 @@ pub fn render_text(report: &CheckReport, color: bool) -> String {
         "method", "source", "score", "threshold", "p-value"
     );
     for s in &result.scores {
-        let threshold = s.threshold.map(|t| format!("{t:.4}")).unwrap_or_else(|| "-".into());
+        let threshold = s
+            .threshold
+            .map(|t| format!("{t:.4}"))
+            .unwrap_or_else(|| "-".into());
         let p = s.p_value.map(|p| format!("{p:.4}")).unwrap_or_else(|| "-".into());
         let verdict = if s.drifted {
             paint("DRIFT", "31")
@@ -628,7 +659,15 @@ mod tests {
     }
 
     fn args(extra: &[&str]) -> CheckArgs {
-        let mut argv = vec!["check", "--qdrant-url", "http://q:6334", "--collection", "frames", "--comparison", "24h"];
+        let mut argv = vec![
+            "check",
+            "--qdrant-url",
+            "http://q:6334",
+            "--collection",
+            "frames",
+            "--comparison",
+            "24h",
+        ];
         argv.extend_from_slice(extra);
         Cli::try_parse_from(argv).unwrap().args
     }
@@ -643,7 +682,8 @@ mod tests {
 
     #[test]
     fn a_relative_reference_ends_offset_before_the_check_time() {
-        let plan = CheckPlan::from_args(&args(&["--reference", "7d", "--reference-offset", "24h"]), now()).unwrap();
+        let plan =
+            CheckPlan::from_args(&args(&["--reference", "7d", "--reference-offset", "24h"]), now()).unwrap();
         let r = plan.reference.range.unwrap();
         assert_eq!(r.start, Some(ts("2026-03-02T02:00:00Z")));
         assert_eq!(r.end, Some(ts("2026-03-09T02:00:00Z")));
@@ -656,22 +696,40 @@ mod tests {
     #[test]
     fn the_slot_time_replaces_now() {
         let plan = CheckPlan::from_args(
-            &args(&["--reference", "7d", "--at", "2026-01-01T00:00:00Z", "--comparison-offset", "1h"]),
+            &args(&[
+                "--reference",
+                "7d",
+                "--at",
+                "2026-01-01T00:00:00Z",
+                "--comparison-offset",
+                "1h",
+            ]),
             now(),
         )
         .unwrap();
-        assert_eq!(plan.comparison.range.unwrap().end, Some(ts("2025-12-31T23:00:00Z")));
+        assert_eq!(
+            plan.comparison.range.unwrap().end,
+            Some(ts("2025-12-31T23:00:00Z"))
+        );
     }
 
     #[test]
     fn a_pinned_reference_uses_its_start_and_end() {
         let plan = CheckPlan::from_args(
-            &args(&["--reference-start", "2026-01-01T00:00:00Z", "--reference-end", "2026-02-01T00:00:00Z"]),
+            &args(&[
+                "--reference-start",
+                "2026-01-01T00:00:00Z",
+                "--reference-end",
+                "2026-02-01T00:00:00Z",
+            ]),
             now(),
         )
         .unwrap();
         let r = plan.reference.range.unwrap();
-        assert_eq!((r.start, r.end), (Some(ts("2026-01-01T00:00:00Z")), Some(ts("2026-02-01T00:00:00Z"))));
+        assert_eq!(
+            (r.start, r.end),
+            (Some(ts("2026-01-01T00:00:00Z")), Some(ts("2026-02-01T00:00:00Z")))
+        );
     }
 
     #[test]
@@ -706,9 +764,19 @@ mod tests {
             &["--reference", "7d", "--filter", "{\"must\":[{\"key\":\"k\"}]}"][..],
             &["--reference", "7d", "--detectors-json", "[{\"method\":\"nope\"}]"][..],
             &["--reference", "7d", "--detectors-json", "[]"][..],
-            &["--reference", "7d", "--detectors-json", r#"[{"method":"psi","source":"confidence_scores"}]"#][..],
+            &[
+                "--reference",
+                "7d",
+                "--detectors-json",
+                r#"[{"method":"psi","source":"confidence_scores"}]"#,
+            ][..],
             &["--reference", "0s"][..],
-            &["--reference-start", "2026-02-01T00:00:00Z", "--reference-end", "2026-01-01T00:00:00Z"][..],
+            &[
+                "--reference-start",
+                "2026-02-01T00:00:00Z",
+                "--reference-end",
+                "2026-01-01T00:00:00Z",
+            ][..],
         ] {
             let err = CheckPlan::from_args(&args(extra), now()).unwrap_err();
             assert_eq!(err.kind(), "InvalidSpec", "{extra:?}: {err}");
@@ -718,7 +786,12 @@ mod tests {
     #[test]
     fn detectors_come_from_json() {
         let plan = CheckPlan::from_args(
-            &args(&["--reference", "7d", "--detectors-json", r#"[{"method":"emd","threshold":0.05}]"#]),
+            &args(&[
+                "--reference",
+                "7d",
+                "--detectors-json",
+                r#"[{"method":"emd","threshold":0.05}]"#,
+            ]),
             now(),
         )
         .unwrap();

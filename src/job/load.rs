@@ -76,9 +76,9 @@ pub struct LoadArgs {
     /// Points per upsert call.
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
-    /// Load the bundled example data from --example-dir: reference.npy over the 8 days before the
-    /// last day before --to (default now) and comparison.npy over that last day (with
-    /// reference_confidence.npy / comparison_confidence.npy when present).
+    /// Load the bundled example data from --example-dir into the collection (created if needed):
+    /// reference.npy spread over the 7 days before the last day before --to (default now), comparison.npy
+    /// over that last day, with reference_scores.npy / comparison_scores.npy as confidence scores.
     #[arg(long)]
     pub example: bool,
     /// Folder of the bundled example data.
@@ -411,14 +411,17 @@ fn example_plan(args: &LoadArgs) -> Result<Vec<LoadArgs>, LoadError> {
                 "bundled example data not found (see --example-dir)",
             ));
         }
-        let confidence = dir.join(format!("{name}_confidence.npy"));
+        let confidence = [format!("{name}_scores.npy"), format!("{name}_confidence.npy")]
+            .into_iter()
+            .map(|file| dir.join(file))
+            .find(|path| path.exists());
         let mut one = args.clone();
         one.example = false;
         one.embeddings = Some(embeddings);
         one.timestamps = None;
         one.from = Some(from.to_string());
         one.to = Some(until.to_string());
-        one.confidence = confidence.exists().then_some(confidence);
+        one.confidence = confidence;
         plans.push(one);
     }
     Ok(plans)

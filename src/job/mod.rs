@@ -1,6 +1,6 @@
 //! The Jobs the controller runs (drift check, retrain packaging) and the result document they report.
 
-//TMP pub mod check;
+pub mod check;
 pub mod cli;
 pub mod load;
 pub mod result;
