@@ -417,3 +417,50 @@ async fn a_vector_of_the_wrong_dimension_is_dimension_mismatch() {
         "{err}"
     );
 }
+
+#[derive(clap::Parser)]
+struct LoadCli {
+    #[command(flatten)]
+    args: driftwatch::job::load::LoadArgs,
+}
+
+#[tokio::test]
+async fn loading_keeps_vectors_exact_and_a_cosine_collection_normalizes_them_like_qdrant() {
+    use clap::Parser;
+    let server = TestQdrant::start().await;
+    let rows = driftwatch::job::load::Rows {
+        vectors: ndarray::Array2::from_shape_fn((60, 3), |(i, j)| (i + j) as f32 + 1.0),
+        timestamps: Some((0..60).map(|i| (at(0).as_second() + i * 60) as f64).collect()),
+        confidence: None,
+        payloads: None,
+    };
+    for (collection, distance) in [("raw", "euclid"), ("unit", "cosine")] {
+        let cli = LoadCli::try_parse_from([
+            "load",
+            "--qdrant-url",
+            &server.url,
+            "--collection",
+            collection,
+            "--create",
+            "--distance",
+            distance,
+            "--embeddings",
+            "unused.npy",
+            "--batch-size",
+            "25",
+        ])
+        .unwrap();
+        assert_eq!(
+            driftwatch::job::load::upsert_rows(&cli.args, &rows)
+                .await
+                .unwrap(),
+            60
+        );
+    }
+    let source = source(&server, schema(TimestampFormat::Rfc3339));
+    let raw = source.read_window(&window("raw", 0, DAY, 100)).await.unwrap();
+    assert_eq!(raw.embeddings, rows.vectors);
+    let unit = source.read_window(&window("unit", 0, DAY, 100)).await.unwrap();
+    let norm: f32 = unit.embeddings.row(5).iter().map(|v| v * v).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+}

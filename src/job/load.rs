@@ -36,9 +36,13 @@ pub struct LoadArgs {
     /// Target collection.
     #[arg(long)]
     pub collection: String,
-    /// Create the collection (cosine distance, dimension from the data) when it does not exist.
+    /// Create the collection (dimension from the data) when it does not exist.
     #[arg(long)]
     pub create: bool,
+    /// Distance of a created collection. Qdrant normalizes vectors of cosine collections on upsert, so
+    /// the default (euclid) keeps the vectors exactly as in the files.
+    #[arg(long, value_enum, default_value_t = DistanceArg::Euclid)]
+    pub distance: DistanceArg,
     /// Named vector to write; default: the unnamed vector.
     #[arg(long)]
     pub vector_name: Option<String>,
@@ -84,6 +88,26 @@ pub struct LoadArgs {
     /// Folder of the bundled example data.
     #[arg(long, default_value = "examples/data")]
     pub example_dir: PathBuf,
+}
+
+/// Distance of a created collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DistanceArg {
+    Euclid,
+    Cosine,
+    Dot,
+    Manhattan,
+}
+
+impl From<DistanceArg> for Distance {
+    fn from(value: DistanceArg) -> Self {
+        match value {
+            DistanceArg::Euclid => Distance::Euclid,
+            DistanceArg::Cosine => Distance::Cosine,
+            DistanceArg::Dot => Distance::Dot,
+            DistanceArg::Manhattan => Distance::Manhattan,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -302,7 +326,7 @@ pub async fn upsert_rows(args: &LoadArgs, rows: &Rows) -> Result<u64, LoadError>
         }
         let params = VectorParams {
             size: dim,
-            distance: Distance::Cosine as i32,
+            distance: Distance::from(args.distance) as i32,
             ..Default::default()
         };
         let config = match &vector_name {

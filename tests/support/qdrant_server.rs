@@ -2,7 +2,8 @@
 //! `Qdrant`) over in-memory points, on a local TCP port. Network I/O (it is a server).
 //!
 //! Implemented with Qdrant's semantics for the calls driftwatch makes: collection create / info / exists /
-//! list / delete (single or named dense vectors, dimension checked on upsert), upsert, scroll (ascending
+//! list / delete (single or named dense vectors, dimension checked on upsert; cosine-distance vectors are
+//! normalized on upsert as Qdrant does), upsert, scroll (ascending
 //! point id, `offset` inclusive, `next_page_offset` = first id of the next page, payload and vector
 //! selectors), exact count, and filters (`must`, `must_not`, `should`, nested filters; field conditions
 //! `match` keyword/integer/boolean/keywords, numeric `range`, `datetime_range` on RFC 3339 text,
@@ -92,6 +93,8 @@ pub enum VectorShape {
 
 struct Collection {
     shape: VectorShape,
+    /// Vector names ("" for the unnamed one) with cosine distance: Qdrant normalizes those on upsert.
+    cosine: Vec<String>,
     points: BTreeMap<Key, Stored>,
 }
 
@@ -176,6 +179,7 @@ impl TestQdrant {
             name.to_string(),
             Collection {
                 shape,
+                cosine: Vec::new(),
                 points: BTreeMap::new(),
             },
         );
@@ -305,9 +309,14 @@ impl Collections for Service {
         let collections = self.state.collections.read().expect("lock");
         let collection = collections.get(&name).ok_or_else(|| not_found(&name))?;
         let config = match &collection.shape {
-            VectorShape::Single(size) => VectorsConfigKind::Params(params(*size)),
+            VectorShape::Single(size) => {
+                VectorsConfigKind::Params(params(*size, collection.cosine.iter().any(String::is_empty)))
+            }
             VectorShape::Named(named) => VectorsConfigKind::ParamsMap(VectorParamsMap {
-                map: named.iter().map(|(n, s)| (n.clone(), params(*s))).collect(),
+                map: named
+                    .iter()
+                    .map(|(n, s)| (n.clone(), params(*s, collection.cosine.contains(n))))
+                    .collect(),
             }),
         };
         let info = CollectionInfo {
@@ -352,14 +361,28 @@ impl Collections for Service {
     ) -> Result<Response<CollectionOperationResponse>, Status> {
         self.enter().await?;
         let request = request.into_inner();
-        let shape = match request.vectors_config.and_then(|c| c.config) {
-            Some(VectorsConfigKind::Params(p)) => VectorShape::Single(p.size),
+        let is_cosine = |p: &VectorParams| p.distance == Distance::Cosine as i32;
+        let (shape, cosine) = match request.vectors_config.and_then(|c| c.config) {
+            Some(VectorsConfigKind::Params(p)) => (
+                VectorShape::Single(p.size),
+                if is_cosine(&p) {
+                    vec![String::new()]
+                } else {
+                    Vec::new()
+                },
+            ),
             Some(VectorsConfigKind::ParamsMap(m)) => {
+                let cosine = m
+                    .map
+                    .iter()
+                    .filter(|(_, p)| is_cosine(p))
+                    .map(|(n, _)| n.clone())
+                    .collect();
                 let mut named: Vec<(String, u64)> = m.map.into_iter().map(|(n, p)| (n, p.size)).collect();
                 named.sort();
-                VectorShape::Named(named)
+                (VectorShape::Named(named), cosine)
             }
-            None => VectorShape::Named(Vec::new()),
+            None => (VectorShape::Named(Vec::new()), Vec::new()),
         };
         let mut collections = self.state.collections.write().expect("lock");
         if collections.contains_key(&request.collection_name) {
@@ -372,6 +395,7 @@ impl Collections for Service {
             request.collection_name,
             Collection {
                 shape,
+                cosine,
                 points: BTreeMap::new(),
             },
         );
@@ -471,10 +495,22 @@ impl Collections for Service {
     }
 }
 
-fn params(size: u64) -> VectorParams {
+/// Scales to unit length, as Qdrant does for cosine-distance vectors on upsert.
+fn normalize(vector: &mut [f32]) {
+    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if norm > f32::EPSILON {
+        vector.iter_mut().for_each(|v| *v /= norm);
+    }
+}
+
+fn params(size: u64, cosine: bool) -> VectorParams {
     VectorParams {
         size,
-        distance: Distance::Cosine as i32,
+        distance: if cosine {
+            Distance::Cosine
+        } else {
+            Distance::Euclid
+        } as i32,
         ..Default::default()
     }
 }
@@ -499,7 +535,12 @@ impl Points for Service {
                     .as_ref()
                     .ok_or_else(|| Status::invalid_argument("Wrong input: point without id"))?,
             )?;
-            let vectors = input_vectors(point.vectors)?;
+            let mut vectors = input_vectors(point.vectors)?;
+            for (name, vector) in vectors.iter_mut() {
+                if collection.cosine.contains(name) {
+                    normalize(vector);
+                }
+            }
             for (name, vector) in &vectors {
                 let expected = match (&collection.shape, name.as_str()) {
                     (VectorShape::Single(size), "") => Some(*size),
