@@ -425,3 +425,31 @@ async fn eight_detectors_fit_the_termination_message() {
     );
     println!("result document with 8 detectors: {bytes} bytes");
 }
+
+#[tokio::test]
+async fn points_without_a_timestamp_are_skipped_and_counted_in_the_result() {
+    let server = TestQdrant::start().await;
+    staged(&server, 120, 80);
+    server.insert(
+        "frames",
+        (1_000..1_003).map(|i| TestPoint::new(i, vec![0.1; 8], json!({"timestamp": "not a time"}))),
+    );
+    server.insert("frames", [TestPoint::new(2_000, vec![0.1; 8], json!({}))]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let detectors = r#"[{"method":"emd","threshold":0.05}]"#;
+    let output = driftwatch(
+        check_args(&server.url, &log, &["--detectors-json", detectors]),
+        &[],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let result = report(&output, &log).result.unwrap();
+    let skipped = result.skipped.unwrap();
+    assert_eq!((skipped.reference, skipped.comparison), (4, 4));
+    assert_eq!((result.samples.reference, result.samples.comparison), (120, 80));
+}
