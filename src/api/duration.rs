@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn format_is_the_inverse_of_parse() {
-        for text in ["7d", "1d1h", "1h30m", "250ms", "2w3d", "45s"] {
+        for text in ["7d", "1d1h", "1h30m", "250ms", "17d", "45s"] {
             assert_eq!(format_duration(parse_duration(text).unwrap()), text);
         }
     }
