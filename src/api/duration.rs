@@ -60,8 +60,7 @@ pub fn format_duration(duration: Duration) -> String {
     }
     let mut out = String::new();
     for (unit, size) in [
-        ("w", 604_800_000u128),
-        ("d", 86_400_000),
+        ("d", 86_400_000u128),
         ("h", 3_600_000),
         ("m", 60_000),
         ("s", 1_000),
