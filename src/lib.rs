@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod compute;
 pub mod crd;
+pub mod drift;
 pub mod job;
 pub mod telemetry;

@@ -28,6 +28,8 @@ enum Command {
         #[arg(long)]
         output_dir: Option<std::path::PathBuf>,
     },
+    /// Run the drift detectors on local .npy files, or on the bundled example data without arguments.
+    Compute(driftwatch::compute::ComputeArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,16 @@ fn main() -> ExitCode {
             Err(err) => {
                 eprintln!("error: {err}");
                 ExitCode::FAILURE
+            }
+        },
+        Command::Compute(args) => match driftwatch::compute::run(&args) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error ({}): {err}", err.kind());
+                ExitCode::from(2)
             }
         },
     }

@@ -1,0 +1,223 @@
+//! Dense linear algebra for the engine: parallel row-chunked products over `[n, d]` f32 views with f64
+//! accumulation across chunks, Gram–Schmidt and a Jacobi eigensolver for small symmetric matrices. No I/O.
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Slice};
+use rayon::prelude::*;
+
+use super::rng::{self, Rng};
+
+/// Rows per parallel chunk: large enough for an efficient GEMM, small enough to balance two cores.
+pub const CHUNK_ROWS: usize = 2048;
+
+/// Rows `a..b` of a view.
+pub fn rows<'a, T>(x: ArrayView2<'a, T>, a: usize, b: usize) -> ArrayView2<'a, T> {
+    x.slice_axis_move(Axis(0), Slice::from(a..b))
+}
+
+fn chunks(n: usize) -> Vec<(usize, usize)> {
+    (0..n.div_ceil(CHUNK_ROWS))
+        .map(|c| (c * CHUNK_ROWS, ((c + 1) * CHUNK_ROWS).min(n)))
+        .collect()
+}
+
+/// Column means in f64.
+pub fn col_means(x: ArrayView2<f32>) -> Array1<f64> {
+    let d = x.ncols();
+    let n = x.nrows().max(1);
+    let sum = chunks(x.nrows())
+        .into_par_iter()
+        .map(|(a, b)| {
+            let mut acc = Array1::<f64>::zeros(d);
+            for row in rows(x, a, b).rows() {
+                for (s, &v) in acc.iter_mut().zip(row.iter()) {
+                    *s += f64::from(v);
+                }
+            }
+            acc
+        })
+        .reduce(|| Array1::zeros(d), |a, b| a + b);
+    sum / n as f64
+}
+
+/// `(x - 1 mean^T) w` as `[n, l]` f32, computed chunk by chunk in parallel. Each chunk is centred in a
+/// small working copy first, so large offsets do not cancel in f32.
+pub fn project(x: ArrayView2<f32>, mean: Option<ArrayView1<f64>>, w: ArrayView2<f32>) -> Array2<f32> {
+    let l = w.ncols();
+    let mean32: Option<Array1<f32>> = mean.map(|m| m.mapv(|v| v as f32));
+    let parts: Vec<Array2<f32>> = chunks(x.nrows())
+        .into_par_iter()
+        .map(|(a, b)| match &mean32 {
+            Some(m) => (&rows(x, a, b) - m).dot(&w),
+            None => rows(x, a, b).dot(&w),
+        })
+        .collect();
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    ndarray::concatenate(Axis(0), &views).unwrap_or_else(|_| Array2::zeros((0, l)))
+}
+
+/// `(x - 1 mean^T)^T y` as `[d, l]` f64: per-chunk f32 GEMM on a centred working copy, f64 sums across
+/// chunks.
+pub fn xt_y(x: ArrayView2<f32>, mean: ArrayView1<f64>, y: ArrayView2<f32>) -> Array2<f64> {
+    let (d, l) = (x.ncols(), y.ncols());
+    let mean32 = mean.mapv(|v| v as f32);
+    chunks(x.nrows())
+        .into_par_iter()
+        .map(|(a, b)| {
+            let xc = &rows(x, a, b) - &mean32;
+            xc.t().dot(&rows(y, a, b)).mapv(f64::from)
+        })
+        .reduce(|| Array2::zeros((d, l)), |p1, p2| p1 + p2)
+}
+
+/// The covariance `(x - mean)^T (x - mean) / (n - 1)` in f64 (for small widths).
+pub fn covariance(x: ArrayView2<f32>, mean: ArrayView1<f64>) -> Array2<f64> {
+    let d = x.ncols();
+    let n = x.nrows();
+    let sum = chunks(n)
+        .into_par_iter()
+        .map(|(a, b)| {
+            let xc = rows(x, a, b).mapv(f64::from) - &mean;
+            xc.t().dot(&xc)
+        })
+        .reduce(|| Array2::zeros((d, d)), |p1, p2| p1 + p2);
+    sum / (n.saturating_sub(1).max(1)) as f64
+}
+
+/// Orthonormalises the columns in place (twice-applied modified Gram–Schmidt). A column that vanishes
+/// (rank deficiency, zero variance) is replaced by a random direction orthogonal to the others.
+pub fn orthonormalize(a: &mut Array2<f64>, rng: &mut Rng) {
+    let (n, l) = a.dim();
+    for j in 0..l {
+        let mut attempts = 0;
+        loop {
+            let before = a.column(j).dot(&a.column(j)).sqrt();
+            for _ in 0..2 {
+                for i in 0..j {
+                    let proj = a.column(i).dot(&a.column(j));
+                    let ci = a.column(i).to_owned();
+                    a.column_mut(j).scaled_add(-proj, &ci);
+                }
+            }
+            let norm = a.column(j).dot(&a.column(j)).sqrt();
+            if norm > 1e-10 * before.max(1e-300) && norm > 1e-300 && attempts < 8 {
+                a.column_mut(j).mapv_inplace(|v| v / norm);
+                break;
+            }
+            if attempts >= 8 {
+                // Give up gracefully: leave a unit coordinate vector (only reachable when l > n).
+                a.column_mut(j).fill(0.0);
+                a[[j % n.max(1), j]] = 1.0;
+                break;
+            }
+            for v in a.column_mut(j).iter_mut() {
+                *v = rng::normal(rng);
+            }
+            attempts += 1;
+        }
+    }
+}
+
+/// Eigen-decomposition of a small symmetric matrix by cyclic Jacobi rotations. Returns eigenvalues in
+/// decreasing order and the matching eigenvectors as columns.
+pub fn symmetric_eigen(a: &Array2<f64>) -> (Vec<f64>, Array2<f64>) {
+    let n = a.nrows();
+    let mut m = a.clone();
+    let mut v = Array2::<f64>::eye(n);
+    for _sweep in 0..100 {
+        let mut off = 0.0;
+        for p in 0..n {
+            for q in (p + 1)..n {
+                off += m[[p, q]] * m[[p, q]];
+            }
+        }
+        let scale: f64 = m.iter().map(|x| x * x).sum::<f64>().max(1e-300);
+        if off <= 1e-30 * scale {
+            break;
+        }
+        for p in 0..n {
+            for q in (p + 1)..n {
+                let apq = m[[p, q]];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (m[[q, q]] - m[[p, p]]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let mkp = m[[k, p]];
+                    let mkq = m[[k, q]];
+                    m[[k, p]] = c * mkp - s * mkq;
+                    m[[k, q]] = s * mkp + c * mkq;
+                }
+                for k in 0..n {
+                    let mpk = m[[p, k]];
+                    let mqk = m[[q, k]];
+                    m[[p, k]] = c * mpk - s * mqk;
+                    m[[q, k]] = s * mpk + c * mqk;
+                }
+                for k in 0..n {
+                    let vkp = v[[k, p]];
+                    let vkq = v[[k, q]];
+                    v[[k, p]] = c * vkp - s * vkq;
+                    v[[k, q]] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| m[[j, j]].total_cmp(&m[[i, i]]));
+    let values = order.iter().map(|&i| m[[i, i]]).collect();
+    let mut vectors = Array2::zeros((n, n));
+    for (dst, &src) in order.iter().enumerate() {
+        vectors.column_mut(dst).assign(&v.column(src));
+    }
+    (values, vectors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+    use rand::SeedableRng;
+
+    #[test]
+    fn jacobi_recovers_the_eigenvalues_of_a_known_matrix() {
+        let a = array![[4.0, 1.0, 0.0], [1.0, 3.0, 0.0], [0.0, 0.0, 1.0]];
+        let (vals, vecs) = symmetric_eigen(&a);
+        let expect = [3.5 + 0.5 * 5f64.sqrt(), 3.5 - 0.5 * 5f64.sqrt(), 1.0];
+        for (v, e) in vals.iter().zip(expect) {
+            assert!((v - e).abs() < 1e-12, "{v} vs {e}");
+        }
+        let back = vecs.dot(&Array2::from_diag(&Array1::from(vals))).dot(&vecs.t());
+        assert!((back - &a).iter().all(|x| x.abs() < 1e-10));
+    }
+
+    #[test]
+    fn gram_schmidt_replaces_a_vanishing_column() {
+        let mut a = array![[1.0, 2.0], [0.0, 0.0], [0.0, 0.0]];
+        orthonormalize(&mut a, &mut Rng::seed_from_u64(1));
+        let g = a.t().dot(&a);
+        assert!((g - Array2::<f64>::eye(2)).iter().all(|x| x.abs() < 1e-10));
+    }
+
+    #[test]
+    fn chunked_products_match_the_plain_product() {
+        let x = Array2::from_shape_fn((5000, 7), |(i, j)| ((i * 31 + j * 17) % 13) as f32 - 6.0);
+        let w = Array2::from_shape_fn((7, 3), |(i, j)| (i as f32 - j as f32) * 0.1);
+        let mean = col_means(x.view());
+        let y = project(x.view(), Some(mean.view()), w.view());
+        let xc = x.mapv(f64::from) - &mean;
+        let expect = xc.dot(&w.mapv(f64::from));
+        assert!((y.mapv(f64::from) - &expect).iter().all(|v| v.abs() < 1e-3));
+        let g = xt_y(x.view(), mean.view(), y.view());
+        let expect_g = xc.t().dot(&expect);
+        let cov = covariance(x.view(), mean.view());
+        let expect_cov = xc.t().dot(&xc) / 4999.0;
+        assert!((cov - expect_cov).iter().all(|v| v.abs() < 1e-9));
+        let rel = (g - &expect_g).iter().map(|v| v.abs()).fold(0.0, f64::max)
+            / expect_g.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        assert!(rel < 1e-5, "{rel}");
+    }
+}

@@ -1,0 +1,186 @@
+//! PCA of the reference window: exact covariance eigendecomposition for narrow data, randomized subspace
+//! iteration (Halko–Martinsson–Tropp) for wide data. Streams over row chunks, f64 accumulation. No I/O.
+
+use ndarray::{Array1, Array2, ArrayView2, Axis, Slice};
+
+use super::linalg;
+use super::rng::{self, Rng};
+
+/// Widths up to this use the exact covariance; wider data uses the randomized solver.
+pub const EXACT_MAX_DIM: usize = 64;
+/// Oversampling of the randomized sketch.
+pub const OVERSAMPLE: usize = 10;
+/// Power (subspace) iterations of the randomized solver.
+pub const POWER_ITERATIONS: usize = 3;
+
+/// Principal axes of the reference.
+#[derive(Clone, Debug)]
+pub struct Pca {
+    pub mean: Array1<f64>,
+    /// `[d, k]`, orthonormal columns, sign fixed so each column's largest-magnitude entry is positive.
+    pub components: Array2<f64>,
+    /// Variance of the reference along each component (divisor n - 1).
+    pub variances: Vec<f64>,
+}
+
+impl Pca {
+    /// Fits the top `k` components (k is clamped to the width).
+    pub fn fit(x: ArrayView2<f32>, k: usize, rng: &mut Rng) -> Pca {
+        let (n, d) = x.dim();
+        let k = k.clamp(1, d.max(1));
+        let mean = linalg::col_means(x);
+        let (variances, mut components) = if d <= EXACT_MAX_DIM || k + OVERSAMPLE >= d {
+            let cov = linalg::covariance(x, mean.view());
+            let (vals, vecs) = linalg::symmetric_eigen(&cov);
+            (
+                vals[..k].to_vec(),
+                vecs.slice_axis(Axis(1), Slice::from(..k)).to_owned(),
+            )
+        } else {
+            randomized(x, &mean, k, n, rng)
+        };
+        for mut col in components.columns_mut() {
+            let pivot = col
+                .iter()
+                .copied()
+                .fold(0.0_f64, |m, v| if v.abs() > m.abs() { v } else { m });
+            if pivot < 0.0 {
+                col.mapv_inplace(|v| -v);
+            }
+        }
+        Pca {
+            mean,
+            components,
+            variances: variances.into_iter().map(|v| v.max(0.0)).collect(),
+        }
+    }
+
+    /// Scores `[n, k]` of any window on the reference's axes, in f64.
+    pub fn transform(&self, x: ArrayView2<f32>) -> Array2<f64> {
+        let w = self.components.mapv(|v| v as f32);
+        linalg::project(x, Some(self.mean.view()), w.view()).mapv(f64::from)
+    }
+}
+
+fn randomized(
+    x: ArrayView2<f32>,
+    mean: &Array1<f64>,
+    k: usize,
+    n: usize,
+    rng: &mut Rng,
+) -> (Vec<f64>, Array2<f64>) {
+    let d = x.ncols();
+    let l = (k + OVERSAMPLE).min(d);
+    let omega = Array2::from_shape_fn((d, l), |_| rng::normal(rng) as f32);
+    let mut q = linalg::project(x, Some(mean.view()), omega.view()).mapv(f64::from);
+    linalg::orthonormalize(&mut q, rng);
+    for _ in 0..POWER_ITERATIONS {
+        let mut z = linalg::xt_y(x, mean.view(), q.mapv(|v| v as f32).view());
+        linalg::orthonormalize(&mut z, rng);
+        q = linalg::project(x, Some(mean.view()), z.mapv(|v| v as f32).view()).mapv(f64::from);
+        linalg::orthonormalize(&mut q, rng);
+    }
+    // B^T = Xc^T Q  ([d, l]); Xc ≈ Q B, so the right singular vectors of B are the principal axes.
+    let bt = linalg::xt_y(x, mean.view(), q.mapv(|v| v as f32).view());
+    let gram = bt.t().dot(&bt);
+    let (vals, u) = linalg::symmetric_eigen(&gram);
+    let mut v = bt.dot(&u);
+    for (j, &s2) in vals.iter().enumerate() {
+        let s = s2.max(0.0).sqrt();
+        if s > 1e-300 {
+            v.column_mut(j).mapv_inplace(|c| c / s);
+        }
+    }
+    linalg::orthonormalize(&mut v, rng);
+    let denom = n.saturating_sub(1).max(1) as f64;
+    let variances = vals[..k].iter().map(|s2| s2 / denom).collect();
+    (variances, v.slice_axis(Axis(1), Slice::from(..k)).to_owned())
+}
+
+/// Both windows projected on the reference's top components (shared by the PCA-based detectors).
+#[derive(Clone, Debug)]
+pub struct Projected {
+    pub pca: Pca,
+    reference: Array2<f64>,
+    comparison: Array2<f64>,
+}
+
+impl Projected {
+    pub fn fit(
+        reference: ArrayView2<f32>,
+        comparison: ArrayView2<f32>,
+        k: usize,
+        rng: &mut Rng,
+    ) -> Projected {
+        let pca = Pca::fit(reference, k, rng);
+        let r = pca.transform(reference);
+        let c = pca.transform(comparison);
+        Projected {
+            pca,
+            reference: r,
+            comparison: c,
+        }
+    }
+
+    /// Reference scores on the first `k` components.
+    pub fn reference(&self, k: usize) -> ArrayView2<'_, f64> {
+        let k = k.min(self.reference.ncols());
+        self.reference.slice_axis(Axis(1), (..k).into())
+    }
+
+    /// Comparison scores on the first `k` components.
+    pub fn comparison(&self, k: usize) -> ArrayView2<'_, f64> {
+        let k = k.min(self.comparison.ncols());
+        self.comparison.slice_axis(Axis(1), (..k).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn anisotropic(n: usize, d: usize, seed: u64) -> Array2<f32> {
+        let mut r = Rng::seed_from_u64(seed);
+        Array2::from_shape_fn((n, d), |(_, j)| {
+            (rng::normal(&mut r) * 10.0 / (1.0 + j as f64)) as f32 + 3.0
+        })
+    }
+
+    #[test]
+    fn randomized_pca_finds_the_same_axes_as_the_exact_one() {
+        let x = anisotropic(3000, 100, 1);
+        let mut r = Rng::seed_from_u64(2);
+        let mean = linalg::col_means(x.view());
+        let (vals, vecs) = randomized(x.view(), &mean, 3, 3000, &mut r);
+        let cov = linalg::covariance(x.view(), mean.view());
+        let (evals, evecs) = linalg::symmetric_eigen(&cov);
+        for j in 0..3 {
+            assert!(
+                (vals[j] - evals[j]).abs() / evals[j] < 1e-3,
+                "{} vs {}",
+                vals[j],
+                evals[j]
+            );
+            let cos = vecs.column(j).dot(&evecs.column(j)).abs();
+            assert!(cos > 0.999, "component {j}: |cos| = {cos}");
+        }
+    }
+
+    #[test]
+    fn pca_of_identical_points_has_zero_variance_and_does_not_panic() {
+        let x = Array2::<f32>::ones((100, 80));
+        let p = Pca::fit(x.view(), 2, &mut Rng::seed_from_u64(3));
+        assert!(p.variances.iter().all(|v| v.abs() < 1e-9));
+        assert_eq!(p.components.dim(), (80, 2));
+        assert!(p.transform(x.view()).iter().all(|v| v.abs() < 1e-6));
+    }
+
+    #[test]
+    fn fewer_rows_than_components_still_gives_orthonormal_axes() {
+        let x = anisotropic(3, 10, 4);
+        let p = Pca::fit(x.view(), 5, &mut Rng::seed_from_u64(5));
+        let g = p.components.t().dot(&p.components);
+        assert!((g - Array2::<f64>::eye(5)).iter().all(|v| v.abs() < 1e-8));
+    }
+}
