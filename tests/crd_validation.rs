@@ -117,6 +117,11 @@ async fn bad_monitors_are_rejected_with_a_message_that_says_what_to_fix() {
             "components (PCA components) only applies to source: embeddings",
         ),
         (
+            "both threshold and p-value",
+            detector(json!({"method": "emd", "threshold": 0.1, "pValue": 0.05})),
+            "set either threshold or pValue, not both",
+        ),
+        (
             "eleven PCA components",
             detector(json!({"method": "kl_divergence", "components": 11})),
             "components must be between 1 and 10",

@@ -126,6 +126,8 @@ pub enum Correction {
         .message("methods mmd and classifier work on embeddings only: set source: embeddings, or use psi, ks, emd or kl_divergence for confidence_scores"),
     validation = Rule::new("!(has(self.threshold) && has(self.autoThreshold) && self.autoThreshold)")
         .message("set either a fixed threshold or autoThreshold: true, not both"),
+    validation = Rule::new("!(has(self.threshold) && has(self.pValue))")
+        .message("set either threshold or pValue, not both (pValue may accompany autoThreshold: true)"),
     validation = Rule::new("!has(self.components) || self.source == 'embeddings'")
         .message("components (PCA components) only applies to source: embeddings")
 )]
@@ -136,8 +138,7 @@ pub struct DetectorSpec {
     #[serde(default)]
     pub source: DataSource,
     /// Fire when the score exceeds this value, or `auto` to calibrate from the reference window. Without
-    /// threshold and pValue the method's recommended default applies. With both, the detector fires when
-    /// either condition holds.
+    /// threshold and pValue the method's recommended default applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
     /// Calibrate the threshold from the reference window itself (permutation null at the real window
