@@ -36,3 +36,9 @@
   resources: [subjectaccessreviews]
   verbs: [create]
 {{- end }}
+{{- define "driftwatch.impersonationRules" -}}
+# Decisions made through the HTTP API are written as the authenticated caller (impersonation).
+- apiGroups: [""]
+  resources: [users, groups, serviceaccounts]
+  verbs: [impersonate]
+{{- end }}
