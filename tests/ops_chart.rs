@@ -338,11 +338,11 @@ fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
     // Cluster-wide (default): one ClusterRole, no Lease rights with one replica.
     let objects = render("driftwatch", "ops", Some("default"), &[]);
     let cluster_role = find(&objects, "ClusterRole", "driftwatch-controller");
-    assert_eq!(rules_of(cluster_role), union(&[controller_rules(), auth_rules(), impersonation_rules()]));
-    let without = render("driftwatch", "ops", Some("default"), &["rbac.impersonation=false"]);
+    assert_eq!(rules_of(cluster_role), union(&[controller_rules(), auth_rules()]));
+    let with = render("driftwatch", "ops", Some("default"), &["rbac.impersonation=true"]);
     assert_eq!(
-        rules_of(find(&without, "ClusterRole", "driftwatch-controller")),
-        union(&[controller_rules(), auth_rules()])
+        rules_of(find(&with, "ClusterRole", "driftwatch-controller")),
+        union(&[controller_rules(), auth_rules(), impersonation_rules()])
     );
     assert_binds_controller(find(&objects, "ClusterRoleBinding", "driftwatch-controller"), "ops");
     assert!(all_of(&objects, "Role").is_empty(), "no Roles with one replica in cluster mode");
@@ -358,10 +358,7 @@ fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
 
     // Namespaced: only TokenReview/SubjectAccessReview cluster-wide; the rest per watched namespace.
     let objects = render("driftwatch", "ops", Some("namespaced"), &[]);
-    assert_eq!(
-        rules_of(find(&objects, "ClusterRole", "driftwatch-controller")),
-        union(&[auth_rules(), impersonation_rules()])
-    );
+    assert_eq!(rules_of(find(&objects, "ClusterRole", "driftwatch-controller")), auth_rules());
     let roles = all_of(&objects, "Role");
     let namespaces: BTreeSet<&str> = roles.iter().map(|r| r["metadata"]["namespace"].as_str().unwrap()).collect();
     assert_eq!(namespaces, BTreeSet::from(["ml-team-a", "ml-team-b"]));
@@ -666,9 +663,8 @@ async fn approval_policy_admits_only_the_deciding_user_holding_approve() {
     assert!(can(cp, &controller_user, json!({"verb": "create", "group": "authorization.k8s.io", "resource": "subjectaccessreviews"})).await);
     assert!(!can(cp, &controller_user, ns_attr("get", "", "secrets")).await, "the controller never reads Secrets");
     assert!(!can(cp, &controller_user, ns_attr("update", "driftwatch.dev", "driftevents")).await);
-    // It writes decisions made through its HTTP API as the caller.
-    assert!(can(cp, &controller_user, json!({"verb": "impersonate", "resource": "users", "name": "alice"})).await);
-    assert!(can(cp, &controller_user, json!({"verb": "impersonate", "resource": "groups", "name": "ml-reviewers"})).await);
+    // It impersonates nobody (default: it writes decisions as itself, exempt from the policy).
+    assert!(!can(cp, &controller_user, json!({"verb": "impersonate", "resource": "users", "name": "alice"})).await);
 
     // Who is who: alice approves anything in the namespace, carol only monitor "frames", mallory may patch
     // events but holds no approve.
@@ -707,7 +703,7 @@ async fn approval_policy_admits_only_the_deciding_user_holding_approve() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match decide(cp, &ns, "mallory", &[], "e-mallory", "mallory", true).await {
-            Err(err) if err.contains("may not decide") => break,
+            Err(err) if err.contains("may not decide events") => break,
             other => {
                 assert!(Instant::now() < deadline, "the admission policy never took effect: {other:?}");
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -720,20 +716,24 @@ async fn approval_policy_admits_only_the_deciding_user_holding_approve() {
     assert_eq!(decided.data["spec"]["approval"]["approvedBy"], "alice");
 
     let err = decide(cp, &ns, "alice", &[], "e-alice-other", "bob", false).await.expect_err("not as someone else");
-    assert!(err.contains("approvedBy must be your own user name"), "{err}");
+    assert!(err.contains("approvedBy must be the requesting user"), "{err}");
 
     let err = decide(cp, &ns, "mallory", &[], "e-mallory", "mallory", false).await.expect_err("no approve verb");
-    assert!(err.contains("may not decide on events of DriftMonitor") && err.contains("driftwatch-approver"), "{err}");
+    assert!(err.contains("may not decide events of DriftMonitor") && err.contains("driftwatch-approver"), "{err}");
 
     decide(cp, &ns, "carol", &[], "e-carol", "carol", false).await.expect("carol approves events of frames");
     let err = decide(cp, &ns, "carol", &[], "e-carol-other", "carol", false).await.expect_err("but not of audio");
     assert!(err.contains(&format!("{ns}/audio")), "{err}");
 
-    // With impersonation the controller has no exemption: as itself it cannot decide for alice.
-    let err = decide(cp, &ns, &controller_user, &sa_groups(&ns), "e-controller", "alice", false)
+    // The controller's HTTP API authenticated and authorized the caller itself and records them.
+    decide(cp, &ns, &controller_user, &sa_groups(&ns), "e-controller", "alice", false)
         .await
-        .expect_err("the controller's own identity is checked like anyone's");
-    assert!(err.contains("approvedBy must be your own user name"), "{err}");
+        .expect("the controller records the decision of the caller it authenticated");
+    // Another ServiceAccount of the same namespace is not exempt.
+    let err = decide(cp, &ns, &format!("system:serviceaccount:{ns}:default"), &sa_groups(&ns), "e-alice-other", "alice", false)
+        .await
+        .expect_err("only the controller's ServiceAccount is exempt");
+    assert!(err.contains("approvedBy must be the requesting user"), "{err}");
 
     // Edits that do not touch the decision are not the policy's business.
     let api: Api<DynamicObject> =
@@ -758,39 +758,34 @@ async fn install(cp: &ControlPlane, release: &str, ns: &str, sets: &[&str]) {
 }
 
 #[tokio::test]
-async fn without_impersonation_the_policy_exempts_only_the_controller() {
+async fn with_impersonation_the_controller_is_not_exempt() {
     let cp = ControlPlane::shared();
-    let ns = cp.namespace("exempt").await;
+    let ns = cp.namespace("impersonation").await;
     install(
         cp,
-        "exempt",
+        "imp",
         &ns,
-        &[&format!("controller.watchNamespaces={{{ns}}}"), "rbac.impersonation=false", "rbac.userRoles=false"],
+        &[&format!("controller.watchNamespaces={{{ns}}}"), "rbac.impersonation=true", "rbac.userRoles=false"],
     )
     .await;
-    let controller_user = format!("system:serviceaccount:{ns}:exempt-driftwatch");
-    assert!(!can(cp, &controller_user, json!({"verb": "impersonate", "resource": "users", "name": "alice"})).await);
+    let controller_user = format!("system:serviceaccount:{ns}:imp-driftwatch");
+    // It may write as the caller ...
+    assert!(can(cp, &controller_user, json!({"verb": "impersonate", "resource": "users", "name": "alice"})).await);
+    assert!(can(cp, &controller_user, json!({"verb": "impersonate", "resource": "groups", "name": "ml-reviewers"})).await);
     let events: Api<DynamicObject> = Api::namespaced_with(cp.client().await, &ns, &drift_event_resource());
-    for name in ["e-controller", "e-admin"] {
-        let object: DynamicObject = serde_json::from_value(event(name, "frames")).unwrap();
-        events.create(&PostParams::default(), &object).await.expect("create DriftEvent");
-    }
-    // Wait until the policy is active: even an admin cannot decide in someone else's name.
+    let object: DynamicObject = serde_json::from_value(event("e-controller", "frames")).unwrap();
+    events.create(&PostParams::default(), &object).await.expect("create DriftEvent");
+    // ... so as itself it is checked like anyone: it cannot decide in alice's name.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        match decide(cp, &ns, "driftwatch-test-admin", &["system:masters".to_string()], "e-admin", "alice", true).await {
-            Err(err) if err.contains("approvedBy must be your own user name") => break,
+        match decide(cp, &ns, &controller_user, &sa_groups(&ns), "e-controller", "alice", true).await {
+            Err(err) if err.contains("approvedBy must be the requesting user") => break,
             other => {
-                assert!(Instant::now() < deadline, "the admission policy never took effect: {other:?}");
+                assert!(Instant::now() < deadline, "the admission policy never refused the controller: {other:?}");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
     }
-    decide(cp, &ns, &controller_user, &sa_groups(&ns), "e-controller", "alice", false)
-        .await
-        .expect("the controller records the decision of the caller it authenticated");
-    let decided = events.get("e-controller").await.unwrap();
-    assert_eq!(decided.data["spec"]["approval"]["approvedBy"], "alice");
 }
 
 // ---- config/ and the Argo CD example --------------------------------------------------------------------
