@@ -51,7 +51,13 @@ fn helm() -> PathBuf {
             .expect("run hack/ops-deps.sh");
         assert!(out.status.success(), "hack/ops-deps.sh failed: {}", out.status);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        PathBuf::from(stdout.lines().last().expect("hack/ops-deps.sh prints the helm path").trim())
+        PathBuf::from(
+            stdout
+                .lines()
+                .last()
+                .expect("hack/ops-deps.sh prints the helm path")
+                .trim(),
+        )
     })
     .clone()
 }
@@ -61,10 +67,18 @@ fn value_sets() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(chart().join("ci"))
         .expect("read charts/driftwatch/ci")
         .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix("-values.yaml").map(String::from))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix("-values.yaml")
+                .map(String::from)
+        })
         .collect();
     names.sort();
-    assert!(names.len() >= 4, "expected at least the default, ha, namespaced and full value sets: {names:?}");
+    assert!(
+        names.len() >= 4,
+        "expected at least the default, ha, namespaced and full value sets: {names:?}"
+    );
     names
 }
 
@@ -78,11 +92,15 @@ fn yaml_documents(text: &str) -> Vec<Value> {
 /// `helm template <release>` with value set `values` (a name in ci/) and extra `--set`s.
 fn render(release: &str, namespace: &str, values: Option<&str>, sets: &[&str]) -> Vec<Value> {
     let mut cmd = Command::new(helm());
-    cmd.args(["template", release])
-        .arg(chart())
-        .args(["--namespace", namespace, "--kube-version", KUBE_VERSION]);
+    cmd.args(["template", release]).arg(chart()).args([
+        "--namespace",
+        namespace,
+        "--kube-version",
+        KUBE_VERSION,
+    ]);
     if let Some(values) = values {
-        cmd.arg("-f").arg(chart().join("ci").join(format!("{values}-values.yaml")));
+        cmd.arg("-f")
+            .arg(chart().join("ci").join(format!("{values}-values.yaml")));
     }
     for set in sets {
         cmd.args(["--set", set]);
@@ -145,7 +163,10 @@ async fn ensure_third_party_crds(cp: &ControlPlane) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let dir = root().join("tests/ops_fixtures");
     let mut groups = BTreeMap::new();
-    for entry in std::fs::read_dir(&dir).expect("read tests/ops_fixtures").flatten() {
+    for entry in std::fs::read_dir(&dir)
+        .expect("read tests/ops_fixtures")
+        .flatten()
+    {
         let text = std::fs::read_to_string(entry.path()).expect("read fixture");
         let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("fixture CRD");
         let group_version = format!("{}/{}", crd.spec.group, crd.spec.versions[0].name);
@@ -160,7 +181,10 @@ async fn ensure_third_party_crds(cp: &ControlPlane) {
     for (group_version, count) in groups {
         loop {
             let served = client.list_api_group_resources(&group_version).await;
-            if served.map(|r| r.resources.iter().filter(|r| !r.name.contains('/')).count() >= count).unwrap_or(false) {
+            if served
+                .map(|r| r.resources.iter().filter(|r| !r.name.contains('/')).count() >= count)
+                .unwrap_or(false)
+            {
                 break;
             }
             assert!(Instant::now() < deadline, "{group_version} not served after 60s");
@@ -184,7 +208,11 @@ async fn apply_all(cp: &ControlPlane, objects: &[Value], default_ns: &str, for_r
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let gvk = GroupVersionKind::gvk(group, version, kind(object));
         let Some((resource, caps)) = discovery.resolve_gvk(&gvk) else {
-            errors.push(format!("{api_version} {} {}: kind not served", kind(object), name(object)));
+            errors.push(format!(
+                "{api_version} {} {}: kind not served",
+                kind(object),
+                name(object)
+            ));
             continue;
         };
         let api: Api<DynamicObject> = if caps.scope == Scope::Namespaced {
@@ -228,7 +256,11 @@ async fn every_value_set_renders_objects_the_api_server_accepts() {
             failures.push(format!("[{set}] {error}"));
         }
     }
-    assert!(failures.is_empty(), "rejected by the API server:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "rejected by the API server:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -242,9 +274,18 @@ async fn helm_install_dry_run_against_the_cluster_renders_notes() {
         ("default", "Watching: all namespaces."),
     ] {
         let out = Command::new(helm())
-            .args(["install", "driftwatch"])
+            .args(["install", "notes"])
             .arg(chart())
-            .args(["--namespace", &ns, "--dry-run=server", "-f"])
+            // The control plane already has the CRDs, and other tests install the fixed-name user roles:
+            // objects not owned by this release, which Helm refuses to adopt.
+            .args([
+                "--namespace",
+                &ns,
+                "--dry-run=server",
+                "--set",
+                "crds.install=false",
+            ])
+            .args(["--set", "rbac.userRoles=false", "-f"])
             .arg(chart().join("ci").join(format!("{set}-values.yaml")))
             .env("KUBECONFIG", cp.kubeconfig_path())
             .output()
@@ -255,8 +296,14 @@ async fn helm_install_dry_run_against_the_cluster_renders_notes() {
             "helm install --dry-run=server ({set}) failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let notes = stdout.split("NOTES:").nth(1).unwrap_or_else(|| panic!("{set}: no NOTES in {stdout}"));
-        assert!(notes.contains(expected), "{set}: NOTES lack {expected:?}:\n{notes}");
+        let notes = stdout
+            .split("NOTES:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{set}: no NOTES in {stdout}"));
+        assert!(
+            notes.contains(expected),
+            "{set}: NOTES lack {expected:?}:\n{notes}"
+        );
     }
 }
 
@@ -265,7 +312,10 @@ type Rule = (String, String, String);
 fn rules_of(role: &Value) -> BTreeSet<Rule> {
     let mut out = BTreeSet::new();
     for rule in role["rules"].as_array().expect("rules") {
-        assert!(rule.get("resourceNames").is_none(), "controller rules are not scoped by name");
+        assert!(
+            rule.get("resourceNames").is_none(),
+            "controller rules are not scoped by name"
+        );
         for group in rule["apiGroups"].as_array().unwrap() {
             for resource in rule["resources"].as_array().unwrap() {
                 for verb in rule["verbs"].as_array().unwrap() {
@@ -283,18 +333,34 @@ fn rules_of(role: &Value) -> BTreeSet<Rule> {
 
 fn expand(list: &[(&str, &str, &[&str])]) -> BTreeSet<Rule> {
     list.iter()
-        .flat_map(|(g, r, verbs)| verbs.iter().map(move |v| (g.to_string(), r.to_string(), v.to_string())))
+        .flat_map(|(g, r, verbs)| {
+            verbs
+                .iter()
+                .map(move |v| (g.to_string(), r.to_string(), v.to_string()))
+        })
         .collect()
 }
 
 /// Exactly the calls the controller makes (see the chart README's RBAC table).
 fn controller_rules() -> BTreeSet<Rule> {
     expand(&[
-        ("driftwatch.dev", "driftmonitors", &["get", "list", "watch", "patch"]),
+        (
+            "driftwatch.dev",
+            "driftmonitors",
+            &["get", "list", "watch", "patch"],
+        ),
         ("driftwatch.dev", "driftmonitors/status", &["patch"]),
-        ("driftwatch.dev", "driftevents", &["get", "list", "watch", "create", "patch"]),
+        (
+            "driftwatch.dev",
+            "driftevents",
+            &["get", "list", "watch", "create", "patch"],
+        ),
         ("driftwatch.dev", "driftevents/status", &["patch"]),
-        ("batch", "jobs", &["get", "list", "watch", "create", "delete", "patch"]),
+        (
+            "batch",
+            "jobs",
+            &["get", "list", "watch", "create", "delete", "patch"],
+        ),
         ("", "pods", &["get", "list", "watch"]),
         ("events.k8s.io", "events", &["create", "patch"]),
     ])
@@ -344,9 +410,19 @@ fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
         rules_of(find(&with, "ClusterRole", "driftwatch-controller")),
         union(&[controller_rules(), auth_rules(), impersonation_rules()])
     );
-    assert_binds_controller(find(&objects, "ClusterRoleBinding", "driftwatch-controller"), "ops");
-    assert!(all_of(&objects, "Role").is_empty(), "no Roles with one replica in cluster mode");
-    assert!(!controller_args(&objects).iter().any(|a| a.starts_with("--namespace")));
+    assert_binds_controller(
+        find(&objects, "ClusterRoleBinding", "driftwatch-controller"),
+        "ops",
+    );
+    assert!(
+        all_of(&objects, "Role").is_empty(),
+        "no Roles with one replica in cluster mode"
+    );
+    assert!(
+        !controller_args(&objects)
+            .iter()
+            .any(|a| a.starts_with("--namespace"))
+    );
 
     // HA: the Lease Role in the release namespace, leader election on.
     let objects = render("driftwatch", "ops", Some("ha"), &[]);
@@ -358,26 +434,48 @@ fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
 
     // Namespaced: only TokenReview/SubjectAccessReview cluster-wide; the rest per watched namespace.
     let objects = render("driftwatch", "ops", Some("namespaced"), &[]);
-    assert_eq!(rules_of(find(&objects, "ClusterRole", "driftwatch-controller")), auth_rules());
+    assert_eq!(
+        rules_of(find(&objects, "ClusterRole", "driftwatch-controller")),
+        auth_rules()
+    );
     let roles = all_of(&objects, "Role");
-    let namespaces: BTreeSet<&str> = roles.iter().map(|r| r["metadata"]["namespace"].as_str().unwrap()).collect();
+    let namespaces: BTreeSet<&str> = roles
+        .iter()
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap())
+        .collect();
     assert_eq!(namespaces, BTreeSet::from(["ml-team-a", "ml-team-b"]));
     for role in roles {
-        assert_eq!(rules_of(role), controller_rules(), "Role in {}", role["metadata"]["namespace"]);
+        assert_eq!(
+            rules_of(role),
+            controller_rules(),
+            "Role in {}",
+            role["metadata"]["namespace"]
+        );
     }
     for binding in all_of(&objects, "RoleBinding") {
         assert_binds_controller(binding, "ops");
     }
     let args = controller_args(&objects);
-    assert!(args.contains(&"--namespace=ml-team-a".to_string()) && args.contains(&"--namespace=ml-team-b".to_string()));
+    assert!(
+        args.contains(&"--namespace=ml-team-a".to_string())
+            && args.contains(&"--namespace=ml-team-b".to_string())
+    );
 
     // Never Secrets, never wildcards, in any value set.
     for set in value_sets() {
         for object in render("driftwatch", "ops", Some(&set), &[]) {
             if matches!(kind(&object), "ClusterRole" | "Role") && name(&object).starts_with("driftwatch-") {
                 for (group, resource, verb) in rules_of(&object) {
-                    assert!(resource != "secrets", "[{set}] {} grants {verb} on secrets", name(&object));
-                    assert!(group != "*" && resource != "*" && verb != "*", "[{set}] {} has a wildcard", name(&object));
+                    assert!(
+                        resource != "secrets",
+                        "[{set}] {} grants {verb} on secrets",
+                        name(&object)
+                    );
+                    assert!(
+                        group != "*" && resource != "*" && verb != "*",
+                        "[{set}] {} has a wildcard",
+                        name(&object)
+                    );
                 }
             }
         }
@@ -388,12 +486,23 @@ fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
 fn leader_election_and_disruption_budget_follow_the_replica_count() {
     let single = render("driftwatch", "ops", Some("default"), &[]);
     assert!(!controller_args(&single).contains(&"--leader-elect".to_string()));
-    assert!(all_of(&single, "PodDisruptionBudget").is_empty(), "no PDB with one replica");
+    assert!(
+        all_of(&single, "PodDisruptionBudget").is_empty(),
+        "no PDB with one replica"
+    );
 
-    let forced = render("driftwatch", "ops", Some("default"), &["leaderElection.enabled=true"]);
+    let forced = render(
+        "driftwatch",
+        "ops",
+        Some("default"),
+        &["leaderElection.enabled=true"],
+    );
     let args = controller_args(&forced);
     assert!(args.contains(&"--leader-elect".to_string()));
-    assert!(args.contains(&"--lease-name=driftwatch-controller".to_string()), "{args:?}");
+    assert!(
+        args.contains(&"--lease-name=driftwatch-controller".to_string()),
+        "{args:?}"
+    );
 
     let ha = render("driftwatch", "ops", Some("ha"), &[]);
     assert!(controller_args(&ha).contains(&"--leader-elect".to_string()));
@@ -413,9 +522,18 @@ fn deployment_wires_probes_ports_images_and_job_defaults() {
     let pod = &find(&objects, "Deployment", "driftwatch")["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
     assert_eq!(container["image"], "ghcr.io/driftwatch/driftwatch:0.1.0");
-    assert_eq!(container["ports"], json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"}]));
-    assert_eq!(container["livenessProbe"]["httpGet"], json!({"path": "/healthz", "port": "http"}));
-    assert_eq!(container["readinessProbe"]["httpGet"], json!({"path": "/readyz", "port": "http"}));
+    assert_eq!(
+        container["ports"],
+        json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"}])
+    );
+    assert_eq!(
+        container["livenessProbe"]["httpGet"],
+        json!({"path": "/healthz", "port": "http"})
+    );
+    assert_eq!(
+        container["readinessProbe"]["httpGet"],
+        json!({"path": "/readyz", "port": "http"})
+    );
     let args = controller_args(&objects);
     for expected in [
         "controller",
@@ -423,20 +541,33 @@ fn deployment_wires_probes_ports_images_and_job_defaults() {
         "--job-image=ghcr.io/driftwatch/driftwatch:0.1.0",
         "--metrics-prefix=video_ai",
     ] {
-        assert!(args.contains(&expected.to_string()), "{expected} missing from {args:?}");
+        assert!(
+            args.contains(&expected.to_string()),
+            "{expected} missing from {args:?}"
+        );
     }
     let service = find(&objects, "Service", "driftwatch");
     assert_eq!(service["spec"]["ports"][0]["targetPort"], "http");
-    assert_eq!(service["spec"]["selector"], find(&objects, "Deployment", "driftwatch")["spec"]["selector"]["matchLabels"]);
+    assert_eq!(
+        service["spec"]["selector"],
+        find(&objects, "Deployment", "driftwatch")["spec"]["selector"]["matchLabels"]
+    );
 
     // Digest pins win over tags; the Jobs get their own image when set.
     let full = render("driftwatch", "ops", Some("full"), &[]);
     let args = controller_args(&full);
     assert!(args.contains(&"--job-image=registry.example.com/ml/driftwatch-jobs:0.1.0-jobs".to_string()));
     assert!(args.contains(&"--metrics-prefix=ml_drift".to_string()));
-    assert!(args.contains(&"--lease-duration-seconds=20".to_string()), "extraArgs are passed: {args:?}");
-    let image = &find(&full, "Deployment", "driftwatch")["spec"]["template"]["spec"]["containers"][0]["image"];
-    assert_eq!(image, "registry.example.com/ml/driftwatch@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    assert!(
+        args.contains(&"--lease-duration-seconds=20".to_string()),
+        "extraArgs are passed: {args:?}"
+    );
+    let image =
+        &find(&full, "Deployment", "driftwatch")["spec"]["template"]["spec"]["containers"][0]["image"];
+    assert_eq!(
+        image,
+        "registry.example.com/ml/driftwatch@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    );
 }
 
 #[tokio::test]
@@ -454,7 +585,10 @@ async fn controller_pod_passes_the_restricted_pod_security_standard() {
         ns,
         &kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::Pod>(&()),
     );
-    let params = PostParams { dry_run: true, ..PostParams::default() };
+    let params = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
     let pod_of = |objects: &[Value], spec_patch: Option<Value>| -> DynamicObject {
         let mut spec = find(objects, "Deployment", "driftwatch")["spec"]["template"]["spec"].clone();
         if let Some(patch) = spec_patch {
@@ -473,12 +607,15 @@ async fn controller_pod_passes_the_restricted_pod_security_standard() {
             panic!("[{set}] the controller Pod is refused by Pod Security (restricted): {err}");
         }
     }
-    // The namespace does enforce: the same Pod with a privileged container is refused.
+    // The namespace does enforce: the same Pod with a container allowed to escalate is refused.
     let objects = render("driftwatch", "ops", Some("default"), &[]);
     let refused = pods
-        .create(&params, &pod_of(&objects, Some(json!({"privileged": true}))))
+        .create(
+            &params,
+            &pod_of(&objects, Some(json!({"allowPrivilegeEscalation": true}))),
+        )
         .await
-        .expect_err("a privileged Pod is refused");
+        .expect_err("a Pod allowing privilege escalation is refused");
     assert!(refused.to_string().contains("restricted"), "{refused}");
 }
 
@@ -527,7 +664,12 @@ fn chart_crds_are_the_generated_crds() {
         assert_eq!(crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");
         let source = root().join("crds").join(format!("{}.yaml", name(crd)));
         let expected: Value = serde_yaml::from_str(&std::fs::read_to_string(&source).unwrap()).unwrap();
-        assert!(without_chart_metadata(crd.clone()) == expected, "rendered {} differs from {}", name(crd), source.display());
+        assert!(
+            without_chart_metadata(crd.clone()) == expected,
+            "rendered {} differs from {}",
+            name(crd),
+            source.display()
+        );
     }
     let not_kept = render("driftwatch", "ops", Some("default"), &["crds.keep=false"]);
     for crd in all_of(&not_kept, "CustomResourceDefinition") {
@@ -543,17 +685,28 @@ fn monitoring_objects_come_from_the_config_files() {
         "driftwatch",
         "ops",
         Some("default"),
-        &["prometheusRule.enabled=true", "grafanaDashboard.enabled=true", "serviceMonitor.enabled=true"],
+        &[
+            "prometheusRule.enabled=true",
+            "grafanaDashboard.enabled=true",
+            "serviceMonitor.enabled=true",
+        ],
     );
-    let rules: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(root().join("config/prometheus/alert.rules.yml")).unwrap())
-            .unwrap();
-    assert_eq!(find(&objects, "PrometheusRule", "driftwatch")["spec"]["groups"], rules["groups"]);
-    let dashboard: Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("config/grafana/driftwatch.json")).unwrap()).unwrap();
+    let rules: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("config/prometheus/alert.rules.yml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        find(&objects, "PrometheusRule", "driftwatch")["spec"]["groups"],
+        rules["groups"]
+    );
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("config/grafana/driftwatch.json")).unwrap(),
+    )
+    .unwrap();
     let config_map = find(&objects, "ConfigMap", "driftwatch-dashboard");
     assert_eq!(config_map["metadata"]["labels"]["grafana_dashboard"], "1");
-    let rendered: Value = serde_json::from_str(config_map["data"]["driftwatch.json"].as_str().unwrap()).unwrap();
+    let rendered: Value =
+        serde_json::from_str(config_map["data"]["driftwatch.json"].as_str().unwrap()).unwrap();
     assert_eq!(rendered, dashboard);
     let monitor = find(&objects, "ServiceMonitor", "driftwatch");
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], "http");
@@ -578,7 +731,9 @@ fn monitoring_objects_come_from_the_config_files() {
     let custom = render("driftwatch", "ops", Some("full"), &[]);
     let text = serde_json::to_string(&find(&custom, "PrometheusRule", "driftwatch")["spec"]).unwrap();
     assert!(text.contains("ml_drift_drift_score") && !text.contains("video_ai_"));
-    let text = find(&custom, "ConfigMap", "driftwatch-dashboard")["data"]["driftwatch.json"].as_str().unwrap();
+    let text = find(&custom, "ConfigMap", "driftwatch-dashboard")["data"]["driftwatch.json"]
+        .as_str()
+        .unwrap();
     assert!(text.contains("ml_drift_drift_score") && !text.contains("video_ai_"));
 }
 
@@ -619,9 +774,16 @@ async fn decide(
     let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
     let api: Api<DynamicObject> =
         Api::namespaced_with(cp.impersonate(user, &groups).await, ns, &drift_event_resource());
-    let patch = json!({"spec": {"approval": {"decision": "Approve", "approvedBy": approved_by, "reason": "test"}}});
-    let params = PatchParams { dry_run, ..PatchParams::default() };
-    api.patch(event, &params, &Patch::Merge(&patch)).await.map(|_| ()).map_err(|e| e.to_string())
+    let patch =
+        json!({"spec": {"approval": {"decision": "Approve", "approvedBy": approved_by, "reason": "test"}}});
+    let params = PatchParams {
+        dry_run,
+        ..PatchParams::default()
+    };
+    api.patch(event, &params, &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 async fn can(cp: &ControlPlane, user: &str, attributes: Value) -> bool {
@@ -630,7 +792,10 @@ async fn can(cp: &ControlPlane, user: &str, attributes: Value) -> bool {
     }))
     .unwrap();
     let api: Api<SubjectAccessReview> = Api::all(cp.client().await);
-    let reviewed = api.create(&PostParams::default(), &review).await.expect("SubjectAccessReview");
+    let reviewed = api
+        .create(&PostParams::default(), &review)
+        .await
+        .expect("SubjectAccessReview");
     reviewed.status.map(|s| s.allowed).unwrap_or(false)
 }
 
@@ -651,24 +816,67 @@ async fn approval_policy_admits_only_the_deciding_user_holding_approve() {
     let ns = cp.namespace("approval").await;
     // Install the release for real (the CRDs are already there), watching only this namespace so the
     // policy binding does not reach other tests' namespaces.
-    install(cp, "driftwatch", &ns, &[&format!("controller.watchNamespaces={{{ns}}}")]).await;
+    install(
+        cp,
+        "driftwatch",
+        &ns,
+        &[&format!("controller.watchNamespaces={{{ns}}}")],
+    )
+    .await;
     let controller_user = format!("system:serviceaccount:{ns}:driftwatch");
 
     // The controller's ServiceAccount holds what it needs and nothing of Secrets.
-    let ns_attr = |verb: &str, group: &str, resource: &str| {
-        json!({"namespace": ns, "verb": verb, "group": group, "resource": resource})
-    };
+    let ns_attr = |verb: &str, group: &str, resource: &str| json!({"namespace": ns, "verb": verb, "group": group, "resource": resource});
     assert!(can(cp, &controller_user, ns_attr("create", "batch", "jobs")).await);
-    assert!(can(cp, &controller_user, ns_attr("patch", "driftwatch.dev", "driftevents")).await);
-    assert!(can(cp, &controller_user, json!({"verb": "create", "group": "authorization.k8s.io", "resource": "subjectaccessreviews"})).await);
-    assert!(!can(cp, &controller_user, ns_attr("get", "", "secrets")).await, "the controller never reads Secrets");
-    assert!(!can(cp, &controller_user, ns_attr("update", "driftwatch.dev", "driftevents")).await);
+    assert!(
+        can(
+            cp,
+            &controller_user,
+            ns_attr("patch", "driftwatch.dev", "driftevents")
+        )
+        .await
+    );
+    assert!(
+        can(
+            cp,
+            &controller_user,
+            json!({"verb": "create", "group": "authorization.k8s.io", "resource": "subjectaccessreviews"})
+        )
+        .await
+    );
+    assert!(
+        !can(cp, &controller_user, ns_attr("get", "", "secrets")).await,
+        "the controller never reads Secrets"
+    );
+    assert!(
+        !can(
+            cp,
+            &controller_user,
+            ns_attr("update", "driftwatch.dev", "driftevents")
+        )
+        .await
+    );
     // It impersonates nobody (default: it writes decisions as itself, exempt from the policy).
-    assert!(!can(cp, &controller_user, json!({"verb": "impersonate", "resource": "users", "name": "alice"})).await);
+    assert!(
+        !can(
+            cp,
+            &controller_user,
+            json!({"verb": "impersonate", "resource": "users", "name": "alice"})
+        )
+        .await
+    );
 
     // Who is who: alice approves anything in the namespace, carol only monitor "frames", mallory may patch
     // events but holds no approve.
-    bind(cp, &ns, "alice-approver", "ClusterRole", "driftwatch-approver", "alice").await;
+    bind(
+        cp,
+        &ns,
+        "alice-approver",
+        "ClusterRole",
+        "driftwatch-approver",
+        "alice",
+    )
+    .await;
     let carol_role = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": {"name": "approve-frames", "namespace": ns},
@@ -682,9 +890,20 @@ async fn approval_policy_admits_only_the_deciding_user_holding_approve() {
         "metadata": {"name": "patch-events", "namespace": ns},
         "rules": [{"apiGroups": ["driftwatch.dev"], "resources": ["driftevents"], "verbs": ["get", "patch"]}]
     });
-    assert!(apply_all(cp, &[carol_role, mallory_role], &ns, true).await.is_empty());
+    assert!(
+        apply_all(cp, &[carol_role, mallory_role], &ns, true)
+            .await
+            .is_empty()
+    );
     bind(cp, &ns, "carol-frames", "Role", "approve-frames", "carol").await;
     bind(cp, &ns, "mallory-patch", "Role", "patch-events", "mallory").await;
+    let default_sa = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "default-sa-patch", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "patch-events"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": ns}]
+    });
+    assert!(apply_all(cp, &[default_sa], &ns, true).await.is_empty());
 
     let events: Api<DynamicObject> = Api::namespaced_with(cp.client().await, &ns, &drift_event_resource());
     for (name, monitor) in [
@@ -696,7 +915,10 @@ async fn approval_policy_admits_only_the_deciding_user_holding_approve() {
         ("e-controller", "frames"),
     ] {
         let object: DynamicObject = serde_json::from_value(event(name, monitor)).unwrap();
-        events.create(&PostParams::default(), &object).await.expect("create DriftEvent (no decision: admitted)");
+        events
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("create DriftEvent (no decision: admitted)");
     }
 
     // The policy is enforced asynchronously after creation: probe with dry runs until mallory is refused.
@@ -705,46 +927,85 @@ async fn approval_policy_admits_only_the_deciding_user_holding_approve() {
         match decide(cp, &ns, "mallory", &[], "e-mallory", "mallory", true).await {
             Err(err) if err.contains("may not decide events") => break,
             other => {
-                assert!(Instant::now() < deadline, "the admission policy never took effect: {other:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "the admission policy never took effect: {other:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
     }
 
-    decide(cp, &ns, "alice", &[], "e-alice", "alice", false).await.expect("alice approves as herself");
+    decide(cp, &ns, "alice", &[], "e-alice", "alice", false)
+        .await
+        .expect("alice approves as herself");
     let decided = events.get("e-alice").await.unwrap();
     assert_eq!(decided.data["spec"]["approval"]["approvedBy"], "alice");
 
-    let err = decide(cp, &ns, "alice", &[], "e-alice-other", "bob", false).await.expect_err("not as someone else");
+    let err = decide(cp, &ns, "alice", &[], "e-alice-other", "bob", false)
+        .await
+        .expect_err("not as someone else");
     assert!(err.contains("approvedBy must be the requesting user"), "{err}");
 
-    let err = decide(cp, &ns, "mallory", &[], "e-mallory", "mallory", false).await.expect_err("no approve verb");
-    assert!(err.contains("may not decide events of DriftMonitor") && err.contains("driftwatch-approver"), "{err}");
+    let err = decide(cp, &ns, "mallory", &[], "e-mallory", "mallory", false)
+        .await
+        .expect_err("no approve verb");
+    assert!(
+        err.contains("may not decide events of DriftMonitor") && err.contains("driftwatch-approver"),
+        "{err}"
+    );
 
-    decide(cp, &ns, "carol", &[], "e-carol", "carol", false).await.expect("carol approves events of frames");
-    let err = decide(cp, &ns, "carol", &[], "e-carol-other", "carol", false).await.expect_err("but not of audio");
+    decide(cp, &ns, "carol", &[], "e-carol", "carol", false)
+        .await
+        .expect("carol approves events of frames");
+    let err = decide(cp, &ns, "carol", &[], "e-carol-other", "carol", false)
+        .await
+        .expect_err("but not of audio");
     assert!(err.contains(&format!("{ns}/audio")), "{err}");
 
     // The controller's HTTP API authenticated and authorized the caller itself and records them.
-    decide(cp, &ns, &controller_user, &sa_groups(&ns), "e-controller", "alice", false)
-        .await
-        .expect("the controller records the decision of the caller it authenticated");
-    // Another ServiceAccount of the same namespace is not exempt.
-    let err = decide(cp, &ns, &format!("system:serviceaccount:{ns}:default"), &sa_groups(&ns), "e-alice-other", "alice", false)
-        .await
-        .expect_err("only the controller's ServiceAccount is exempt");
+    decide(
+        cp,
+        &ns,
+        &controller_user,
+        &sa_groups(&ns),
+        "e-controller",
+        "alice",
+        false,
+    )
+    .await
+    .expect("the controller records the decision of the caller it authenticated");
+    // Another ServiceAccount of the same namespace (allowed to patch events) is not exempt.
+    let err = decide(
+        cp,
+        &ns,
+        &format!("system:serviceaccount:{ns}:default"),
+        &sa_groups(&ns),
+        "e-alice-other",
+        "alice",
+        false,
+    )
+    .await
+    .expect_err("only the controller's ServiceAccount is exempt");
     assert!(err.contains("approvedBy must be the requesting user"), "{err}");
 
     // Edits that do not touch the decision are not the policy's business.
     let api: Api<DynamicObject> =
         Api::namespaced_with(cp.impersonate("mallory", &[]).await, &ns, &drift_event_resource());
-    api.patch("e-alice", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"seen": "yes"}}})))
-        .await
-        .expect("a label edit on a decided event is admitted");
+    api.patch(
+        "e-alice",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"seen": "yes"}}})),
+    )
+    .await
+    .expect("a label edit on a decided event is admitted");
 }
 
 fn sa_groups(ns: &str) -> Vec<String> {
-    vec!["system:serviceaccounts".to_string(), format!("system:serviceaccounts:{ns}")]
+    vec![
+        "system:serviceaccounts".to_string(),
+        format!("system:serviceaccounts:{ns}"),
+    ]
 }
 
 /// Installs a release for real (no CRDs: the control plane has them); returns nothing, panics on errors.
@@ -765,23 +1026,57 @@ async fn with_impersonation_the_controller_is_not_exempt() {
         cp,
         "imp",
         &ns,
-        &[&format!("controller.watchNamespaces={{{ns}}}"), "rbac.impersonation=true", "rbac.userRoles=false"],
+        &[
+            &format!("controller.watchNamespaces={{{ns}}}"),
+            "rbac.impersonation=true",
+            "rbac.userRoles=false",
+        ],
     )
     .await;
     let controller_user = format!("system:serviceaccount:{ns}:imp-driftwatch");
     // It may write as the caller ...
-    assert!(can(cp, &controller_user, json!({"verb": "impersonate", "resource": "users", "name": "alice"})).await);
-    assert!(can(cp, &controller_user, json!({"verb": "impersonate", "resource": "groups", "name": "ml-reviewers"})).await);
+    assert!(
+        can(
+            cp,
+            &controller_user,
+            json!({"verb": "impersonate", "resource": "users", "name": "alice"})
+        )
+        .await
+    );
+    assert!(
+        can(
+            cp,
+            &controller_user,
+            json!({"verb": "impersonate", "resource": "groups", "name": "ml-reviewers"})
+        )
+        .await
+    );
     let events: Api<DynamicObject> = Api::namespaced_with(cp.client().await, &ns, &drift_event_resource());
     let object: DynamicObject = serde_json::from_value(event("e-controller", "frames")).unwrap();
-    events.create(&PostParams::default(), &object).await.expect("create DriftEvent");
+    events
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("create DriftEvent");
     // ... so as itself it is checked like anyone: it cannot decide in alice's name.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        match decide(cp, &ns, &controller_user, &sa_groups(&ns), "e-controller", "alice", true).await {
+        match decide(
+            cp,
+            &ns,
+            &controller_user,
+            &sa_groups(&ns),
+            "e-controller",
+            "alice",
+            true,
+        )
+        .await
+        {
             Err(err) if err.contains("approvedBy must be the requesting user") => break,
             other => {
-                assert!(Instant::now() < deadline, "the admission policy never refused the controller: {other:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "the admission policy never refused the controller: {other:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
@@ -825,8 +1120,14 @@ async fn config_manifests_and_the_argocd_example_are_accepted() {
             continue;
         }
         let objects = yaml_documents(&std::fs::read_to_string(&file).unwrap());
-        if objects.is_empty() || objects.iter().any(|o| o["apiVersion"].is_null() || o["kind"].is_null()) {
-            failures.push(format!("{relative}: not a Kubernetes manifest (list it in NOT_KUBERNETES if intended)"));
+        if objects.is_empty()
+            || objects
+                .iter()
+                .any(|o| o["apiVersion"].is_null() || o["kind"].is_null())
+        {
+            failures.push(format!(
+                "{relative}: not a Kubernetes manifest (list it in NOT_KUBERNETES if intended)"
+            ));
             continue;
         }
         for other in other_namespaces(&objects, &ns) {
@@ -838,5 +1139,8 @@ async fn config_manifests_and_the_argocd_example_are_accepted() {
         applied += objects.len();
     }
     assert!(failures.is_empty(), "rejected:\n{}", failures.join("\n"));
-    assert!(applied >= 2, "expected at least argocd-cm and the Application, applied {applied}");
+    assert!(
+        applied >= 2,
+        "expected at least argocd-cm and the Application, applied {applied}"
+    );
 }
