@@ -1,4 +1,6 @@
 //! The DriftMonitor kind: what to watch, when, how to decide drift, and how to hand off retraining. No I/O.
+// kube's `printcolumn(...)` attributes repeat the same keys by design.
+#![allow(clippy::duplicated_attributes)]
 
 use std::collections::BTreeMap;
 
