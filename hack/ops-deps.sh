@@ -27,7 +27,7 @@ if [ ! -x "$helm_dir/helm" ]; then
   command -v go >/dev/null || { echo "error: Go is required to build helm" >&2; exit 1; }
   echo "building helm $HELM_VERSION from the Go module proxy (a few minutes on a cold cache) ..." >&2
   mkdir -p "$helm_dir.tmp"
-  GOBIN="$helm_dir.tmp" CGO_ENABLED=0 GOFLAGS="-trimpath" \
+  GOBIN="$helm_dir.tmp" CGO_ENABLED=0 GOFLAGS="-trimpath" GOTOOLCHAIN=local \
     go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
   rm -rf "$helm_dir"
