@@ -562,6 +562,16 @@ fn deployment_wires_probes_ports_images_and_job_defaults() {
         args.contains(&"--lease-duration-seconds=20".to_string()),
         "extraArgs are passed: {args:?}"
     );
+    assert!(
+        args.iter()
+            .any(|a| a.starts_with("--grafana-url=https://grafana.example.com/")),
+        "{args:?}"
+    );
+    let default_args = controller_args(&render("driftwatch", "ops", Some("default"), &[]));
+    assert!(
+        !default_args.iter().any(|a| a.starts_with("--grafana-url")),
+        "only when configured"
+    );
     let image =
         &find(&full, "Deployment", "driftwatch")["spec"]["template"]["spec"]["containers"][0]["image"];
     assert_eq!(
