@@ -7,32 +7,12 @@ PromQL (written to a rules file for `promtool check rules`, after replacing Graf
 Usage: ops-check-dashboard.py DASHBOARD.json RULES_OUT.yml  (then run promtool on RULES_OUT.yml)
 Exit status 1 with a message per problem."""
 import json
+import os
 import re
 import sys
 
-EXPORTED = {
-    # gauges computed from the stores at scrape time
-    "video_ai_drift_score", "video_ai_drift_threshold", "video_ai_drift_last_success_timestamp_seconds",
-    "video_ai_drift_monitor_drifted", "video_ai_drift_events",
-    # counters and histograms
-    "video_ai_drift_check_duration_seconds", "video_ai_drift_detected_total",
-    "video_ai_drift_check_failures_total", "video_ai_retraining_triggered_total",
-    "video_ai_retraining_failed_total", "video_ai_controller_reconcile_total",
-    "video_ai_controller_reconcile_errors_total", "video_ai_controller_reconcile_duration_seconds",
-}
-HISTOGRAMS = {"video_ai_drift_check_duration_seconds", "video_ai_controller_reconcile_duration_seconds"}
-CONTROLLER_HEALTH = {m for m in EXPORTED if m.startswith("video_ai_controller_")}
-
-
-def metric_names(expr):
-    names = set()
-    for name in re.findall(r"\bvideo_ai_[a-z0-9_]+", expr):
-        base = name
-        for suffix in ("_bucket", "_sum", "_count"):
-            if name.endswith(suffix) and name[: -len(suffix)] in HISTOGRAMS:
-                base = name[: -len(suffix)]
-        names.add(base)
-    return names
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ops_metrics import CONTROLLER_HEALTH, EXPORTED, metric_names  # noqa: E402
 
 
 def main():

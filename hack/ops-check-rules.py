@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """Checks config/prometheus/alert.rules.yml beyond promtool: the original HighDriftDetected rule is present
 verbatim (expr, for, severity, annotations of the original design), and every alert is covered by the
-promtool unit tests with at least one expected firing that carries the namespace and monitor labels.
+promtool unit tests with at least one expected firing that carries the namespace and monitor labels, and
+every alert uses only metrics the controller exports (hack/ops_metrics.py).
 Usage: ops-check-rules.py RULES TESTS"""
+import os
 import sys
 
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ops_metrics import EXPORTED, OPTIONAL, metric_names  # noqa: E402
 
 ORIGINAL = {
     "alert": "HighDriftDetected",
@@ -37,6 +42,12 @@ def main():
             for exp in case.get("exp_alerts") or []:
                 labels = exp.get("exp_labels", {})
                 fired.setdefault(case["alertname"], []).append(labels)
+    for a in alerts:
+        names = metric_names(a["expr"])
+        if not names:
+            problems.append(f"alert {a['alert']} names no driftwatch metric")
+        for n in sorted(names - EXPORTED - OPTIONAL):
+            problems.append(f"alert {a['alert']}: metric {n} is not exported by the controller")
     for a in alerts:
         name = a["alert"]
         if name not in fired:

@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 helm_bin=$(hack/ops-deps.sh | tail -n 1) || { echo "error: hack/ops-deps.sh failed" >&2; exit 1; }
 export DRIFTWATCH_HELM=$helm_bin
+export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in the tree
 kube_version=1.35.4
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
