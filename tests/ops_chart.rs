@@ -1127,7 +1127,7 @@ async fn config_manifests_and_the_argocd_example_are_accepted() {
     let ns = cp.namespace("config").await;
     let mut files = Vec::new();
     yaml_files(&root().join("config"), &mut files);
-    files.push(root().join("examples/argocd-application.yaml"));
+    files.push(root().join("examples/argocd/application.yaml"));
     files.sort();
     let mut failures = Vec::new();
     let mut applied = 0;
