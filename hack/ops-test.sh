@@ -84,6 +84,9 @@ check "promtool check rules on the chart's PrometheusRule (custom prefix)" bash 
   | python3 -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); yaml.safe_dump(d[\"spec\"], sys.stdout)' >'$rule_out' \
   && grep -q 'ml_drift_drift_score' '$rule_out' && ! grep -q 'video_ai_' '$rule_out' && promtool check rules '$rule_out'"
 
+check "metric names of the contract pass promtool's naming lint (promtool check metrics)" bash -c \
+  "python3 hack/ops_metrics.py >'$work/exposition.txt' && promtool check metrics <'$work/exposition.txt'"
+
 # --- Alertmanager ---------------------------------------------------------------------------------------
 am=config/alertmanager/alertmanager.yml
 check "amtool check-config $am" amtool check-config "$am"
