@@ -71,6 +71,16 @@ check "namespaced RBAC without watchNamespaces is refused" \
 check "a Kubernetes older than the chart's kubeVersion (1.30, ValidatingAdmissionPolicy v1) is refused" \
   refuse 'incompatible with Kubernetes' "$helm_bin" template driftwatch "$chart" --kube-version 1.29.0
 
+# The standalone roles and policy of config/rbac/ (the package feature's files) are what the chart ships.
+if [ -d config/rbac ]; then
+  check "chart user roles and approval policy equal config/rbac/" bash -c "
+    '$helm_bin' template driftwatch '$chart' --namespace driftwatch-system --kube-version '$kube_version' \
+      --set serviceAccount.name=driftwatch-controller >'$work/rbac-rendered.yaml' &&
+    python3 hack/ops-check-rbac.py '$work/rbac-rendered.yaml' config/rbac"
+else
+  echo "skip  chart user roles and approval policy equal config/rbac/ (no config/rbac/ on this branch; not counted)"
+fi
+
 # --- Prometheus -----------------------------------------------------------------------------------------
 check "promtool check rules config/prometheus/alert.rules.yml" promtool check rules config/prometheus/alert.rules.yml
 check "promtool test rules config/prometheus/alert.rules.test.yml" \
