@@ -13,7 +13,6 @@ command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v amtool >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v lua5.1 >/dev/null || need_apt+=(lua5.1)
 command -v python3 >/dev/null || need_apt+=(python3)
-python3 -c "import yaml" 2>/dev/null || need_apt+=(python3-yaml)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -21,6 +20,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   # --no-install-recommends: the prometheus package recommends node exporters etc. we do not need.
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
 fi
+
+# The checkers run on the machine's python3 (may be a pyenv build that Debian's python3-yaml misses).
+python3 -c "import yaml" 2>/dev/null || python3 -m pip install -q pyyaml >&2
 
 helm_dir=$cache/tools/helm-$HELM_VERSION
 if [ ! -x "$helm_dir/helm" ]; then
