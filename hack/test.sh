@@ -19,7 +19,7 @@ cp_pid=$!
 deps_log=$(mktemp)
 hack/ops-deps.sh >"$deps_log" 2>&1 &
 deps_pid=$!
-if ! cargo test --no-run --locked 2>&1 | grep -vE '^\s+(Compiling|Downloaded|Downloading) '; then
+if ! cargo test --no-run --locked 2>&1 | { grep -vE '^\s+(Compiling|Downloaded|Downloading) ' || true; }; then
   kill $cp_pid $deps_pid 2>/dev/null
   exit 1
 fi
