@@ -55,10 +55,13 @@ pub fn spec(
     threshold: Option<Threshold>,
     p_value: Option<f64>,
 ) -> DetectorSpec {
+    // Canonical CRD form: a calibrated threshold is `autoThreshold: true`, not `threshold: auto`.
+    let auto = threshold == Some(Threshold::Auto);
     DetectorSpec {
         method,
         source,
-        threshold,
+        threshold: if auto { None } else { threshold },
+        auto_threshold: auto.then_some(true),
         p_value,
         components: None,
         projections: None,
@@ -115,13 +118,14 @@ impl Plan {
                 spec.method, spec.source
             ));
         }
-        if let Some(Threshold::Value(t)) = spec.threshold {
+        if let Some(Threshold::Value(t)) = spec.effective_threshold() {
             if !t.is_finite() || t < 0.0 {
                 return invalid(format!("threshold must be a number >= 0 or auto, not {t}"));
             }
             if spec.p_value.is_some() {
                 return invalid(
-                    "set either threshold or pValue, not both (pValue may accompany threshold: auto)".into(),
+                    "set either threshold or pValue, not both (pValue may accompany autoThreshold: true)"
+                        .into(),
                 );
             }
         }
@@ -148,7 +152,7 @@ impl Plan {
         {
             return invalid(format!("permutations must be between 20 and 10000, not {b}"));
         }
-        let decision = super::threshold_decision(spec.threshold, spec.p_value)
+        let decision = super::threshold_decision(spec.effective_threshold(), spec.p_value)
             .unwrap_or_else(|| default_decision(spec.method, spec.source));
         let default_k = match spec.method {
             Method::KlDivergence => KL_COMPONENTS,

@@ -115,17 +115,17 @@ pub fn median_heuristic(reference: ArrayView2<f32>, comparison: ArrayView2<f32>,
 
 /// Full RBF kernel matrix of the pooled points (f64 distances).
 pub fn kernel_matrix(x: ArrayView2<f32>, sigma: f64) -> Array2<f64> {
-    let n = x.nrows();
-    let xs = x.mapv(f64::from);
+    let (n, d) = x.dim();
+    let xs: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
     let g = 1.0 / (2.0 * sigma * sigma);
     let rows: Vec<Vec<f64>> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let a = xs.row(i);
-            (0..n)
-                .map(|j| {
-                    let b = xs.row(j);
-                    let d2: f64 = a.iter().zip(b.iter()).map(|(p, q)| (p - q) * (p - q)).sum();
+            let a = &xs[i * d..(i + 1) * d];
+            xs.chunks_exact(d.max(1))
+                .take(n)
+                .map(|b| {
+                    let d2: f64 = a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum();
                     (-g * d2).exp()
                 })
                 .collect()
@@ -136,16 +136,21 @@ pub fn kernel_matrix(x: ArrayView2<f32>, sigma: f64) -> Array2<f64> {
 
 /// Unbiased MMD² of the `true` vs `false` rows of a kernel matrix.
 pub fn mmd2_from_kernel(k: &Array2<f64>, first: &[bool]) -> f64 {
+    let n = first.len();
     let na = first.iter().filter(|&&b| b).count();
-    let nb = first.len() - na;
-    if na < 2 || nb < 2 {
+    let nb = n - na;
+    if na < 2 || nb < 2 || k.nrows() != n {
         return 0.0;
     }
+    let flat: std::borrow::Cow<[f64]> = match k.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(k.iter().copied().collect()),
+    };
     let (mut saa, mut sbb, mut sab) = (0.0, 0.0, 0.0);
-    for (i, row) in k.rows().into_iter().enumerate() {
+    for (i, row) in flat.chunks_exact(n).enumerate() {
         let (mut ra, mut rb) = (0.0, 0.0);
-        for (j, &v) in row.iter().enumerate() {
-            if first[j] {
+        for (&v, &f) in row.iter().zip(first) {
+            if f {
                 ra += v;
             } else {
                 rb += v;

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""The chart's user roles and approval policy are the standalone ones of config/rbac/ (package feature):
+same ClusterRole rules (as sets of group/resource/verb), same policy match constraints, match conditions
+and validations (expressions compared with whitespace normalized), the exemption naming the release's
+ServiceAccount instead of the standalone default.
+
+Usage: ops-check-rbac.py RENDERED.yaml CONFIG_RBAC_DIR
+RENDERED.yaml: `helm template driftwatch charts/driftwatch -n driftwatch-system
+  --set serviceAccount.name=driftwatch-controller` (so the exemption names the same ServiceAccount)."""
+import glob
+import os
+import re
+import sys
+
+import yaml
+
+
+def docs(paths):
+    out = []
+    for p in paths:
+        with open(p) as f:
+            out += [d for d in yaml.safe_load_all(f) if d]
+    return out
+
+
+def rules(role):
+    return {(g, r, v) for rule in role.get("rules", []) for g in rule["apiGroups"] for r in rule["resources"]
+            for v in rule["verbs"]}
+
+
+def norm(text):
+    return re.sub(r"\s+", " ", str(text)).replace("( ", "(").replace(" )", ")").strip()
+
+
+def policy_view(policy):
+    spec = policy["spec"]
+    return {
+        "failurePolicy": spec.get("failurePolicy"),
+        "matchConstraints": spec.get("matchConstraints"),
+        "matchConditions": sorted((c["name"], norm(c["expression"])) for c in spec.get("matchConditions", [])),
+        "validations": [(norm(v["expression"]), norm(v.get("messageExpression")), v.get("reason"))
+                        for v in spec.get("validations", [])],
+    }
+
+
+def main():
+    rendered = docs([sys.argv[1]])
+    standalone = docs(sorted(glob.glob(os.path.join(sys.argv[2], "*.yaml"))))
+    problems = []
+    chart_roles = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "ClusterRole"}
+    config_roles = [d for d in standalone if d["kind"] == "ClusterRole"]
+    if not config_roles:
+        problems.append("config/rbac has no ClusterRoles")
+    for role in config_roles:
+        name = role["metadata"]["name"]
+        if name not in chart_roles:
+            problems.append(f"ClusterRole {name} of config/rbac is not in the chart")
+        elif rules(role) != rules(chart_roles[name]):
+            problems.append(f"ClusterRole {name} differs: config/rbac {sorted(rules(role) - rules(chart_roles[name]))} "
+                            f"vs chart {sorted(rules(chart_roles[name]) - rules(role))}")
+    chart_policies = [d for d in rendered if d["kind"] == "ValidatingAdmissionPolicy"]
+    config_policies = [d for d in standalone if d["kind"] == "ValidatingAdmissionPolicy"]
+    if len(chart_policies) != 1 or len(config_policies) != 1:
+        problems.append(f"expected one policy each, chart {len(chart_policies)}, config/rbac {len(config_policies)}")
+    elif policy_view(chart_policies[0]) != policy_view(config_policies[0]):
+        a, b = policy_view(chart_policies[0]), policy_view(config_policies[0])
+        for key in a:
+            if a[key] != b[key]:
+                problems.append(f"policy {key} differs:\n  chart:       {a[key]}\n  config/rbac: {b[key]}")
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
