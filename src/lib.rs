@@ -3,5 +3,6 @@
 
 pub mod api;
 pub mod crd;
+pub mod http;
 pub mod job;
 pub mod telemetry;
