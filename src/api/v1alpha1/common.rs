@@ -124,10 +124,8 @@ pub enum Correction {
         .message("method psi works on 1-D scores only: set source: confidence_scores, or use kl_divergence, emd, mmd, ks or classifier for embeddings"),
     validation = Rule::new("!(self.method in ['mmd', 'classifier']) || self.source == 'embeddings'")
         .message("methods mmd and classifier work on embeddings only: set source: embeddings, or use psi, ks, emd or kl_divergence for confidence_scores"),
-    validation = Rule::new("!has(self.threshold) || (type(self.threshold) == string ? self.threshold == 'auto' : ((type(self.threshold) == double || type(self.threshold) == int) && double(self.threshold) >= 0.0))")
-        .message("threshold must be a number >= 0 or the word auto"),
-    validation = Rule::new("!(has(self.threshold) && has(self.pValue)) || (type(self.threshold) == string && self.threshold == 'auto')")
-        .message("set either threshold or pValue, not both (pValue may accompany threshold: auto)"),
+    validation = Rule::new("!(has(self.threshold) && has(self.autoThreshold) && self.autoThreshold)")
+        .message("set either a fixed threshold or autoThreshold: true, not both"),
     validation = Rule::new("!has(self.components) || self.source == 'embeddings'")
         .message("components (PCA components) only applies to source: embeddings")
 )]
@@ -138,9 +136,15 @@ pub struct DetectorSpec {
     #[serde(default)]
     pub source: DataSource,
     /// Fire when the score exceeds this value, or `auto` to calibrate from the reference window. Without
-    /// threshold and pValue the method's recommended default applies.
+    /// threshold and pValue the method's recommended default applies. With both, the detector fires when
+    /// either condition holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
+    /// Calibrate the threshold from the reference window itself (permutation null at the real window
+    /// sizes); the detector fires when the empirical p-value of the observed score is below pValue
+    /// (default 0.05). Replaces threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_threshold: Option<bool>,
     /// Fire when the detector's p-value is below this significance level, in (0, 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self > 0.0 && self < 1.0").message("pValue must be strictly between 0 and 1, e.g. 0.05"))]
@@ -230,4 +234,15 @@ pub struct SampleCounts {
     /// Comparison points available in the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison_available: Option<i64>,
+}
+
+impl DetectorSpec {
+    /// The threshold rule in effect: `autoThreshold: true` and `threshold: auto` both mean calibration.
+    pub fn effective_threshold(&self) -> Option<Threshold> {
+        if self.auto_threshold == Some(true) {
+            Some(Threshold::Auto)
+        } else {
+            self.threshold
+        }
+    }
 }

@@ -1,4 +1,6 @@
 //! The DriftMonitor kind: what to watch, when, how to decide drift, and how to hand off retraining. No I/O.
+// kube's `printcolumn(...)` attributes repeat the same keys by design.
+#![allow(clippy::duplicated_attributes)]
 
 use std::collections::BTreeMap;
 
@@ -158,11 +160,13 @@ fn default_timestamp_field() -> String {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PayloadFilter {
-    /// Conditions that must all match.
+    /// Conditions that must all match (at most 16).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub must: Vec<FieldCondition>,
-    /// Conditions of which none may match.
+    /// Conditions of which none may match (at most 16).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub must_not: Vec<FieldCondition>,
 }
 
@@ -185,7 +189,7 @@ pub struct FieldCondition {
 /// Exactly one of the fields: the value the payload field must equal (or be one of).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.keyword), has(self.integer), has(self.boolean), has(self.anyKeyword)].filter(x, x).size() == 1").message("match needs exactly one of keyword, integer, boolean or anyKeyword"))]
+#[x_kube(validation = Rule::new("(has(self.keyword) ? 1 : 0) + (has(self.integer) ? 1 : 0) + (has(self.boolean) ? 1 : 0) + (has(self.anyKeyword) ? 1 : 0) == 1").message("match needs exactly one of keyword, integer, boolean or anyKeyword"))]
 pub struct MatchValue {
     /// Equal to this string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,8 +200,9 @@ pub struct MatchValue {
     /// Equal to this boolean.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boolean: Option<bool>,
-    /// Equal to any of these strings.
+    /// Equal to any of these strings (at most 256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
     pub any_keyword: Option<Vec<String>>,
 }
 

@@ -48,12 +48,19 @@ impl JsonSchema for Threshold {
         true
     }
 
-    // A number or the string "auto": a structural schema cannot say "number or string" for non-integers,
-    // so the field keeps unknown values and the CEL rule on the detector checks the value.
+    // Kubernetes cannot type "a number or a string" (structural schemas allow no such union for
+    // non-integers, and CEL cannot see untyped fields), so the CRD types this field as a number and the
+    // API server checks it; calibration is requested with `autoThreshold: true`. `threshold: auto` is still
+    // read from local detector files (`driftwatch compute --detectors`).
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "x-kubernetes-preserve-unknown-fields": true,
-            "description": "Score above which the detector fires: a number >= 0, or \"auto\" to calibrate it from the reference window (permutation null; fires when the empirical p-value is below pValue, default 0.05)."
+            "type": "number",
+            "format": "double",
+            "x-kubernetes-validations": [{
+                "rule": "self >= 0.0",
+                "message": "threshold must be a number >= 0 (for a calibrated threshold set autoThreshold: true)"
+            }],
+            "description": "Score above which the detector fires, >= 0."
         })
     }
 }
