@@ -2,7 +2,11 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod controller;
 pub mod crd;
+pub mod error;
 pub mod http;
 pub mod job;
+pub mod k8s;
+pub mod metrics;
 pub mod telemetry;

@@ -60,8 +60,7 @@ pub fn format_duration(duration: Duration) -> String {
     }
     let mut out = String::new();
     for (unit, size) in [
-        ("w", 604_800_000u128),
-        ("d", 86_400_000),
+        ("d", 86_400_000u128),
         ("h", 3_600_000),
         ("m", 60_000),
         ("s", 1_000),
@@ -104,7 +103,7 @@ mod tests {
 
     #[test]
     fn format_is_the_inverse_of_parse() {
-        for text in ["7d", "1d1h", "1h30m", "250ms", "2w3d", "45s"] {
+        for text in ["7d", "1d1h", "1h30m", "250ms", "17d", "45s"] {
             assert_eq!(format_duration(parse_duration(text).unwrap()), text);
         }
     }

@@ -1,4 +1,6 @@
 //! The DriftEvent kind: detected drift awaiting a human decision, and the retraining hand-off. No I/O.
+// kube's `printcolumn(...)` attributes repeat the same keys by design.
+#![allow(clippy::duplicated_attributes)]
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};

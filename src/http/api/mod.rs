@@ -9,7 +9,6 @@ pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod monitors;
-pub mod naming;
 pub mod openapi;
 pub mod retrain;
 pub mod stores;
@@ -44,6 +43,28 @@ pub struct ApiSettings {
     /// A Grafana URL (dashboard or panel, e.g. `https://grafana/d-solo/driftwatch/...`): the dashboard embeds
     /// it per monitor instead of drawing the history chart itself.
     pub grafana_url: Option<String>,
+}
+
+/// How the controller serves the governance surface.
+#[derive(Clone)]
+pub struct ApiConfig {
+    pub auth: AuthMode,
+    /// The controller's client configuration, from which clients acting as callers are built
+    /// (impersonation). Required with auth on.
+    pub client_config: Option<kube::Config>,
+    pub settings: ApiSettings,
+}
+
+/// Starts the API's watches and returns its routes; the watches stop when the tasks are dropped.
+pub fn start(client: Client, namespaces: &[String], config: ApiConfig) -> (Router, stores::StoreTasks) {
+    let (stores, tasks) = ApiStores::start(&client, namespaces);
+    let state = ApiState {
+        auth: Arc::new(Authenticator::new(config.auth, client.clone(), config.client_config)),
+        client,
+        stores,
+        settings: Arc::new(config.settings),
+    };
+    (router(state), tasks)
 }
 
 /// What the handlers share.

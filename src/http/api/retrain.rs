@@ -20,9 +20,11 @@ use super::{
     auth::Access,
     error::parse_json,
     events::{actionable, parse_event_id, phase},
-    naming::packaging_job_name,
 };
-use crate::api::v1alpha1::{Decision, DriftEvent};
+use crate::{
+    api::v1alpha1::{Decision, DriftEvent},
+    controller::drift_event::naming::packaging_job_name,
+};
 
 /// Longest reason accepted (the CRD's limit).
 pub const MAX_REASON: usize = 1024;

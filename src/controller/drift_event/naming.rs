@@ -1,4 +1,5 @@
-//! Deterministic names shared with the controller: the retrain-packaging Job of an event. Pure.
+//! Deterministic name of an event's retrain-packaging Job, shared by the controller (which creates the Job)
+//! and the REST API (which answers `retraining_job_id` with it). Pure.
 
 use crate::api::v1alpha1::DriftEvent;
 
