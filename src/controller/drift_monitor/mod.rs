@@ -304,14 +304,13 @@ async fn reconcile_inner(monitor: &DriftMonitor, ctx: &Context) -> Result<Action
         .filter(|(_, _, state)| *state == JobState::Active)
         .map(|(job, _, _)| job)
         .collect();
-    let mut requeue = Some(schedule::MAX_REQUEUE);
     let readiness = match (&schedule, &cooldown) {
         (Err(message), _) | (_, Err(message)) => Readiness::Invalid(message.clone()),
         (Ok(_), Ok(_)) if monitor.spec.suspend => Readiness::Suspended,
         (Ok(_), Ok(_)) => Readiness::Scheduled,
     };
     status.active_job = active.first().map(|j| j.name_any());
-    match &schedule {
+    let requeue = match &schedule {
         Ok(schedule) if !matches!(readiness, Readiness::Invalid(_)) => {
             let run_now = monitor.annotations().get(annotations::RUN_NOW).map(String::as_str);
             let input = ScheduleInput {
@@ -330,7 +329,6 @@ async fn reconcile_inner(monitor: &DriftMonitor, ctx: &Context) -> Result<Action
             };
             let decision = schedule::decide(schedule, &input);
             status.next_schedule_time = decision.next.map(Time);
-            requeue = Some(decision.requeue_after);
             if let Some(run) = decision.run {
                 let request = match &run.trigger {
                     Trigger::RunNow(request) => Some(request.as_str()),
@@ -363,12 +361,13 @@ async fn reconcile_inner(monitor: &DriftMonitor, ctx: &Context) -> Result<Action
                     status.last_run_now = Some(request);
                 }
             }
+            Some(decision.requeue_after)
         }
         _ => {
             status.next_schedule_time = None;
-            requeue = None;
+            None
         }
-    }
+    };
 
     // Events in review and the Ignore cooldown, from the monitor's DriftEvents.
     status.open_event = raise::open_event(&events).and_then(|e| e.metadata.name.clone());

@@ -166,8 +166,8 @@ mod tests {
     fn outcome(score: f64) -> CheckOutcome {
         CheckOutcome {
             windows: ReportWindows {
-                reference: TimeWindow::default(),
-                comparison: TimeWindow::default(),
+                reference: TimeWindow { start: None, end: None, collection: None },
+                comparison: TimeWindow { start: None, end: None, collection: None },
             },
             samples: SampleCounts::default(),
             scores: vec![ScoreReport {

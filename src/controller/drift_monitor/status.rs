@@ -251,8 +251,8 @@ mod tests {
     fn outcome(score: f64, drifted: bool) -> CheckOutcome {
         CheckOutcome {
             windows: ReportWindows {
-                reference: TimeWindow::default(),
-                comparison: TimeWindow::default(),
+                reference: TimeWindow { start: None, end: None, collection: None },
+                comparison: TimeWindow { start: None, end: None, collection: None },
             },
             samples: SampleCounts {
                 reference: 1000,
