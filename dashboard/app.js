@@ -65,7 +65,8 @@ function handleError(err) {
     banner(token() ? "Your token was not accepted (" + err.message + "). Sign in again." : "Sign in with a Kubernetes bearer token (e.g. `kubectl create token <serviceaccount>`).", "error");
     $("token").focus();
   } else if (err.status === 403) {
-    banner("Not allowed: " + err.message, "error");
+    const hint = $("filter-namespace").value.trim() ? "" : " Enter a namespace you may read in the Namespace filter.";
+    banner("Not allowed: " + err.message + hint, "error");
   } else {
     banner(err.message, "error");
   }
@@ -392,6 +393,11 @@ function renderSignin() {
 }
 
 async function main() {
+  // Filters may come from the address: /?namespace=ml&monitor=frames&status=NEEDS_REVIEW
+  const params = new URLSearchParams(location.search);
+  $("filter-namespace").value = params.get("namespace") || "";
+  $("filter-monitor").value = params.get("monitor") || "";
+  if (params.get("status")) $("filter-status").value = params.get("status");
   try { state.config = await api("/api/v1/config"); } catch (_) { /* keep defaults */ }
   renderSignin();
   $("signin").addEventListener("submit", (ev) => {

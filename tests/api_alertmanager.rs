@@ -3,10 +3,10 @@
 //! DriftEvent; an alert about a check the controller already raised an event for is counted once; resolved
 //! alerts are recorded; malformed or unknown payloads are refused with a reason and write nothing.
 
-#[path = "support/control_plane.rs"]
-mod control_plane;
 #[path = "support/api_server.rs"]
 mod api_server;
+#[path = "support/control_plane.rs"]
+mod control_plane;
 
 use std::{net::TcpListener, path::Path, process::Stdio, time::Duration};
 
@@ -24,7 +24,11 @@ use kube::{
 use serde_json::{Value, json};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// A monitor status whose last check (`<monitor>-202611260200`) found drift.
@@ -122,7 +126,10 @@ async fn alertmanager(dir: &Path, receiver: &str, token: &str) -> Alertmanager {
     );
     std::fs::write(dir.join("alertmanager.yml"), config).expect("config");
     let child = tokio::process::Command::new("prometheus-alertmanager")
-        .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.join("alertmanager.yml").display()
+        ))
         .arg(format!("--storage.path={}", dir.join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--cluster.listen-address=")
@@ -190,7 +197,10 @@ async fn alerts_from_a_real_alertmanager_raise_and_join_drift_events() {
     // The frames alert raises the frames event.
     let mut raised = None;
     for _ in 0..600 {
-        raised = events(&client, &ns).await.into_iter().find(|e| e.spec.monitor_ref.name == "frames");
+        raised = events(&client, &ns)
+            .await
+            .into_iter()
+            .find(|e| e.spec.monitor_ref.name == "frames");
         if raised.is_some() {
             break;
         }
@@ -208,14 +218,24 @@ async fn alerts_from_a_real_alertmanager_raise_and_join_drift_events() {
 
     // Resolve the audio alert; once its resolution is recorded, its firing notification was handled too.
     let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2);
-    amtool(&am, &labels("audio"), &["--annotation=value=0.31", &format!("--end={soon}")]).await;
+    amtool(
+        &am,
+        &labels("audio"),
+        &["--annotation=value=0.31", &format!("--end={soon}")],
+    )
+    .await;
     let mut resolved = None;
     for _ in 0..600 {
         let audio = Api::<DriftEvent>::namespaced(client.clone(), &ns)
             .get("audio-202611260200")
             .await
             .expect("audio event");
-        if audio.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("driftwatch.dev/alert-resolved-at")) {
+        if audio
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("driftwatch.dev/alert-resolved-at"))
+        {
             resolved = Some(audio);
             break;
         }
@@ -225,7 +245,12 @@ async fn alerts_from_a_real_alertmanager_raise_and_join_drift_events() {
     // The alert about the controller's own check joined its event and counted nothing twice.
     assert_eq!(audio.status.as_ref().and_then(|s| s.occurrences), Some(1));
     let all = events(&client, &ns).await;
-    assert_eq!(all.len(), 2, "one event per monitor: {:?}", all.iter().map(|e| e.metadata.name.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        all.len(),
+        2,
+        "one event per monitor: {:?}",
+        all.iter().map(|e| e.metadata.name.clone()).collect::<Vec<_>>()
+    );
     let _ = am.child.kill().await;
 }
 
@@ -241,15 +266,36 @@ async fn recorded_notifications_are_deduplicated_and_bad_ones_write_nothing() {
     let path = "/api/v1/alertmanager";
 
     // The alert about the controller's check: already counted, no new event.
-    let r = post(server.addr, path, Some(ADMIN), &notification(vec![alert(&ns, "audio", "firing")])).await;
+    let r = post(
+        server.addr,
+        path,
+        Some(ADMIN),
+        &notification(vec![alert(&ns, "audio", "firing")]),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["results"][0]["outcome"], "already-counted");
-    assert_eq!(r.json()["results"][0]["event_id"], format!("{ns}/audio-202611260200"));
+    assert_eq!(
+        r.json()["results"][0]["event_id"],
+        format!("{ns}/audio-202611260200")
+    );
 
     // A new alert raises one event; sending it again (Alertmanager repeats) changes nothing.
-    let r = post(server.addr, path, Some(ADMIN), &notification(vec![alert(&ns, "frames", "firing")])).await;
+    let r = post(
+        server.addr,
+        path,
+        Some(ADMIN),
+        &notification(vec![alert(&ns, "frames", "firing")]),
+    )
+    .await;
     assert_eq!(r.json()["results"][0]["outcome"], "created", "{}", r.body);
-    let r = post(server.addr, path, Some(ADMIN), &notification(vec![alert(&ns, "frames", "firing")])).await;
+    let r = post(
+        server.addr,
+        path,
+        Some(ADMIN),
+        &notification(vec![alert(&ns, "frames", "firing")]),
+    )
+    .await;
     assert_eq!(r.json()["results"][0]["outcome"], "already-counted", "{}", r.body);
     let before = events(&client, &ns).await;
     assert_eq!(before.len(), 2);
@@ -257,7 +303,10 @@ async fn recorded_notifications_are_deduplicated_and_bad_ones_write_nothing() {
     // Malformed or unknown: 400 with the reason, nothing written.
     let unknown_monitor = notification(vec![alert(&ns, "frames", "firing"), alert(&ns, "nope", "firing")]);
     let mut no_label = alert(&ns, "frames", "firing");
-    no_label["labels"].as_object_mut().expect("labels").remove("namespace");
+    no_label["labels"]
+        .as_object_mut()
+        .expect("labels")
+        .remove("namespace");
     let mut v3 = notification(vec![alert(&ns, "frames", "firing")]);
     v3["version"] = json!("3");
     let mut bad_status = notification(vec![alert(&ns, "frames", "firing")]);
@@ -277,15 +326,33 @@ async fn recorded_notifications_are_deduplicated_and_bad_ones_write_nothing() {
     }
     let after = events(&client, &ns).await;
     assert_eq!(
-        after.iter().map(|e| (e.metadata.name.clone(), e.metadata.resource_version.clone())).collect::<Vec<_>>(),
-        before.iter().map(|e| (e.metadata.name.clone(), e.metadata.resource_version.clone())).collect::<Vec<_>>(),
+        after
+            .iter()
+            .map(|e| (e.metadata.name.clone(), e.metadata.resource_version.clone()))
+            .collect::<Vec<_>>(),
+        before
+            .iter()
+            .map(|e| (e.metadata.name.clone(), e.metadata.resource_version.clone()))
+            .collect::<Vec<_>>(),
         "nothing written"
     );
 
     // Only callers allowed to create DriftEvents may post.
-    let r = post(server.addr, path, None, &notification(vec![alert(&ns, "frames", "firing")])).await;
+    let r = post(
+        server.addr,
+        path,
+        None,
+        &notification(vec![alert(&ns, "frames", "firing")]),
+    )
+    .await;
     assert_eq!(r.status, 401);
     let nobody = service_account_token(&client, &ns, "nobody", None).await;
-    let r = post(server.addr, path, Some(&nobody), &notification(vec![alert(&ns, "frames", "firing")])).await;
+    let r = post(
+        server.addr,
+        path,
+        Some(&nobody),
+        &notification(vec![alert(&ns, "frames", "firing")]),
+    )
+    .await;
     assert_eq!(r.status, 403, "{}", r.body);
 }

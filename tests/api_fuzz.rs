@@ -2,10 +2,10 @@
 //! PyPI, installed by hack/api-test-deps.sh) against a running server on the real control plane: no input
 //! may produce a 5xx. The run's numbers are printed and kept in `<target>/test-artifacts/fuzz/`.
 
-#[path = "support/control_plane.rs"]
-mod control_plane;
 #[path = "support/api_server.rs"]
 mod api_server;
+#[path = "support/control_plane.rs"]
+mod control_plane;
 
 use std::path::PathBuf;
 
@@ -19,7 +19,13 @@ async fn no_generated_request_makes_the_api_fail_with_a_server_error() {
     let client = cp.client().await;
     let ns = cp.namespace("fuzz").await;
     seed_monitor(&client, &ns, "frames", api_server::monitor_status(5, None)).await;
-    seed_event(&client, &ns, event("frames-202611260200", "frames", "2026-11-26T02:00:00Z", 0.31), None).await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611260200", "frames", "2026-11-26T02:00:00Z", 0.31),
+        None,
+    )
+    .await;
     let server = start(cp, AuthMode::Enabled, ApiSettings::default()).await;
     api_server::wait_for_events(server.addr, &ns, 1).await;
 
@@ -34,7 +40,15 @@ async fn no_generated_request_makes_the_api_fail_with_a_server_error() {
         .arg(format!("http://{}/openapi.json", server.addr))
         .args(["--checks", "not_a_server_error"])
         .args(["--max-examples", &examples])
-        .args(["--seed", "20261126", "--workers", "1", "--no-color", "--generation-database", "none"])
+        .args([
+            "--seed",
+            "20261126",
+            "--workers",
+            "1",
+            "--no-color",
+            "--generation-database",
+            "none",
+        ])
         .args(["--request-timeout", "20"])
         .args(["-H", &format!("Authorization: Bearer {ADMIN}")])
         .args(["--report", "junit"])

@@ -2,12 +2,14 @@
 //! pagination, every error path, decisions landing in the DriftEvent as the authenticated user, and RBAC
 //! with real ServiceAccount tokens (viewer vs approver, approval scoped to one monitor).
 
-#[path = "support/control_plane.rs"]
-mod control_plane;
 #[path = "support/api_server.rs"]
 mod api_server;
+#[path = "support/control_plane.rs"]
+mod control_plane;
 
-use api_server::{ADMIN, event, get, post, request, roles, seed_event, seed_monitor, service_account_token, start};
+use api_server::{
+    ADMIN, event, get, post, request, roles, seed_event, seed_monitor, service_account_token, start,
+};
 use control_plane::ControlPlane;
 use driftwatch::{
     api::v1alpha1::{Decision, DriftEvent},
@@ -30,11 +32,41 @@ async fn drift_events_are_listed_in_the_original_shape_filtered_and_paginated_ne
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     let ns = cp.namespace("api-list").await;
-    seed_event(&client, &ns, event("frames-202611240200", "frames", "2026-11-24T02:00:00Z", 0.12), Some("Ignored")).await;
-    seed_event(&client, &ns, event("frames-202611250200", "frames", "2026-11-25T02:00:00Z", 0.15), Some("Actioned")).await;
-    seed_event(&client, &ns, event("frames-202611260200", "frames", "2026-11-26T02:00:00Z", 0.31), Some("NeedsReview")).await;
-    seed_event(&client, &ns, event("audio-202611230200", "audio", "2026-11-23T02:00:00Z", 0.22), Some("RetrainingFailed")).await;
-    seed_event(&client, &ns, event("audio-202611260100", "audio", "2026-11-26T01:00:00Z", 0.18), None).await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611240200", "frames", "2026-11-24T02:00:00Z", 0.12),
+        Some("Ignored"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611250200", "frames", "2026-11-25T02:00:00Z", 0.15),
+        Some("Actioned"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611260200", "frames", "2026-11-26T02:00:00Z", 0.31),
+        Some("NeedsReview"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("audio-202611230200", "audio", "2026-11-23T02:00:00Z", 0.22),
+        Some("RetrainingFailed"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("audio-202611260100", "audio", "2026-11-26T01:00:00Z", 0.18),
+        None,
+    )
+    .await;
     let server = start(cp, AuthMode::Enabled, ApiSettings::default()).await;
     api_server::wait_for_events(server.addr, &ns, 5).await;
 
@@ -52,7 +84,12 @@ async fn drift_events_are_listed_in_the_original_shape_filtered_and_paginated_ne
         ]
     );
     let first = &body["events"][0];
-    let keys: Vec<&str> = first.as_object().expect("object").keys().map(String::as_str).collect();
+    let keys: Vec<&str> = first
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
         [
@@ -73,15 +110,34 @@ async fn drift_events_are_listed_in_the_original_shape_filtered_and_paginated_ne
         first["reference_window"],
         json!({"start_time": "2026-11-18T02:00:00Z", "end_time": "2026-11-25T02:00:00Z"})
     );
-    assert_eq!(body["events"][1]["status"], "NEEDS_REVIEW", "no status yet reads as in review");
+    assert_eq!(
+        body["events"][1]["status"], "NEEDS_REVIEW",
+        "no status yet reads as in review"
+    );
     assert_eq!(body["events"][4]["status"], "RETRAINING_FAILED");
 
     // The same under /api/v1/.
-    let v1 = get(server.addr, &format!("/api/v1/drift-events?namespace={ns}"), Some(ADMIN)).await;
+    let v1 = get(
+        server.addr,
+        &format!("/api/v1/drift-events?namespace={ns}"),
+        Some(ADMIN),
+    )
+    .await;
     assert_eq!(v1.json(), body);
 
-    let by_monitor = get(server.addr, &format!("/drift-events?namespace={ns}&monitor=audio"), Some(ADMIN)).await;
-    assert_eq!(ids(&by_monitor.json()), [format!("{ns}/audio-202611260100"), format!("{ns}/audio-202611230200")]);
+    let by_monitor = get(
+        server.addr,
+        &format!("/drift-events?namespace={ns}&monitor=audio"),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(
+        ids(&by_monitor.json()),
+        [
+            format!("{ns}/audio-202611260100"),
+            format!("{ns}/audio-202611230200")
+        ]
+    );
     let by_status = get(
         server.addr,
         &format!("/drift-events?namespace={ns}&status=IGNORED,ACTIONED"),
@@ -90,7 +146,10 @@ async fn drift_events_are_listed_in_the_original_shape_filtered_and_paginated_ne
     .await;
     assert_eq!(
         ids(&by_status.json()),
-        [format!("{ns}/frames-202611250200"), format!("{ns}/frames-202611240200")]
+        [
+            format!("{ns}/frames-202611250200"),
+            format!("{ns}/frames-202611240200")
+        ]
     );
 
     // Pages of two, following the continue token, give the whole list once.
@@ -110,11 +169,27 @@ async fn drift_events_are_listed_in_the_original_shape_filtered_and_paginated_ne
     assert_eq!(pages, 3);
     assert_eq!(seen, ids(&body));
 
-    for bad in ["status=DONE", "limit=0", "limit=abc", "continue=xyz", "colour=blue"] {
-        let r = get(server.addr, &format!("/drift-events?namespace={ns}&{bad}"), Some(ADMIN)).await;
+    for bad in [
+        "status=DONE",
+        "limit=0",
+        "limit=abc",
+        "continue=xyz",
+        "colour=blue",
+    ] {
+        let r = get(
+            server.addr,
+            &format!("/drift-events?namespace={ns}&{bad}"),
+            Some(ADMIN),
+        )
+        .await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
         assert_eq!(r.json()["error"]["reason"], "BadRequest", "{bad}");
-        assert!(!r.json()["error"]["message"].as_str().unwrap_or_default().is_empty());
+        assert!(
+            !r.json()["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty()
+        );
     }
 }
 
@@ -123,11 +198,23 @@ async fn monitors_are_served_with_conditions_last_result_and_history() {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     let ns = cp.namespace("api-monitors").await;
-    seed_monitor(&client, &ns, "frames", api_server::monitor_status(6, Some("frames-202611260200"))).await;
+    seed_monitor(
+        &client,
+        &ns,
+        "frames",
+        api_server::monitor_status(6, Some("frames-202611260200")),
+    )
+    .await;
     let server = start(cp, AuthMode::Enabled, ApiSettings::default()).await;
     let mut body = Value::Null;
     for _ in 0..200 {
-        body = get(server.addr, &format!("/api/v1/monitors?namespace={ns}"), Some(ADMIN)).await.json();
+        body = get(
+            server.addr,
+            &format!("/api/v1/monitors?namespace={ns}"),
+            Some(ADMIN),
+        )
+        .await
+        .json();
         if body["monitors"].as_array().is_some_and(|m| !m.is_empty()) {
             break;
         }
@@ -146,14 +233,37 @@ async fn retrain_errors_have_the_documented_status_and_a_json_reason() {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     let ns = cp.namespace("api-errors").await;
-    seed_event(&client, &ns, event("frames-202611260200", "frames", "2026-11-26T02:00:00Z", 0.31), Some("NeedsReview")).await;
-    seed_event(&client, &ns, event("frames-202611250200", "frames", "2026-11-25T02:00:00Z", 0.2), Some("Actioned")).await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611260200", "frames", "2026-11-26T02:00:00Z", 0.31),
+        Some("NeedsReview"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611250200", "frames", "2026-11-25T02:00:00Z", 0.2),
+        Some("Actioned"),
+    )
+    .await;
     let server = start(cp, AuthMode::Enabled, ApiSettings::default()).await;
     let id = format!("{ns}/frames-202611260200");
-    let reason = |r: &api_server::Response| r.json()["error"]["reason"].as_str().unwrap_or_default().to_string();
+    let reason = |r: &api_server::Response| {
+        r.json()["error"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
 
     // 401: no token, a token the API server does not know.
-    let r = post(server.addr, "/retrain", None, &json!({"event_id": id, "action": "IGNORE"})).await;
+    let r = post(
+        server.addr,
+        "/retrain",
+        None,
+        &json!({"event_id": id, "action": "IGNORE"}),
+    )
+    .await;
     assert_eq!((r.status, reason(&r)), (401, "Unauthorized".to_string()));
     let r = get(server.addr, "/drift-events", Some("not-a-real-token")).await;
     assert_eq!((r.status, reason(&r)), (401, "Unauthorized".to_string()));
@@ -167,7 +277,12 @@ async fn retrain_errors_have_the_documented_status_and_a_json_reason() {
         &json!({"event_id": id, "action": "IGNORE", "reason": "x".repeat(1025)}).to_string(),
     ] {
         let r = request(server.addr, "POST", "/retrain", Some(ADMIN), Some(body)).await;
-        assert_eq!((r.status, reason(&r)), (400, "BadRequest".to_string()), "{body}: {}", r.body);
+        assert_eq!(
+            (r.status, reason(&r)),
+            (400, "BadRequest".to_string()),
+            "{body}: {}",
+            r.body
+        );
     }
     // 413: a body over the limit.
     let huge = json!({"event_id": id, "action": "IGNORE", "reason": "x".repeat(100_000)});
@@ -175,23 +290,54 @@ async fn retrain_errors_have_the_documented_status_and_a_json_reason() {
     assert_eq!(r.status, 413, "{}", r.body);
 
     // 404: no such event.
-    let r = post(server.addr, "/retrain", Some(ADMIN), &json!({"event_id": format!("{ns}/nope"), "action": "IGNORE"})).await;
+    let r = post(
+        server.addr,
+        "/retrain",
+        Some(ADMIN),
+        &json!({"event_id": format!("{ns}/nope"), "action": "IGNORE"}),
+    )
+    .await;
     assert_eq!((r.status, reason(&r)), (404, "NotFound".to_string()));
 
     // 409: not in review.
     let done = format!("{ns}/frames-202611250200");
-    let r = post(server.addr, "/api/v1/retrain", Some(ADMIN), &json!({"event_id": done, "action": "TRIGGER_RETRAINING"})).await;
-    assert_eq!((r.status, reason(&r)), (409, "Conflict".to_string()), "{}", r.body);
+    let r = post(
+        server.addr,
+        "/api/v1/retrain",
+        Some(ADMIN),
+        &json!({"event_id": done, "action": "TRIGGER_RETRAINING"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, reason(&r)),
+        (409, "Conflict".to_string()),
+        "{}",
+        r.body
+    );
 
     // 403: a user without rights.
     let stranger = service_account_token(&client, &ns, "stranger", None).await;
-    let r = get(server.addr, &format!("/drift-events?namespace={ns}"), Some(&stranger)).await;
+    let r = get(
+        server.addr,
+        &format!("/drift-events?namespace={ns}"),
+        Some(&stranger),
+    )
+    .await;
     assert_eq!((r.status, reason(&r)), (403, "Forbidden".to_string()));
-    let r = post(server.addr, "/retrain", Some(&stranger), &json!({"event_id": id, "action": "IGNORE"})).await;
+    let r = post(
+        server.addr,
+        "/retrain",
+        Some(&stranger),
+        &json!({"event_id": id, "action": "IGNORE"}),
+    )
+    .await;
     assert_eq!((r.status, reason(&r)), (403, "Forbidden".to_string()));
 
     // Nothing was written by any of these.
-    let stored = Api::<DriftEvent>::namespaced(client, &ns).get("frames-202611260200").await.expect("event");
+    let stored = Api::<DriftEvent>::namespaced(client, &ns)
+        .get("frames-202611260200")
+        .await
+        .expect("event");
     assert_eq!(stored.spec.approval, None);
 }
 
@@ -203,15 +349,38 @@ async fn viewers_read_and_approvers_decide_with_real_service_account_tokens() {
     roles(&client, &ns, &["frames"]).await;
     let viewer = service_account_token(&client, &ns, "viewer", Some("driftwatch-viewer")).await;
     let approver = service_account_token(&client, &ns, "approver", Some("driftwatch-approver")).await;
-    seed_event(&client, &ns, event("frames-202611260200", "frames", "2026-11-26T02:00:00Z", 0.31), Some("NeedsReview")).await;
-    seed_event(&client, &ns, event("frames-202611250200", "frames", "2026-11-25T02:00:00Z", 0.21), Some("NeedsReview")).await;
-    seed_event(&client, &ns, event("audio-202611260200", "audio", "2026-11-26T02:00:00Z", 0.4), Some("NeedsReview")).await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611260200", "frames", "2026-11-26T02:00:00Z", 0.31),
+        Some("NeedsReview"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611250200", "frames", "2026-11-25T02:00:00Z", 0.21),
+        Some("NeedsReview"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("audio-202611260200", "audio", "2026-11-26T02:00:00Z", 0.4),
+        Some("NeedsReview"),
+    )
+    .await;
     let server = start(cp, AuthMode::Enabled, ApiSettings::default()).await;
     api_server::wait_for_events(server.addr, &ns, 3).await;
     let events: Api<DriftEvent> = Api::namespaced(client.clone(), &ns);
 
     // The viewer reads its namespace, not the cluster, and may not decide.
-    let r = get(server.addr, &format!("/drift-events?namespace={ns}"), Some(&viewer)).await;
+    let r = get(
+        server.addr,
+        &format!("/drift-events?namespace={ns}"),
+        Some(&viewer),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["events"].as_array().map(Vec::len), Some(3));
     let r = get(server.addr, "/drift-events", Some(&viewer)).await;
@@ -219,7 +388,12 @@ async fn viewers_read_and_approvers_decide_with_real_service_account_tokens() {
     let approve = json!({"event_id": format!("{ns}/frames-202611260200"), "action": "TRIGGER_RETRAINING", "reason": "new camera firmware"});
     let r = post(server.addr, "/retrain", Some(&viewer), &approve).await;
     assert_eq!(r.status, 403, "{}", r.body);
-    assert!(r.json()["error"]["message"].as_str().unwrap_or_default().contains("approve"));
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("approve")
+    );
 
     // The approver approves: 202 with the packaging Job's name; the CR records the decision as the user.
     let r = post(server.addr, "/retrain", Some(&approver), &approve).await;
@@ -229,7 +403,13 @@ async fn viewers_read_and_approvers_decide_with_real_service_account_tokens() {
     assert_eq!(body["retraining_job_id"], "frames-202611260200-package");
     let user = format!("system:serviceaccount:{ns}:approver");
     assert_eq!(body["approved_by"], user.as_str());
-    let approval = events.get("frames-202611260200").await.expect("event").spec.approval.expect("approval");
+    let approval = events
+        .get("frames-202611260200")
+        .await
+        .expect("event")
+        .spec
+        .approval
+        .expect("approval");
     assert_eq!(approval.decision, Decision::Approve);
     assert_eq!(approval.approved_by, user);
     assert_eq!(approval.reason.as_deref(), Some("new camera firmware"));
@@ -238,7 +418,13 @@ async fn viewers_read_and_approvers_decide_with_real_service_account_tokens() {
     let again = json!({"event_id": format!("{ns}/frames-202611260200"), "action": "IGNORE"});
     let r = post(server.addr, "/retrain", Some(&approver), &again).await;
     assert_eq!(r.status, 409, "{}", r.body);
-    let kept = events.get("frames-202611260200").await.expect("event").spec.approval.expect("approval");
+    let kept = events
+        .get("frames-202611260200")
+        .await
+        .expect("event")
+        .spec
+        .approval
+        .expect("approval");
     assert_eq!(kept.decision, Decision::Approve);
 
     // Ignore answers 200 and records Ignore.
@@ -246,14 +432,31 @@ async fn viewers_read_and_approvers_decide_with_real_service_account_tokens() {
     let r = post(server.addr, "/api/v1/retrain", Some(&approver), &ignore).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.json().get("retraining_job_id").is_none());
-    let ignored = events.get("frames-202611250200").await.expect("event").spec.approval.expect("approval");
-    assert_eq!((ignored.decision, ignored.approved_by.as_str()), (Decision::Ignore, user.as_str()));
+    let ignored = events
+        .get("frames-202611250200")
+        .await
+        .expect("event")
+        .spec
+        .approval
+        .expect("approval");
+    assert_eq!(
+        (ignored.decision, ignored.approved_by.as_str()),
+        (Decision::Ignore, user.as_str())
+    );
 
     // The approval right is scoped to the monitor "frames": the audio event is out of reach.
     let audio = json!({"event_id": format!("{ns}/audio-202611260200"), "action": "TRIGGER_RETRAINING"});
     let r = post(server.addr, "/retrain", Some(&approver), &audio).await;
     assert_eq!(r.status, 403, "{}", r.body);
-    assert_eq!(events.get("audio-202611260200").await.expect("event").spec.approval, None);
+    assert_eq!(
+        events
+            .get("audio-202611260200")
+            .await
+            .expect("event")
+            .spec
+            .approval,
+        None
+    );
 }
 
 #[tokio::test]
@@ -261,7 +464,13 @@ async fn without_auth_the_decision_is_recorded_for_the_insecure_user() {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     let ns = cp.namespace("api-noauth").await;
-    seed_event(&client, &ns, event("frames-202611260200", "frames", "2026-11-26T02:00:00Z", 0.31), None).await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611260200", "frames", "2026-11-26T02:00:00Z", 0.31),
+        None,
+    )
+    .await;
     let server = start(cp, AuthMode::InsecureNoAuth, ApiSettings::default()).await;
     api_server::wait_for_events(server.addr, &ns, 1).await;
     let r = get(server.addr, &format!("/drift-events?namespace={ns}"), None).await;
@@ -294,7 +503,11 @@ async fn the_openapi_document_and_the_dashboard_are_served() {
     let page = get(server.addr, "/", None).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Drift events"));
-    assert!(page.header("content-security-policy").unwrap_or_default().contains("default-src 'self'"));
+    assert!(
+        page.header("content-security-policy")
+            .unwrap_or_default()
+            .contains("default-src 'self'")
+    );
     assert_eq!(get(server.addr, "/assets/app.js", None).await.status, 200);
     assert_eq!(get(server.addr, "/assets/nope.js", None).await.status, 404);
 }

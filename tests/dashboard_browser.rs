@@ -4,10 +4,10 @@
 //! events, approves one with a reason, ignores another and sees its status change, and a viewer gets a clear
 //! 403. Screenshots land in `<target>/test-artifacts/dashboard/`. Needs `hack/api-test-deps.sh`.
 
-#[path = "support/control_plane.rs"]
-mod control_plane;
 #[path = "support/api_server.rs"]
 mod api_server;
+#[path = "support/control_plane.rs"]
+mod control_plane;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -37,12 +37,42 @@ async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
     roles(&client, &ns, &[]).await;
     let approver = service_account_token(&client, &ns, "reviewer", Some("driftwatch-approver")).await;
     let viewer = service_account_token(&client, &ns, "auditor", Some("driftwatch-viewer")).await;
-    seed_monitor(&client, &ns, "frames", api_server::monitor_status(12, Some("frames-202611260200"))).await;
+    seed_monitor(
+        &client,
+        &ns,
+        "frames",
+        api_server::monitor_status(12, Some("frames-202611260200")),
+    )
+    .await;
     let at = |d: u32| format!("2026-11-{d:02}T02:00:00Z");
-    seed_event(&client, &ns, event("frames-202611260200", "frames", &at(26), 0.31), Some("NeedsReview")).await;
-    seed_event(&client, &ns, event("frames-202611250200", "frames", &at(25), 0.19), Some("NeedsReview")).await;
-    seed_event(&client, &ns, event("frames-202611240200", "frames", &at(24), 0.14), Some("NeedsReview")).await;
-    seed_event(&client, &ns, event("frames-202611200200", "frames", &at(20), 0.22), Some("Actioned")).await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611260200", "frames", &at(26), 0.31),
+        Some("NeedsReview"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611250200", "frames", &at(25), 0.19),
+        Some("NeedsReview"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611240200", "frames", &at(24), 0.14),
+        Some("NeedsReview"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611200200", "frames", &at(20), 0.22),
+        Some("Actioned"),
+    )
+    .await;
 
     let handles = Handles::new();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -63,37 +93,43 @@ async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
             settings: ApiSettings::default(),
         }),
     };
-    let running = tokio::spawn(controller::run_with(
-        client.clone(),
-        controller_config,
-        handles.clone(),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let mut addr = None;
-    for _ in 0..400 {
-        addr = handles.http_addr();
-        if addr.is_some() {
-            break;
+    // The controller future is not Send (it holds a watch guard across an await), so it runs in this task,
+    // next to the test body.
+    let controller = controller::run_with(client.clone(), controller_config, handles.clone(), async move {
+        let _ = stop_rx.await;
+    });
+    let body = async move {
+        let mut addr = None;
+        for _ in 0..400 {
+            addr = handles.http_addr();
+            if addr.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let addr = addr.expect("the controller serves HTTP");
-    api_server::wait_for_events(addr, &ns, 4).await;
+        let addr = addr.expect("the controller serves HTTP");
+        api_server::wait_for_events(addr, &ns, 4).await;
+        drive_browser(addr, &ns, &approver, &viewer, &client).await;
+        let _ = stop_tx.send(());
+    };
+    let (stopped, ()) = tokio::join!(controller, body);
+    assert!(stopped.is_ok(), "the controller stopped cleanly: {stopped:?}");
+}
 
+async fn drive_browser(addr: std::net::SocketAddr, ns: &str, approver: &str, viewer: &str, client: &Client) {
     let dir = artifacts();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.test.mjs");
     let output = tokio::process::Command::new("node")
         .arg(&script)
         .env("BASE_URL", format!("http://{addr}"))
-        .env("APPROVER_TOKEN", &approver)
-        .env("VIEWER_TOKEN", &viewer)
+        .env("APPROVER_TOKEN", approver)
+        .env("VIEWER_TOKEN", viewer)
         .env("APPROVE_EVENT", format!("{ns}/frames-202611260200"))
         .env("IGNORE_EVENT", format!("{ns}/frames-202611250200"))
         .env("VIEWER_EVENT", format!("{ns}/frames-202611240200"))
         .env("DECIDED_EVENT", format!("{ns}/frames-202611200200"))
         .env("SCREENSHOT_DIR", &dir)
+        .env("NAMESPACE", ns)
         .kill_on_drop(true)
         .output()
         .await
@@ -101,22 +137,32 @@ async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!("browser: {stdout}{stderr}");
-    assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "the browser test failed:\n{stdout}\n{stderr}"
+    );
     assert!(dir.join("dashboard.png").exists(), "screenshot saved");
 
     // The decisions reached the resources, as the signed-in user.
-    let events: Api<DriftEvent> = Api::namespaced(client.clone(), &ns);
+    let events: Api<DriftEvent> = Api::namespaced(client.clone(), ns);
     let user = format!("system:serviceaccount:{ns}:reviewer");
     let approved = events.get("frames-202611260200").await.expect("event");
     let approval = approved.spec.approval.expect("approved");
-    assert_eq!((approval.decision, approval.approved_by.as_str()), (Decision::Approve, user.as_str()));
-    assert_eq!(approval.reason.as_deref(), Some("new camera firmware shifted the embeddings"));
+    assert_eq!(
+        (approval.decision, approval.approved_by.as_str()),
+        (Decision::Approve, user.as_str())
+    );
+    assert_eq!(
+        approval.reason.as_deref(),
+        Some("new camera firmware shifted the embeddings")
+    );
     let ignored = events.get("frames-202611250200").await.expect("event");
     assert_eq!(ignored.spec.approval.expect("ignored").decision, Decision::Ignore);
-    assert_eq!(ignored.status.and_then(|s| s.phase), Some(Phase::Ignored), "the controller moved it on");
+    assert_eq!(
+        ignored.status.and_then(|s| s.phase),
+        Some(Phase::Ignored),
+        "the controller moved it on"
+    );
     let untouched = events.get("frames-202611240200").await.expect("event");
     assert_eq!(untouched.spec.approval, None, "the viewer could not decide");
-
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(30), running).await;
 }

@@ -151,7 +151,8 @@ pub async fn run_with(
             ready: handles.ready.clone(),
         });
         if let Some(api) = &config.api {
-            let (governance, tasks) = crate::http::api::start(client.clone(), &config.namespaces, api.clone());
+            let (governance, tasks) =
+                crate::http::api::start(client.clone(), &config.namespaces, api.clone());
             router = router.merge(governance);
             api_tasks = Some(tasks);
         }

@@ -35,7 +35,8 @@ try {
   page.on("request", (r) => { if (!r.url().startsWith(BASE_URL)) foreign.push(r.url()); });
 
   // 1. Without a token the dashboard asks to sign in.
-  await page.goto(BASE_URL, { waitUntil: "domcontentloaded" });
+  const home = BASE_URL + "/?namespace=" + encodeURIComponent(env("NAMESPACE"));
+  await page.goto(home, { waitUntil: "domcontentloaded" });
   await page.waitForSelector("#banner:not([hidden])");
   expect((await page.textContent("#banner")).includes("Sign in"), "sign-in prompt shown");
   await page.screenshot({ path: join(SHOTS, "01-signed-out.png") });
@@ -101,7 +102,7 @@ try {
 
   // 7. A viewer may look but not decide: a clear 403 message.
   const viewer = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
-  await viewer.goto(BASE_URL, { waitUntil: "domcontentloaded" });
+  await viewer.goto(home, { waitUntil: "domcontentloaded" });
   await viewer.fill("#token", env("VIEWER_TOKEN"));
   await viewer.click("#signin-button");
   const open = env("VIEWER_EVENT");

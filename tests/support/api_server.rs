@@ -100,7 +100,13 @@ impl Response {
 }
 
 /// One HTTP/1.1 request with `Connection: close`.
-pub async fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Response {
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Response {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(token) = token {
@@ -226,17 +232,25 @@ pub fn event(name: &str, monitor: &str, at: &str, score: f64) -> DriftEvent {
 /// Creates a monitor with a status.
 pub async fn seed_monitor(client: &Client, ns: &str, name: &str, status: Value) {
     let api: Api<DriftMonitor> = Api::namespaced(client.clone(), ns);
-    api.create(&PostParams::default(), &monitor(name)).await.expect("create monitor");
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&json!({"status": status})))
+    api.create(&PostParams::default(), &monitor(name))
         .await
-        .expect("monitor status");
+        .expect("create monitor");
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"status": status})),
+    )
+    .await
+    .expect("monitor status");
 }
 
 /// Creates an event, with `phase` in status when given.
 pub async fn seed_event(client: &Client, ns: &str, event: DriftEvent, phase: Option<&str>) {
     let api: Api<DriftEvent> = Api::namespaced(client.clone(), ns);
     let name = event.metadata.name.clone().expect("name");
-    api.create(&PostParams::default(), &event).await.expect("create event");
+    api.create(&PostParams::default(), &event)
+        .await
+        .expect("create event");
     if let Some(phase) = phase {
         let status = json!({"status": {"phase": phase, "occurrences": 1, "transitions": [
             {"phase": "NeedsReview", "time": "2026-11-26T02:00:05Z", "actor": "driftwatch-controller", "message": "drift detected"}
@@ -270,7 +284,8 @@ pub async fn roles(client: &Client, ns: &str, monitors: &[&str]) {
         "rules": [{"apiGroups": ["driftwatch.dev"], "resources": ["driftevents", "driftmonitors"], "verbs": ["get", "list", "watch"]}]
     }))
     .expect("role");
-    let mut approve = json!({"apiGroups": ["driftwatch.dev"], "resources": ["driftmonitors"], "verbs": ["approve"]});
+    let mut approve =
+        json!({"apiGroups": ["driftwatch.dev"], "resources": ["driftmonitors"], "verbs": ["approve"]});
     if !monitors.is_empty() {
         approve["resourceNames"] = json!(monitors);
     }
@@ -283,8 +298,14 @@ pub async fn roles(client: &Client, ns: &str, monitors: &[&str]) {
         ]
     }))
     .expect("role");
-    roles.create(&PostParams::default(), &viewer).await.expect("viewer role");
-    roles.create(&PostParams::default(), &approver).await.expect("approver role");
+    roles
+        .create(&PostParams::default(), &viewer)
+        .await
+        .expect("viewer role");
+    roles
+        .create(&PostParams::default(), &approver)
+        .await
+        .expect("approver role");
 }
 
 /// A ServiceAccount bound to `role`, and a real token for it (TokenRequest API).

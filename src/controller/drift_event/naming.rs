@@ -48,7 +48,10 @@ mod tests {
 
     #[test]
     fn a_short_event_name_gets_a_package_suffix() {
-        assert_eq!(packaging_job_name_for("frames-202611260200"), "frames-202611260200-package");
+        assert_eq!(
+            packaging_job_name_for("frames-202611260200"),
+            "frames-202611260200-package"
+        );
     }
 
     #[test]
@@ -58,6 +61,9 @@ mod tests {
         assert!(a.len() <= 63, "{a}");
         assert!(a.ends_with("-package"));
         assert_eq!(a, packaging_job_name_for(&long));
-        assert_ne!(a, packaging_job_name_for(&format!("{}-202611260300", "m".repeat(120))));
+        assert_ne!(
+            a,
+            packaging_job_name_for(&format!("{}-202611260300", "m".repeat(120)))
+        );
     }
 }

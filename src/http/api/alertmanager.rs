@@ -146,7 +146,9 @@ pub fn validate(notification: &Notification) -> Result<Vec<DriftAlert>, ApiError
         return Err(ApiError::bad_request("the notification carries no alerts"));
     }
     if notification.alerts.len() > MAX_ALERTS {
-        return Err(ApiError::bad_request(format!("at most {MAX_ALERTS} alerts per notification")));
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_ALERTS} alerts per notification"
+        )));
     }
     notification
         .alerts
@@ -222,7 +224,11 @@ fn minute(t: Timestamp) -> Timestamp {
 }
 
 fn short(text: &str) -> String {
-    text.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect::<String>().to_lowercase()
+    text.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(12)
+        .collect::<String>()
+        .to_lowercase()
 }
 
 /// The check an alert stands for (pure). When the monitor's last check found drift, the alert is about that
@@ -310,7 +316,8 @@ pub fn alert_check(alert: &DriftAlert, monitor: &DriftMonitor) -> (String, Times
 /// What a firing alert does to the monitor's events (pure): the controller's plan, with events raised
 /// from an alert marked as such.
 pub fn plan(alert: &DriftAlert, monitor: &DriftMonitor, events: &[DriftEvent], now: Timestamp) -> EventPlan {
-    let cooldown = parse_duration(&monitor.spec.events.cooldown).unwrap_or(std::time::Duration::from_secs(86_400));
+    let cooldown =
+        parse_duration(&monitor.spec.events.cooldown).unwrap_or(std::time::Duration::from_secs(86_400));
     let (check_id, slot, outcome) = alert_check(alert, monitor);
     let mut plan = raise::plan(
         &alert.monitor,
@@ -327,7 +334,10 @@ pub fn plan(alert: &DriftAlert, monitor: &DriftMonitor, events: &[DriftEvent], n
         if let Some(status) = event.status.as_mut()
             && let Some(first) = status.transitions.first_mut()
         {
-            first.message = Some(format!("raised by Alertmanager alert {} ({check_id})", alert.name));
+            first.message = Some(format!(
+                "raised by Alertmanager alert {} ({check_id})",
+                alert.name
+            ));
         }
     }
     plan
@@ -382,7 +392,11 @@ pub async fn receive(
     Ok(Json(ReceiveResponse { results }))
 }
 
-async fn handle(state: &ApiState, alert: &DriftAlert, monitor: &DriftMonitor) -> Result<AlertResult, ApiError> {
+async fn handle(
+    state: &ApiState,
+    alert: &DriftAlert,
+    monitor: &DriftMonitor,
+) -> Result<AlertResult, ApiError> {
     let api: Api<DriftEvent> = Api::namespaced(state.client.clone(), &alert.namespace);
     let events: Vec<DriftEvent> = api
         .list(&ListParams::default())
@@ -430,7 +444,9 @@ async fn handle(state: &ApiState, alert: &DriftAlert, monitor: &DriftMonitor) ->
             let status = spec_only.status.take();
             apply::apply(&api, &spec_only).await.map_err(write_error)?;
             if let Some(status) = status {
-                apply::apply_status(&api, &name, &status, None).await.map_err(write_error)?;
+                apply::apply_status(&api, &name, &status, None)
+                    .await
+                    .map_err(write_error)?;
             }
             AlertResult {
                 alert: label,
@@ -439,7 +455,10 @@ async fn handle(state: &ApiState, alert: &DriftAlert, monitor: &DriftMonitor) ->
             }
         }
         EventPlan::Update { name, status } => {
-            let version = events.iter().find(|e| e.name_any() == name).and_then(|e| e.resource_version());
+            let version = events
+                .iter()
+                .find(|e| e.name_any() == name)
+                .and_then(|e| e.resource_version());
             apply::apply_status(&api, &name, &status, version.as_deref())
                 .await
                 .map_err(write_error)?;
@@ -503,9 +522,15 @@ mod tests {
     fn a_firing_alert_with_namespace_and_monitor_labels_is_read() {
         let alerts = validate(&notification(serde_json::json!([firing("ml", "frames")]))).unwrap();
         assert_eq!(alerts.len(), 1);
-        assert_eq!((alerts[0].namespace.as_str(), alerts[0].monitor.as_str()), ("ml", "frames"));
+        assert_eq!(
+            (alerts[0].namespace.as_str(), alerts[0].monitor.as_str()),
+            ("ml", "frames")
+        );
         assert_eq!(alerts[0].score, Some(0.27));
-        assert_eq!(alerts[0].ends_at, None, "Alertmanager's zero time means still firing");
+        assert_eq!(
+            alerts[0].ends_at, None,
+            "Alertmanager's zero time means still firing"
+        );
     }
 
     #[test]
@@ -541,8 +566,16 @@ mod tests {
     fn an_alert_joins_the_monitors_open_event_and_counts_once() {
         let alert = &validate(&notification(serde_json::json!([firing("ml", "frames")]))).unwrap()[0];
         let now: Timestamp = "2026-11-26T03:00:30Z".parse().unwrap();
-        let open = (*event("ml", "frames-202611260200", "frames", "2026-11-26T02:00:00Z", None)).clone();
-        let EventPlan::Update { name, status } = plan(alert, &monitor(), std::slice::from_ref(&open), now) else {
+        let open = (*event(
+            "ml",
+            "frames-202611260200",
+            "frames",
+            "2026-11-26T02:00:00Z",
+            None,
+        ))
+        .clone();
+        let EventPlan::Update { name, status } = plan(alert, &monitor(), std::slice::from_ref(&open), now)
+        else {
             panic!("expected an update of the open event");
         };
         assert_eq!(name, "frames-202611260200");

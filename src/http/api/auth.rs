@@ -291,10 +291,9 @@ impl Authenticator {
         if self.mode == AuthMode::InsecureNoAuth {
             return Ok(self.client.clone());
         }
-        let mut config = self
-            .config
-            .clone()
-            .ok_or_else(|| ApiError::unavailable("this server has no client configuration to act as the caller"))?;
+        let mut config = self.config.clone().ok_or_else(|| {
+            ApiError::unavailable("this server has no client configuration to act as the caller")
+        })?;
         config.auth_info.impersonate = Some(user.name.clone());
         config.auth_info.impersonate_groups = Some(user.groups.clone());
         Client::try_from(config).map_err(|e| ApiError::internal(format!("cannot build a client: {e}")))
@@ -341,6 +340,9 @@ mod tests {
     fn the_approval_right_names_the_monitor() {
         let access = Access::approve("ml", "frames");
         assert_eq!(access.verb, "approve");
-        assert_eq!(access.describe(), "approve driftmonitors.driftwatch.dev/frames in namespace ml");
+        assert_eq!(
+            access.describe(),
+            "approve driftmonitors.driftwatch.dev/frames in namespace ml"
+        );
     }
 }

@@ -47,7 +47,9 @@ fn asset_response(content_type: &'static str, body: &'static str, csp: Option<St
     )
         .into_response();
     if let Some(csp) = csp.and_then(|c| c.parse().ok()) {
-        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     response
 }
@@ -103,8 +105,14 @@ mod tests {
     #[test]
     fn assets_reference_nothing_outside_the_binary() {
         for text in [INDEX_HTML, APP_JS, STYLE_CSS] {
-            assert!(!text.contains("https://"), "external reference in an embedded asset");
-            assert!(!text.contains("http://"), "external reference in an embedded asset");
+            assert!(
+                !text.contains("https://"),
+                "external reference in an embedded asset"
+            );
+            assert!(
+                !text.contains("http://"),
+                "external reference in an embedded asset"
+            );
         }
     }
 }

@@ -130,7 +130,12 @@ fn key(event: &DriftEvent) -> Key {
 }
 
 fn encode_token(key: &Key) -> String {
-    let text = format!("{}|{}|{}", key.newest_first.0.as_nanosecond(), key.namespace, key.name);
+    let text = format!(
+        "{}|{}|{}",
+        key.newest_first.0.as_nanosecond(),
+        key.namespace,
+        key.name
+    );
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -173,14 +178,15 @@ pub fn page(events: &[Arc<DriftEvent>], query: &ListQuery) -> Result<EventList, 
     };
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_LIMIT}")));
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
     }
     let after = match query.continue_token.as_deref().filter(|t| !t.is_empty()) {
         None => None,
-        Some(token) => Some(
-            decode_token(token)
-                .ok_or_else(|| ApiError::bad_request("invalid continue token: pass the value of a previous response"))?,
-        ),
+        Some(token) => Some(decode_token(token).ok_or_else(|| {
+            ApiError::bad_request("invalid continue token: pass the value of a previous response")
+        })?),
     };
     let nonempty = |s: &Option<String>| s.as_deref().filter(|v| !v.is_empty()).map(str::to_string);
     let (namespace, monitor) = (nonempty(&query.namespace), nonempty(&query.monitor));
@@ -211,7 +217,9 @@ fn ensure_ready(state: &ApiState) -> Result<(), ApiError> {
     if state.stores.is_ready() {
         Ok(())
     } else {
-        Err(ApiError::unavailable("the event cache is still syncing; try again shortly"))
+        Err(ApiError::unavailable(
+            "the event cache is still syncing; try again shortly",
+        ))
     }
 }
 
@@ -222,7 +230,8 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<EventList>, ApiError> {
     let user = state.auth.authenticate(&headers).await?;
-    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
     let namespace = query.namespace.as_deref().filter(|n| !n.is_empty());
     state
         .auth
@@ -262,7 +271,10 @@ pub async fn detail(
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Json<EventDetail>, ApiError> {
     let user = state.auth.authenticate(&headers).await?;
-    state.auth.authorize(&user, &Access::get_event(&namespace, &name)).await?;
+    state
+        .auth
+        .authorize(&user, &Access::get_event(&namespace, &name))
+        .await?;
     ensure_ready(&state)?;
     let event = state
         .stores
@@ -283,7 +295,13 @@ pub(crate) mod tests {
     use super::*;
     use crate::api::v1alpha1::{DriftEventSpec, DriftEventStatus, MonitorRef};
 
-    pub(crate) fn event(ns: &str, name: &str, monitor: &str, at: &str, phase: Option<Phase>) -> Arc<DriftEvent> {
+    pub(crate) fn event(
+        ns: &str,
+        name: &str,
+        monitor: &str,
+        at: &str,
+        phase: Option<Phase>,
+    ) -> Arc<DriftEvent> {
         let t: Timestamp = at.parse().unwrap();
         Arc::new(DriftEvent {
             metadata: ObjectMeta {
@@ -320,10 +338,34 @@ pub(crate) mod tests {
 
     fn fixture() -> Vec<Arc<DriftEvent>> {
         vec![
-            event("ml", "frames-202611250200", "frames", "2026-11-25T02:00:00Z", Some(Phase::Ignored)),
-            event("ml", "frames-202611260200", "frames", "2026-11-26T02:00:00Z", None),
-            event("ml", "audio-202611260200", "audio", "2026-11-26T02:00:00Z", Some(Phase::Actioned)),
-            event("ops", "frames-202611240200", "frames", "2026-11-24T02:00:00Z", Some(Phase::NeedsReview)),
+            event(
+                "ml",
+                "frames-202611250200",
+                "frames",
+                "2026-11-25T02:00:00Z",
+                Some(Phase::Ignored),
+            ),
+            event(
+                "ml",
+                "frames-202611260200",
+                "frames",
+                "2026-11-26T02:00:00Z",
+                None,
+            ),
+            event(
+                "ml",
+                "audio-202611260200",
+                "audio",
+                "2026-11-26T02:00:00Z",
+                Some(Phase::Actioned),
+            ),
+            event(
+                "ops",
+                "frames-202611240200",
+                "frames",
+                "2026-11-24T02:00:00Z",
+                Some(Phase::NeedsReview),
+            ),
         ]
     }
 
@@ -391,9 +433,27 @@ pub(crate) mod tests {
     #[test]
     fn bad_filters_and_tokens_are_refused_with_a_reason() {
         let bad = |q: ListQuery| page(&fixture(), &q).unwrap_err().status.as_u16();
-        assert_eq!(bad(ListQuery { status: Some("DONE".into()), ..ListQuery::default() }), 400);
-        assert_eq!(bad(ListQuery { limit: Some(0), ..ListQuery::default() }), 400);
-        assert_eq!(bad(ListQuery { continue_token: Some("zz".into()), ..ListQuery::default() }), 400);
+        assert_eq!(
+            bad(ListQuery {
+                status: Some("DONE".into()),
+                ..ListQuery::default()
+            }),
+            400
+        );
+        assert_eq!(
+            bad(ListQuery {
+                limit: Some(0),
+                ..ListQuery::default()
+            }),
+            400
+        );
+        assert_eq!(
+            bad(ListQuery {
+                continue_token: Some("zz".into()),
+                ..ListQuery::default()
+            }),
+            400
+        );
     }
 
     #[test]

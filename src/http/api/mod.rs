@@ -59,7 +59,11 @@ pub struct ApiConfig {
 pub fn start(client: Client, namespaces: &[String], config: ApiConfig) -> (Router, stores::StoreTasks) {
     let (stores, tasks) = ApiStores::start(&client, namespaces);
     let state = ApiState {
-        auth: Arc::new(Authenticator::new(config.auth, client.clone(), config.client_config)),
+        auth: Arc::new(Authenticator::new(
+            config.auth,
+            client.clone(),
+            config.client_config,
+        )),
         client,
         stores,
         settings: Arc::new(config.settings),

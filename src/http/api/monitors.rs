@@ -92,11 +92,17 @@ pub async fn list(
     query: Result<Query<MonitorQuery>, QueryRejection>,
 ) -> Result<Json<MonitorList>, ApiError> {
     let user = state.auth.authenticate(&headers).await?;
-    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
     let namespace = query.namespace.as_deref().filter(|n| !n.is_empty());
-    state.auth.authorize(&user, &Access::list_monitors(namespace)).await?;
+    state
+        .auth
+        .authorize(&user, &Access::list_monitors(namespace))
+        .await?;
     if !state.stores.is_ready() {
-        return Err(ApiError::unavailable("the monitor cache is still syncing; try again shortly"));
+        return Err(ApiError::unavailable(
+            "the monitor cache is still syncing; try again shortly",
+        ));
     }
     Ok(Json(MonitorList {
         monitors: list_views(&state.stores.monitors(), namespace),

@@ -94,8 +94,14 @@ pub async fn retrain(
             request.action
         ))
     })?;
-    if request.reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON) {
-        return Err(ApiError::bad_request(format!("reason must be at most {MAX_REASON} characters")));
+    if request
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON)
+    {
+        return Err(ApiError::bad_request(format!(
+            "reason must be at most {MAX_REASON} characters"
+        )));
     }
     let (namespace, name) = parse_event_id(&request.event_id).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -104,7 +110,10 @@ pub async fn retrain(
         ))
     })?;
     // Existence is only revealed to callers who may read the event.
-    state.auth.authorize(&user, &Access::get_event(namespace, name)).await?;
+    state
+        .auth
+        .authorize(&user, &Access::get_event(namespace, name))
+        .await?;
     // A fresh read: the store may lag a decision made a moment ago.
     let events: Api<DriftEvent> = Api::namespaced(state.client.clone(), namespace);
     let event = events
@@ -113,7 +122,10 @@ pub async fn retrain(
         .map_err(|e| ApiError::from_kube(&e, "read the DriftEvent"))?
         .ok_or_else(|| ApiError::not_found(format!("no DriftEvent {}", request.event_id)))?;
     let monitor = event.spec.monitor_ref.name.clone();
-    state.auth.authorize(&user, &Access::approve(namespace, &monitor)).await?;
+    state
+        .auth
+        .authorize(&user, &Access::approve(namespace, &monitor))
+        .await?;
     if !actionable(&event) {
         let decided = event
             .spec
@@ -180,7 +192,12 @@ mod tests {
 
     #[test]
     fn the_patch_records_who_decided_and_why_against_the_checked_version() {
-        let patch = approval_patch(Decision::Approve, "alice", Some("new camera firmware"), Some("42"));
+        let patch = approval_patch(
+            Decision::Approve,
+            "alice",
+            Some("new camera firmware"),
+            Some("42"),
+        );
         assert_eq!(
             patch,
             serde_json::json!({

@@ -66,8 +66,14 @@ impl ApiStores {
             events.push(watch(Api::<DriftEvent>::all(client.clone()), &mut tasks));
         } else {
             for ns in namespaces {
-                monitors.push(watch(Api::<DriftMonitor>::namespaced(client.clone(), ns), &mut tasks));
-                events.push(watch(Api::<DriftEvent>::namespaced(client.clone(), ns), &mut tasks));
+                monitors.push(watch(
+                    Api::<DriftMonitor>::namespaced(client.clone(), ns),
+                    &mut tasks,
+                ));
+                events.push(watch(
+                    Api::<DriftEvent>::namespaced(client.clone(), ns),
+                    &mut tasks,
+                ));
             }
         }
         let ready = Arc::new(AtomicBool::new(false));
