@@ -164,7 +164,7 @@ function renderMonitors() {
   if (!state.monitors.length) { box.append(el("p", { class: "muted", text: "No DriftMonitors." })); return; }
   for (const m of state.monitors) {
     const legend = el("div", { class: "legend" });
-    seriesOf(m.history || []).slice(0, 4).forEach((l, k) => legend.append(el("span", {}, el("i", { class: "s" + k, style: k ? "" : "" }), l.key)));
+    seriesOf(m.history || []).slice(0, 4).forEach((l, k) => legend.append(el("span", {}, el("i", { class: "s" + k }), l.key)));
     if (seriesOf(m.history || []).some((l) => l.threshold !== null)) legend.append(el("span", {}, el("i", { class: "threshold" }), "threshold"));
     const card = el("article", { class: "monitor", "data-monitor": m.namespace + "/" + m.name },
       el("header", {}, el("span", { class: "name", text: m.namespace + "/" + m.name }),
@@ -233,7 +233,7 @@ function distributionPicture(event, monitor) {
   const sameCheck = result && event.spec.checkId && result.checkId === event.spec.checkId;
   if (summary && sameCheck && Array.isArray(summary.components) && summary.components.length) {
     summary.components.slice(0, 2).forEach((c, k) => box.append(histogram(c, "PC" + (k + 1))));
-    box.append(el("div", { class: "legend" }, el("span", {}, el("i", { style: "background:rgba(37,99,235,.6)" }), "reference"), el("span", {}, el("i", { style: "background:rgba(220,38,38,.6)" }), "comparison")));
+    box.append(el("div", { class: "legend" }, el("span", {}, el("i", { class: "ref" }), "reference"), el("span", {}, el("i", { class: "cmp" }), "comparison")));
     return;
   }
   // Otherwise: every detector's score against its threshold.
@@ -265,7 +265,7 @@ function histogram(component, label) {
 function scoreBars(scores) {
   const W = 420, rowH = 26, L = 150, R = 60;
   const H = Math.max(scores.length, 1) * rowH + 10;
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Scores against thresholds", style: `height:${H}px` });
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Scores against thresholds", class: "bars" });
   scores.forEach((s, k) => {
     const scale = Math.max(s.score, s.threshold || 0, 1e-9) * 1.2;
     const w = (v) => (v / scale) * (W - L - R);
@@ -330,7 +330,9 @@ async function showDetails(eventId) {
   $("reason").disabled = !actionable;
   const fb = $("decision-feedback");
   fb.className = "feedback";
-  fb.textContent = actionable ? "" : "This event is " + event.status + (spec.approval ? " (decided)" : "") + ": no decision can be made.";
+  fb.textContent = actionable ? "" : spec.approval
+    ? `Decided: ${spec.approval.decision} by ${spec.approval.approvedBy}. A decision is made once.`
+    : `This event is ${event.status}: there is nothing to decide.`;
 }
 
 async function decide(action) {
