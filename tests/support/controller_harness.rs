@@ -68,6 +68,7 @@ pub async fn start(
         leader_election,
         instance: None,
         concurrency: 8,
+        api: None,
     };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(controller::run_with(client, config, handles.clone(), async move {

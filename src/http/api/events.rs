@@ -140,7 +140,7 @@ fn encode_token(key: &Key) -> String {
 }
 
 fn decode_token(token: &str) -> Option<Key> {
-    if token.len() % 2 != 0 || token.len() > 2048 {
+    if !token.len().is_multiple_of(2) || token.len() > 2048 {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..token.len())
