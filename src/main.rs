@@ -76,7 +76,7 @@ fn main() -> ExitCode {
         Command::Controller(args) => match run_controller(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
-                tracing::error!(error = %err, source = ?std::error::Error::source(&err), "controller failed");
+                tracing::error!(error = format!("{err:#}"), "controller failed");
                 ExitCode::FAILURE
             }
         },

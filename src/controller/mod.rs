@@ -128,7 +128,7 @@ pub async fn run_with(
 ) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+        let _ = rx.wait_for(|stop| *stop).map(|r| r.is_ok()).await;
     };
     {
         let stop_tx = stop_tx.clone();
@@ -170,7 +170,7 @@ pub async fn run_with(
             }
             tokio::select! {
                 _ = tokio::time::sleep(retry) => {}
-                _ = stop.wait_for(|s| *s) => {
+                _ = stop.wait_for(|s| *s).map(|r| r.is_ok()) => {
                     if let Some(task) = http_task { let _ = task.await; }
                     return Ok(());
                 }
@@ -302,8 +302,8 @@ pub async fn run_with(
         let mut lost_rx = lost_rx.clone();
         tokio::spawn(async move {
             let lost = tokio::select! {
-                _ = stop.wait_for(|s| *s) => false,
-                _ = lost_rx.wait_for(|l| *l) => true,
+                _ = stop.wait_for(|s| *s).map(|r| r.is_ok()) => false,
+                _ = lost_rx.wait_for(|l| *l).map(|r| r.is_ok()) => true,
             };
             let _ = halt_tx.send(true);
             lost
