@@ -54,7 +54,10 @@ async fn run_slot(client: &Client, ns: &str, clock: &ManualClock, slot: Timestam
     let stamp = slot.strftime("%Y%m%d%H%M").to_string();
     eventually("the slot's Job", || async {
         let all = jobs(client, ns).await;
-        let found = all.iter().find(|j| j.name_any().ends_with(&stamp)).map(|j| j.name_any());
+        let found = all
+            .iter()
+            .find(|j| j.name_any().ends_with(&stamp))
+            .map(|j| j.name_any());
         let _ = n;
         found
     })
@@ -71,7 +74,14 @@ async fn a_successful_check_fills_status_conditions_history_and_gauges() {
     let running = start(client.clone(), &ns, clock.clone(), None).await;
     let slot = next_hour(created(&monitor));
     let job = run_slot(&client, &ns, &clock, slot, 1).await;
-    finish_job(&client, &ns, &job, &CheckReport::success(&job, outcome(0.042, false)), true).await;
+    finish_job(
+        &client,
+        &ns,
+        &job,
+        &CheckReport::success(&job, outcome(0.042, false)),
+        true,
+    )
+    .await;
     wait_processed(&client, &ns, "frames", &job).await;
 
     let monitor = get_monitor(&client, &ns, "frames").await;
@@ -87,7 +97,10 @@ async fn a_successful_check_fills_status_conditions_history_and_gauges() {
     assert_eq!(status.observed_generation, monitor.metadata.generation);
     assert_eq!(condition(&monitor, "Ready"), ("True".into(), "Scheduled".into()));
     assert_eq!(condition(&monitor, "Drifted"), ("False".into(), "NoDrift".into()));
-    assert_eq!(condition(&monitor, "Degraded"), ("False".into(), "CheckSucceeded".into()));
+    assert_eq!(
+        condition(&monitor, "Degraded"),
+        ("False".into(), "CheckSucceeded".into())
+    );
     assert!(events(&client, &ns).await.is_empty());
 
     let text = eventually("gauges", || async {
@@ -136,7 +149,14 @@ async fn drift_raises_one_event_repeats_update_it_and_ignore_starts_a_cooldown()
 
     // First drift: one event in review.
     let job1 = run_slot(&client, &ns, &clock, slot1, 1).await;
-    finish_job(&client, &ns, &job1, &CheckReport::success(&job1, outcome(0.35, true)), true).await;
+    finish_job(
+        &client,
+        &ns,
+        &job1,
+        &CheckReport::success(&job1, outcome(0.35, true)),
+        true,
+    )
+    .await;
     wait_processed(&client, &ns, "frames", &job1).await;
     let all = events(&client, &ns).await;
     assert_eq!(all.len(), 1);
@@ -153,7 +173,14 @@ async fn drift_raises_one_event_repeats_update_it_and_ignore_starts_a_cooldown()
     // Second drift: the same event counts two occurrences.
     let slot2 = after(slot1, 3600);
     let job2 = run_slot(&client, &ns, &clock, slot2, 2).await;
-    finish_job(&client, &ns, &job2, &CheckReport::success(&job2, outcome(0.5, true)), true).await;
+    finish_job(
+        &client,
+        &ns,
+        &job2,
+        &CheckReport::success(&job2, outcome(0.5, true)),
+        true,
+    )
+    .await;
     wait_processed(&client, &ns, "frames", &job2).await;
     let all = events(&client, &ns).await;
     assert_eq!(all.len(), 1);
@@ -163,7 +190,8 @@ async fn drift_raises_one_event_repeats_update_it_and_ignore_starts_a_cooldown()
     assert_eq!(status.latest_check_id.as_deref(), Some(job2.as_str()));
 
     // Ignore: the event becomes Ignored with the audit trail.
-    let patch = json!({"spec": {"approval": {"decision": "Ignore", "approvedBy": "alice", "reason": "seasonal"}}});
+    let patch =
+        json!({"spec": {"approval": {"decision": "Ignore", "approvedBy": "alice", "reason": "seasonal"}}});
     Api::<DriftEvent>::namespaced(client.clone(), &ns)
         .patch(&all[0].name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
@@ -184,7 +212,14 @@ async fn drift_raises_one_event_repeats_update_it_and_ignore_starts_a_cooldown()
     // Third drift within the 24 h cooldown: no new event.
     let slot3 = after(slot2, 3600);
     let job3 = run_slot(&client, &ns, &clock, slot3, 3).await;
-    finish_job(&client, &ns, &job3, &CheckReport::success(&job3, outcome(0.6, true)), true).await;
+    finish_job(
+        &client,
+        &ns,
+        &job3,
+        &CheckReport::success(&job3, outcome(0.6, true)),
+        true,
+    )
+    .await;
     wait_processed(&client, &ns, "frames", &job3).await;
     assert_eq!(events(&client, &ns).await.len(), 1);
 
@@ -213,7 +248,10 @@ async fn a_failed_check_marks_the_monitor_degraded_with_a_warning_and_a_counter(
     finish_job(&client, &ns, &job, &report, false).await;
     wait_processed(&client, &ns, "frames", &job).await;
     let monitor = get_monitor(&client, &ns, "frames").await;
-    assert_eq!(condition(&monitor, "Degraded"), ("True".into(), "CheckFailed".into()));
+    assert_eq!(
+        condition(&monitor, "Degraded"),
+        ("True".into(), "CheckFailed".into())
+    );
     let status = monitor.status.unwrap();
     assert_eq!(status.history[0].error.as_deref(), Some("SourceUnavailable"));
     assert_eq!(status.last_result, None);
@@ -223,7 +261,13 @@ async fn a_failed_check_marks_the_monitor_degraded_with_a_warning_and_a_counter(
     })
     .await;
     assert_eq!(warnings[0].type_.as_deref(), Some("Warning"));
-    assert!(warnings[0].note.as_deref().unwrap_or("").contains("connection refused"));
+    assert!(
+        warnings[0]
+            .note
+            .as_deref()
+            .unwrap_or("")
+            .contains("connection refused")
+    );
     assert!(running.metrics.render().contains(&format!(
         "video_ai_drift_check_failures_total{{kind=\"SourceUnavailable\",monitor=\"frames\",namespace=\"{ns}\"}} 1"
     )));
@@ -242,7 +286,14 @@ async fn a_restart_mid_check_processes_the_result_once_and_rebuilds_the_gauges()
     running.stop().await.unwrap();
 
     // While the controller is down the check finishes with drift.
-    finish_job(&client, &ns, &job, &CheckReport::success(&job, outcome(0.3, true)), true).await;
+    finish_job(
+        &client,
+        &ns,
+        &job,
+        &CheckReport::success(&job, outcome(0.3, true)),
+        true,
+    )
+    .await;
     clock.advance(jiff::SignedDuration::from_mins(5));
 
     let running = start(client.clone(), &ns, clock.clone(), None).await;
@@ -258,15 +309,36 @@ async fn a_restart_mid_check_processes_the_result_once_and_rebuilds_the_gauges()
 
     // Another restart: nothing is processed or raised twice.
     let running = start(client.clone(), &ns, clock.clone(), None).await;
-    eventually("ready", || async { running.handles.ready.load(std::sync::atomic::Ordering::Relaxed).then_some(()) }).await;
+    eventually("ready", || async {
+        running
+            .handles
+            .ready
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then_some(())
+    })
+    .await;
     settle().await;
     assert_eq!(jobs(&client, &ns).await.len(), 1);
     assert_eq!(events(&client, &ns).await.len(), 1);
-    assert_eq!(events(&client, &ns).await[0].status.as_ref().unwrap().occurrences, Some(1));
+    assert_eq!(
+        events(&client, &ns).await[0].status.as_ref().unwrap().occurrences,
+        Some(1)
+    );
     let text = running.metrics.render();
-    assert!(!text.contains("video_ai_drift_detected_total{"), "counters count only results processed by this run");
+    assert!(
+        !text.contains("video_ai_drift_detected_total{"),
+        "counters count only results processed by this run"
+    );
     assert!(text.contains("video_ai_drift_score{"));
-    assert_eq!(get_monitor(&client, &ns, "frames").await.status.unwrap().history.len(), 1);
+    assert_eq!(
+        get_monitor(&client, &ns, "frames")
+            .await
+            .status
+            .unwrap()
+            .history
+            .len(),
+        1
+    );
     running.stop().await.unwrap();
 }
 
@@ -285,7 +357,13 @@ async fn with_leader_election_only_the_leader_acts_and_a_follower_takes_over() {
         retry_period: Duration::from_millis(500),
     };
     let a = start(client.clone(), &ns, clock.clone(), Some(election("a"))).await;
-    eventually("a leads", || async { a.handles.leading.load(std::sync::atomic::Ordering::Relaxed).then_some(()) }).await;
+    eventually("a leads", || async {
+        a.handles
+            .leading
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then_some(())
+    })
+    .await;
     let b = start(client.clone(), &ns, clock.clone(), Some(election("b"))).await;
     let slot = next_hour(created(&monitor));
     let job = run_slot(&client, &ns, &clock, slot, 1).await;
@@ -297,8 +375,21 @@ async fn with_leader_election_only_the_leader_acts_and_a_follower_takes_over() {
 
     // The leader stops (and releases the lease); the follower takes over and processes the result.
     a.stop().await.unwrap();
-    eventually("b leads", || async { b.handles.leading.load(std::sync::atomic::Ordering::Relaxed).then_some(()) }).await;
-    finish_job(&client, &ns, &job, &CheckReport::success(&job, outcome(0.01, false)), true).await;
+    eventually("b leads", || async {
+        b.handles
+            .leading
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then_some(())
+    })
+    .await;
+    finish_job(
+        &client,
+        &ns,
+        &job,
+        &CheckReport::success(&job, outcome(0.01, false)),
+        true,
+    )
+    .await;
     wait_processed(&client, &ns, "frames", &job).await;
     assert_eq!(jobs(&client, &ns).await.len(), 1);
     b.stop().await.unwrap();
