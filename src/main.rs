@@ -84,7 +84,7 @@ fn main() -> ExitCode {
         Command::Controller(args) => match run_controller(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
-                tracing::error!(error = %err, source = ?err.chain().nth(1).map(ToString::to_string), "controller failed");
+                tracing::error!(error = format!("{err:#}"), "controller failed");
                 ExitCode::FAILURE
             }
         },

@@ -49,7 +49,10 @@ impl Metrics {
             labels,
         )?;
         let drift_detected = IntCounterVec::new(
-            Opts::new("drift_detected_total", "Checks in which at least one detector fired."),
+            Opts::new(
+                "drift_detected_total",
+                "Checks in which at least one detector fired.",
+            ),
             labels,
         )?;
         let check_failures = IntCounterVec::new(
@@ -69,13 +72,20 @@ impl Metrics {
             &["controller"],
         )?;
         let reconcile_errors = IntCounterVec::new(
-            Opts::new("controller_reconcile_errors_total", "Reconcile runs that failed, by step."),
+            Opts::new(
+                "controller_reconcile_errors_total",
+                "Reconcile runs that failed, by step.",
+            ),
             &["controller", "error"],
         )?;
         let reconcile_duration = HistogramVec::new(
-            HistogramOpts::new("controller_reconcile_duration_seconds", "Duration of reconcile runs.").buckets(
-                vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
-            ),
+            HistogramOpts::new(
+                "controller_reconcile_duration_seconds",
+                "Duration of reconcile runs.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             &["controller"],
         )?;
         let stores = Arc::new(StoreCollector::new()?);
@@ -145,7 +155,10 @@ impl StoreCollector {
     fn new() -> Result<Self, prometheus::Error> {
         let score_labels = &["method", "source", "namespace", "monitor"];
         let score = GaugeVec::new(
-            Opts::new("drift_score", "Latest drift score per detector (from status.lastResult)."),
+            Opts::new(
+                "drift_score",
+                "Latest drift score per detector (from status.lastResult).",
+            ),
             score_labels,
         )?;
         let threshold = GaugeVec::new(
@@ -160,7 +173,10 @@ impl StoreCollector {
             &["namespace", "monitor"],
         )?;
         let drifted = GaugeVec::new(
-            Opts::new("drift_monitor_drifted", "1 when the last successful check found drift."),
+            Opts::new(
+                "drift_monitor_drifted",
+                "1 when the last successful check found drift.",
+            ),
             &["namespace", "monitor"],
         )?;
         let events = GaugeVec::new(
@@ -184,7 +200,13 @@ impl StoreCollector {
     }
 
     fn fill(&self) {
-        for gauge in [&self.score, &self.threshold, &self.last_success, &self.drifted, &self.events] {
+        for gauge in [
+            &self.score,
+            &self.threshold,
+            &self.last_success,
+            &self.drifted,
+            &self.events,
+        ] {
             gauge.reset();
         }
         let Ok(stores) = self.stores.read() else {
@@ -244,10 +266,16 @@ impl Collector for SharedCollector {
             return Vec::new();
         };
         inner.fill();
-        [&inner.score, &inner.threshold, &inner.last_success, &inner.drifted, &inner.events]
-            .iter()
-            .flat_map(|g| g.collect())
-            .collect()
+        [
+            &inner.score,
+            &inner.threshold,
+            &inner.last_success,
+            &inner.drifted,
+            &inner.events,
+        ]
+        .iter()
+        .flat_map(|g| g.collect())
+        .collect()
     }
 }
 
@@ -259,7 +287,10 @@ mod tests {
     fn every_metric_carries_the_configured_prefix() {
         let metrics = Metrics::new("video_ai").unwrap();
         metrics.drift_detected.with_label_values(&["ml", "frames"]).inc();
-        metrics.check_duration.with_label_values(&["ml", "frames"]).observe(2.0);
+        metrics
+            .check_duration
+            .with_label_values(&["ml", "frames"])
+            .observe(2.0);
         let text = metrics.render();
         assert!(text.contains("video_ai_drift_detected_total{monitor=\"frames\",namespace=\"ml\"} 1"));
         assert!(text.contains("video_ai_drift_check_duration_seconds_bucket"));

@@ -10,11 +10,7 @@ mod harness;
 use std::sync::Arc;
 
 use control_plane::ControlPlane;
-use driftwatch::{
-    api::v1alpha1::DriftMonitor,
-    controller::ManualClock,
-    job::result::CheckReport,
-};
+use driftwatch::{api::v1alpha1::DriftMonitor, controller::ManualClock, job::result::CheckReport};
 use harness::*;
 use jiff::Timestamp;
 use kube::{
@@ -42,7 +38,10 @@ async fn a_due_slot_creates_exactly_one_check_job_with_the_expected_spec() {
     // Before the slot: nothing runs, nextScheduleTime is the slot.
     let slot = next_hour(created(&monitor));
     let status = eventually("status with nextScheduleTime", || async {
-        get_monitor(&client, &ns, "frames").await.status.filter(|s| s.next_schedule_time.is_some())
+        get_monitor(&client, &ns, "frames")
+            .await
+            .status
+            .filter(|s| s.next_schedule_time.is_some())
     })
     .await;
     assert_eq!(status.next_schedule_time.unwrap().0, slot);
@@ -100,7 +99,14 @@ async fn an_active_check_forbids_the_next_slot_until_it_finishes() {
     assert_eq!(jobs(&client, &ns).await.len(), 1);
 
     // Once it finishes, the missed slot (within the starting deadline) runs.
-    finish_job(&client, &ns, &first, &CheckReport::success(&first, outcome(0.01, false)), true).await;
+    finish_job(
+        &client,
+        &ns,
+        &first,
+        &CheckReport::success(&first, outcome(0.01, false)),
+        true,
+    )
+    .await;
     let all = wait_for_jobs(&client, &ns, 2).await;
     let stamp = after(slot, 3600).strftime("%Y%m%d%H%M").to_string();
     assert!(all.iter().any(|j| j.name_any() == format!("frames-{stamp}")));
@@ -128,11 +134,17 @@ async fn a_run_now_annotation_runs_one_check_per_new_value() {
         }
     };
     settle().await;
-    assert!(jobs(&client, &ns).await.is_empty(), "suspended: no scheduled check");
+    assert!(
+        jobs(&client, &ns).await.is_empty(),
+        "suspended: no scheduled check"
+    );
 
     annotate("2026-11-26T10:00:00Z").await;
     let first = wait_for_jobs(&client, &ns, 1).await[0].clone();
-    assert_eq!(first.annotations()["driftwatch.dev/run-now"], "2026-11-26T10:00:00Z");
+    assert_eq!(
+        first.annotations()["driftwatch.dev/run-now"],
+        "2026-11-26T10:00:00Z"
+    );
     let status = eventually("run-now recorded", || async {
         get_monitor(&client, &ns, "frames")
             .await
@@ -149,7 +161,14 @@ async fn a_run_now_annotation_runs_one_check_per_new_value() {
 
     // A new value runs again once the first check finished.
     let first_name = first.name_any();
-    finish_job(&client, &ns, &first_name, &CheckReport::success(&first_name, outcome(0.01, false)), true).await;
+    finish_job(
+        &client,
+        &ns,
+        &first_name,
+        &CheckReport::success(&first_name, outcome(0.01, false)),
+        true,
+    )
+    .await;
     annotate("2026-11-26T10:05:00Z").await;
     wait_for_jobs(&client, &ns, 2).await;
     running.stop().await.unwrap();
@@ -167,11 +186,17 @@ async fn a_suspended_monitor_schedules_nothing() {
     clock.set(after(created(&monitor), 300));
     let running = start(client.clone(), &ns, clock.clone(), None).await;
     let status = eventually("Ready condition", || async {
-        get_monitor(&client, &ns, "frames").await.status.filter(|s| !s.conditions.is_empty())
+        get_monitor(&client, &ns, "frames")
+            .await
+            .status
+            .filter(|s| !s.conditions.is_empty())
     })
     .await;
     let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
-    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "Suspended"));
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Suspended")
+    );
     assert_eq!(status.next_schedule_time, None);
     clock.advance(jiff::SignedDuration::from_mins(3));
     settle().await;
@@ -223,7 +248,10 @@ async fn a_slot_missed_beyond_the_starting_deadline_is_skipped() {
     let monitor = create_monitor(&client, &ns, &manifest).await;
     let clock = Arc::new(ManualClock::new(after(next_hour(created(&monitor)), 600)));
     let running = start(client.clone(), &ns, clock.clone(), None).await;
-    eventually("status", || async { get_monitor(&client, &ns, "frames").await.status }).await;
+    eventually("status", || async {
+        get_monitor(&client, &ns, "frames").await.status
+    })
+    .await;
     settle().await;
     assert!(jobs(&client, &ns).await.is_empty());
     running.stop().await.unwrap();
@@ -242,11 +270,17 @@ async fn an_invalid_schedule_sets_ready_false_invalid_spec_with_a_warning_and_no
     let running = start(client.clone(), &ns, clock.clone(), None).await;
     for (name, needle) in [("bad-cron", "minute"), ("bad-tz", "Mars/Olympus")] {
         let status = eventually("InvalidSpec", || async {
-            get_monitor(&client, &ns, name).await.status.filter(|s| !s.conditions.is_empty())
+            get_monitor(&client, &ns, name)
+                .await
+                .status
+                .filter(|s| !s.conditions.is_empty())
         })
         .await;
         let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "InvalidSpec"));
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "InvalidSpec")
+        );
         assert!(ready.message.contains(needle), "{}", ready.message);
         let warnings = eventually("InvalidSpec event", || async {
             let events = k8s_events(&client, &ns, name, "InvalidSpec").await;

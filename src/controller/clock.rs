@@ -62,7 +62,10 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        self.now.lock().map(|t| *t).unwrap_or_else(|poisoned| *poisoned.into_inner())
+        self.now
+            .lock()
+            .map(|t| *t)
+            .unwrap_or_else(|poisoned| *poisoned.into_inner())
     }
 
     fn jumps(&self) -> Option<BoxStream<'static, ()>> {

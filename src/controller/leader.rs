@@ -97,7 +97,11 @@ impl LeaseLock {
         lease.spec = Some(LeaseSpec {
             holder_identity: Some(me.clone()),
             lease_duration_seconds: Some(self.duration_seconds()),
-            acquire_time: if mine { spec.acquire_time } else { Some(MicroTime(now)) },
+            acquire_time: if mine {
+                spec.acquire_time
+            } else {
+                Some(MicroTime(now))
+            },
             renew_time: Some(MicroTime(now)),
             lease_transitions: Some(if mine { transitions } else { transitions + 1 }),
             ..spec

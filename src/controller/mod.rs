@@ -131,7 +131,7 @@ pub async fn run_with(
 ) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+        let _ = rx.wait_for(|stop| *stop).map(|r| r.is_ok()).await;
     };
     {
         let stop_tx = stop_tx.clone();
@@ -159,7 +159,11 @@ pub async fn run_with(
         if let Ok(mut slot) = handles.http_addr.lock() {
             *slot = Some(local);
         }
-        http_task = Some(tokio::spawn(crate::http::serve(listener, router, stopped(stop_rx.clone()))));
+        http_task = Some(tokio::spawn(crate::http::serve(
+            listener,
+            router,
+            stopped(stop_rx.clone()),
+        )));
     }
 
     let lock = config
@@ -180,7 +184,7 @@ pub async fn run_with(
             }
             tokio::select! {
                 _ = tokio::time::sleep(retry) => {}
-                _ = stop.wait_for(|s| *s) => {
+                _ = stop.wait_for(|s| *s).map(|r| r.is_ok()) => {
                     if let Some(task) = http_task { let _ = task.await; }
                     return Ok(());
                 }
@@ -244,7 +248,11 @@ pub async fn run_with(
                 Api::<Job>::namespaced(client.clone(), ns),
                 Api::<DriftEvent>::namespaced(client, ns),
             ),
-            None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client)),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client),
+            ),
         };
         let (monitors, jobs, events) = api(client.clone());
         let job_watch = watcher::Config::default().labels(&format!(
@@ -268,7 +276,9 @@ pub async fn run_with(
             .graceful_shutdown_on(stopped(halt_rx.clone()));
         let monitor_store = monitor_controller.store();
         let event_store = event_controller.store();
-        config.metrics.watch_stores(monitor_store.clone(), event_store.clone());
+        config
+            .metrics
+            .watch_stores(monitor_store.clone(), event_store.clone());
         stores.push((monitor_store, event_store));
         runs.push(
             monitor_controller
@@ -295,9 +305,20 @@ pub async fn run_with(
     {
         let ready = handles.ready.clone();
         tokio::spawn(async move {
+            // NB: each wait is retried with a fresh future, so a missed wake-up cannot leave us unready.
             for (monitors, events) in stores {
-                if monitors.wait_until_ready().await.is_err() || events.wait_until_ready().await.is_err() {
-                    return;
+                loop {
+                    let wait = async {
+                        monitors
+                            .wait_until_ready()
+                            .await
+                            .and(events.wait_until_ready().await)
+                    };
+                    match tokio::time::timeout(Duration::from_millis(250), wait).await {
+                        Ok(Ok(())) => break,
+                        Ok(Err(_)) => return,
+                        Err(_) => {}
+                    }
                 }
             }
             ready.store(true, Ordering::Relaxed);
@@ -312,8 +333,8 @@ pub async fn run_with(
         let mut lost_rx = lost_rx.clone();
         tokio::spawn(async move {
             let lost = tokio::select! {
-                _ = stop.wait_for(|s| *s) => false,
-                _ = lost_rx.wait_for(|l| *l) => true,
+                _ = stop.wait_for(|s| *s).map(|r| r.is_ok()) => false,
+                _ = lost_rx.wait_for(|l| *l).map(|r| r.is_ok()) => true,
             };
             let _ = halt_tx.send(true);
             lost
@@ -344,7 +365,10 @@ pub async fn run_with(
     Ok(())
 }
 
-fn log_controller_error<E: std::fmt::Display, Q: std::fmt::Display>(kind: &str, err: &controller::Error<E, Q>) {
+fn log_controller_error<E: std::fmt::Display, Q: std::fmt::Display>(
+    kind: &str,
+    err: &controller::Error<E, Q>,
+) {
     match err {
         controller::Error::ObjectNotFound(_) => {}
         other => warn!(kind, error = %other, "reconcile failed"),

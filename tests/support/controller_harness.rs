@@ -61,7 +61,9 @@ pub async fn start(
     let handles = Handles::new();
     let config = Config {
         namespaces: vec![namespace.to_string()],
-        jobs: JobSettings { image: IMAGE.to_string() },
+        jobs: JobSettings {
+            image: IMAGE.to_string(),
+        },
         metrics: metrics.clone(),
         clock,
         http_addr: Some("127.0.0.1:0".parse().expect("addr")),
@@ -71,9 +73,14 @@ pub async fn start(
         api: None,
     };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run_with(client, config, handles.clone(), async move {
-        let _ = stop_rx.await;
-    }));
+    let task = tokio::spawn(controller::run_with(
+        client,
+        config,
+        handles.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
     Running {
         handles,
         metrics,
@@ -157,8 +164,12 @@ pub async fn wait_for_jobs(client: &Client, ns: &str, n: usize) -> Vec<Job> {
 
 pub fn outcome(score: f64, drifted: bool) -> CheckOutcome {
     let window = |start: &str, end: &str| TimeWindow {
-        start: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(start.parse().expect("ts"))),
-        end: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(end.parse().expect("ts"))),
+        start: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            start.parse().expect("ts"),
+        )),
+        end: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            end.parse().expect("ts"),
+        )),
         collection: None,
     };
     CheckOutcome {
@@ -200,7 +211,9 @@ pub async fn finish_job(client: &Client, ns: &str, job: &str, report: &CheckRepo
         "spec": {"restartPolicy": "Never", "containers": [{"name": "check", "image": IMAGE}]}
     }))
     .expect("pod");
-    pods.create(&PostParams::default(), &pod).await.expect("create pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
     let now = Timestamp::now().to_string();
     let exit_code = if succeeded { 0 } else { 1 };
     let status = json!({"status": {
@@ -250,7 +263,12 @@ pub fn after(t: Timestamp, secs: i64) -> Timestamp {
 
 /// The monitor's creation time.
 pub fn created(monitor: &DriftMonitor) -> Timestamp {
-    monitor.metadata.creation_timestamp.as_ref().expect("creation timestamp").0
+    monitor
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .expect("creation timestamp")
+        .0
 }
 
 /// Start of the next hour after `t` (for hourly schedules).
@@ -260,7 +278,12 @@ pub fn next_hour(t: Timestamp) -> Timestamp {
 }
 
 /// Kubernetes Events about `name` in `ns` with `reason`.
-pub async fn k8s_events(client: &Client, ns: &str, name: &str, reason: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
+pub async fn k8s_events(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    reason: &str,
+) -> Vec<k8s_openapi::api::events::v1::Event> {
     Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
         .await

@@ -51,7 +51,11 @@ pub fn next_status(event: &DriftEvent, now: Timestamp) -> Option<(DriftEventStat
         .any(|c| c.type_ == event_condition::DECIDED && c.status == "True");
     match (&event.spec.approval, status.phase) {
         (None, _) if !decided => {
-            if !status.conditions.iter().any(|c| c.type_ == event_condition::DECIDED) {
+            if !status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == event_condition::DECIDED)
+            {
                 set_condition(
                     &mut status.conditions,
                     event_condition::DECIDED,
@@ -131,12 +135,22 @@ mod tests {
         DriftEvent::new(
             "frames-202603010200",
             DriftEventSpec {
-                monitor_ref: MonitorRef { name: "frames".into() },
+                monitor_ref: MonitorRef {
+                    name: "frames".into(),
+                },
                 detected_at: Time(ts("2026-03-01T02:00:00Z")),
                 drift_score: 0.4,
                 scores: vec![],
-                reference_window: TimeWindow { start: None, end: None, collection: None },
-                comparison_window: TimeWindow { start: None, end: None, collection: None },
+                reference_window: TimeWindow {
+                    start: None,
+                    end: None,
+                    collection: None,
+                },
+                comparison_window: TimeWindow {
+                    start: None,
+                    end: None,
+                    collection: None,
+                },
                 check_id: None,
                 samples: None,
                 source: None,
@@ -162,7 +176,10 @@ mod tests {
     #[test]
     fn a_new_event_enters_review_with_an_audit_entry() {
         let mut event = event();
-        assert_eq!(apply(&mut event, "2026-03-01T02:01:00Z"), Some(Announcement::EnteredReview));
+        assert_eq!(
+            apply(&mut event, "2026-03-01T02:01:00Z"),
+            Some(Announcement::EnteredReview)
+        );
         let status = event.status.as_ref().unwrap();
         assert_eq!(status.phase, Some(Phase::NeedsReview));
         assert_eq!(status.transitions.len(), 1);
@@ -206,10 +223,12 @@ mod tests {
         );
         let status = event.status.as_ref().unwrap();
         assert_eq!(status.phase, Some(Phase::NeedsReview));
-        assert!(status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Decided" && c.status == "True" && c.reason == "Approved"));
+        assert!(
+            status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Decided" && c.status == "True" && c.reason == "Approved")
+        );
         assert_eq!(next_status(&event, ts("2026-03-01T10:00:00Z")), None);
     }
 }

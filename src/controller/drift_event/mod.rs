@@ -40,7 +40,11 @@ pub async fn reconcile(event: Arc<DriftEvent>, ctx: Arc<Context>) -> Result<Acti
 
 async fn reconcile_inner(event: &DriftEvent, ctx: &Context) -> Result<Action> {
     let namespace = event.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
-    let name = event.metadata.name.clone().ok_or(Error::MissingObjectKey("name"))?;
+    let name = event
+        .metadata
+        .name
+        .clone()
+        .ok_or(Error::MissingObjectKey("name"))?;
     let Some((status, announcement)) = approval::next_status(event, ctx.clock.now()) else {
         return Ok(Action::await_change());
     };
@@ -54,7 +58,10 @@ async fn reconcile_inner(event: &DriftEvent, ctx: &Context) -> Result<Action> {
         })?;
     let (reason, note) = match announcement {
         Announcement::EnteredReview => return Ok(Action::await_change()),
-        Announcement::Ignored { by } => ("EventIgnored", format!("ignored by {by}; monitor cooldown starts")),
+        Announcement::Ignored { by } => (
+            "EventIgnored",
+            format!("ignored by {by}; monitor cooldown starts"),
+        ),
         Announcement::Approved { by } => (
             "ApprovalReceived",
             format!("approved by {by}; retrain packaging is not available in this controller version"),

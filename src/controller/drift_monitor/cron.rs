@@ -141,7 +141,12 @@ impl Cron {
         let last_year = dt.year().saturating_add(SEARCH_YEARS);
         while dt.year() <= last_year {
             if self.months & (1 << dt.month()) == 0 {
-                dt = dt.date().first_of_month().checked_add(1.month()).ok()?.to_datetime(Time::midnight());
+                dt = dt
+                    .date()
+                    .first_of_month()
+                    .checked_add(1.month())
+                    .ok()?
+                    .to_datetime(Time::midnight());
                 continue;
             }
             if !self.day_matches(dt.date()) {

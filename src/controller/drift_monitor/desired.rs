@@ -102,12 +102,20 @@ pub fn monitor_label(monitor: &str) -> String {
 
 /// Deterministic check Job name: `<monitor>-<yyyymmddhhmm>`, at most 63 characters.
 pub fn job_name(monitor: &str, slot: Timestamp) -> String {
-    format!("{}-{}", fit(monitor, MAX_JOB_NAME - SLOT_SUFFIX_LEN), slot_stamp(slot))
+    format!(
+        "{}-{}",
+        fit(monitor, MAX_JOB_NAME - SLOT_SUFFIX_LEN),
+        slot_stamp(slot)
+    )
 }
 
 /// Deterministic DriftEvent name: `<monitor>-<yyyymmddhhmm>` of the detecting check's slot.
 pub fn event_name(monitor: &str, slot: Timestamp) -> String {
-    format!("{}-{}", fit(monitor, MAX_OBJECT_NAME - SLOT_SUFFIX_LEN), slot_stamp(slot))
+    format!(
+        "{}-{}",
+        fit(monitor, MAX_OBJECT_NAME - SLOT_SUFFIX_LEN),
+        slot_stamp(slot)
+    )
 }
 
 /// Labels of every check Job (and its Pod) of a monitor.
@@ -140,7 +148,11 @@ fn json<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String, De
 }
 
 /// The `driftwatch check` arguments for a monitor and slot.
-pub fn check_args(monitor: &DriftMonitor, slot: Timestamp, check_id: &str) -> Result<Vec<String>, DesiredError> {
+pub fn check_args(
+    monitor: &DriftMonitor,
+    slot: Timestamp,
+    check_id: &str,
+) -> Result<Vec<String>, DesiredError> {
     let spec = &monitor.spec;
     let q = &spec.source.qdrant;
     let mut args: Vec<String> = vec!["check".into()];
@@ -211,7 +223,11 @@ pub fn check_job(
     run_now: Option<&str>,
     settings: &JobSettings,
 ) -> Result<Job, DesiredError> {
-    let name = monitor.metadata.name.as_deref().ok_or(DesiredError::MissingMetadata("name"))?;
+    let name = monitor
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(DesiredError::MissingMetadata("name"))?;
     let namespace = monitor
         .metadata
         .namespace
@@ -408,7 +424,10 @@ mod tests {
         let job = check_job(&monitor("frames"), slot(), None, &settings()).unwrap();
         let pod = job.spec.unwrap().template.spec.unwrap();
         let container = &pod.containers[0];
-        assert_eq!(container.command.as_deref(), Some(&["driftwatch".to_string()][..]));
+        assert_eq!(
+            container.command.as_deref(),
+            Some(&["driftwatch".to_string()][..])
+        );
         let args = container.args.clone().unwrap();
         assert_eq!(args[0], "check");
         assert_eq!(flag(&args, "qdrant-url"), Some("http://qdrant:6334"));
@@ -483,14 +502,20 @@ mod tests {
         assert_eq!(sc.read_only_root_filesystem, Some(true));
         assert_eq!(sc.allow_privilege_escalation, Some(false));
         assert_eq!(sc.capabilities.unwrap().drop, Some(vec!["ALL".to_string()]));
-        assert_eq!(pod.containers[0].termination_message_policy.as_deref(), Some("File"));
+        assert_eq!(
+            pod.containers[0].termination_message_policy.as_deref(),
+            Some("File")
+        );
     }
 
     #[test]
     fn the_job_is_owned_by_the_monitor_and_labelled() {
         let job = check_job(&monitor("frames"), slot(), Some("now-1"), &settings()).unwrap();
         let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
-        assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("DriftMonitor", "frames"));
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("DriftMonitor", "frames")
+        );
         assert_eq!(owner.controller, Some(true));
         let labels = job.metadata.labels.clone().unwrap();
         assert_eq!(labels["app.kubernetes.io/name"], "driftwatch");

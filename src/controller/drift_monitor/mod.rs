@@ -50,21 +50,39 @@ const KIND: &str = "DriftMonitor";
 #[derive(Clone, Debug, PartialEq)]
 enum JobState {
     Active,
-    Succeeded { at: Timestamp },
-    Failed { at: Timestamp, reason: String, message: String },
+    Succeeded {
+        at: Timestamp,
+    },
+    Failed {
+        at: Timestamp,
+        reason: String,
+        message: String,
+    },
 }
 
 fn job_state(job: &Job, now: Timestamp) -> JobState {
     let status = job.status.as_ref();
-    let conditions = status.and_then(|s| s.conditions.as_ref()).cloned().unwrap_or_default();
+    let conditions = status
+        .and_then(|s| s.conditions.as_ref())
+        .cloned()
+        .unwrap_or_default();
     let completion = status.and_then(|s| s.completion_time.as_ref()).map(|t| t.0);
     for c in &conditions {
         if c.status != "True" {
             continue;
         }
-        let at = c.last_transition_time.as_ref().map(|t| t.0).or(completion).unwrap_or(now);
+        let at = c
+            .last_transition_time
+            .as_ref()
+            .map(|t| t.0)
+            .or(completion)
+            .unwrap_or(now);
         match c.type_.as_str() {
-            "Complete" => return JobState::Succeeded { at: completion.unwrap_or(at) },
+            "Complete" => {
+                return JobState::Succeeded {
+                    at: completion.unwrap_or(at),
+                };
+            }
             "Failed" => {
                 return JobState::Failed {
                     at,
@@ -115,7 +133,12 @@ async fn read_termination_message(pods: &Api<Pod>, job: &str) -> Result<Option<S
 }
 
 /// Reads the result of a finished Job from its Pod.
-async fn finished_check(pods: &Api<Pod>, job: &Job, slot: Timestamp, state: &JobState) -> Result<FinishedCheck> {
+async fn finished_check(
+    pods: &Api<Pod>,
+    job: &Job,
+    slot: Timestamp,
+    state: &JobState,
+) -> Result<FinishedCheck> {
     let name = job.name_any();
     let message = read_termination_message(pods, &name).await?;
     let (at, result) = match (state, message) {
@@ -197,7 +220,11 @@ async fn observe(ctx: &Context, monitor: &DriftMonitor, namespace: &str, name: &
         .map_err(Error::ListJobs)?
         .items
         .into_iter()
-        .filter(|job| job.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()))
+        .filter(|job| {
+            job.owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == uid.as_ref())
+        })
         .filter_map(|job| {
             let slot = job_slot(&job)?;
             let state = job_state(&job, now);
@@ -253,7 +280,11 @@ pub async fn reconcile(monitor: Arc<DriftMonitor>, ctx: Arc<Context>) -> Result<
 
 async fn reconcile_inner(monitor: &DriftMonitor, ctx: &Context) -> Result<Action> {
     let namespace = monitor.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
-    let name = monitor.metadata.name.clone().ok_or(Error::MissingObjectKey("name"))?;
+    let name = monitor
+        .metadata
+        .name
+        .clone()
+        .ok_or(Error::MissingObjectKey("name"))?;
     let generation = monitor.metadata.generation;
     let now = ctx.clock.now();
     let observed = observe(ctx, monitor, &namespace, &name).await?;
@@ -312,7 +343,10 @@ async fn reconcile_inner(monitor: &DriftMonitor, ctx: &Context) -> Result<Action
     status.active_job = active.first().map(|j| j.name_any());
     let requeue = match &schedule {
         Ok(schedule) if !matches!(readiness, Readiness::Invalid(_)) => {
-            let run_now = monitor.annotations().get(annotations::RUN_NOW).map(String::as_str);
+            let run_now = monitor
+                .annotations()
+                .get(annotations::RUN_NOW)
+                .map(String::as_str);
             let input = ScheduleInput {
                 now,
                 created: monitor.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0),
@@ -339,10 +373,12 @@ async fn reconcile_inner(monitor: &DriftMonitor, ctx: &Context) -> Result<Action
                 let exists = observed.jobs.iter().any(|(j, _, _)| j.name_any() == job_name);
                 if !exists {
                     let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
-                    apply::apply(&jobs_api, &job).await.map_err(|source| Error::ApplyJob {
-                        job: job_name.clone(),
-                        source,
-                    })?;
+                    apply::apply(&jobs_api, &job)
+                        .await
+                        .map_err(|source| Error::ApplyJob {
+                            job: job_name.clone(),
+                            source,
+                        })?;
                     info!(job = %job_name, slot = %run.slot, "check scheduled");
                     let why = match &run.trigger {
                         Trigger::Scheduled => format!("slot {}", run.slot),
@@ -378,7 +414,12 @@ async fn reconcile_inner(monitor: &DriftMonitor, ctx: &Context) -> Result<Action
             .is_some_and(|c| c.reason == reason::INVALID_SPEC && &c.message == message);
         if !was_invalid {
             warn!(%message, "invalid spec");
-            notices.push(notice(EventType::Warning, "InvalidSpec", "ValidateSpec", message.clone()));
+            notices.push(notice(
+                EventType::Warning,
+                "InvalidSpec",
+                "ValidateSpec",
+                message.clone(),
+            ));
         }
     }
 
@@ -417,10 +458,12 @@ async fn apply_event_plan(
             }
             let mut spec_only = (**event).clone();
             let status = spec_only.status.take();
-            let created = apply::apply(api, &spec_only).await.map_err(|source| Error::ApplyEvent {
-                name: name.clone(),
-                source,
-            })?;
+            let created = apply::apply(api, &spec_only)
+                .await
+                .map_err(|source| Error::ApplyEvent {
+                    name: name.clone(),
+                    source,
+                })?;
             let written = match &status {
                 Some(status) => apply::apply_status(api, &name, status, None)
                     .await
@@ -436,7 +479,10 @@ async fn apply_event_plan(
                 EventType::Warning,
                 "DriftDetected",
                 "RaiseDriftEvent",
-                format!("check {} found drift; DriftEvent {name} awaits review", check.check_id),
+                format!(
+                    "check {} found drift; DriftEvent {name} awaits review",
+                    check.check_id
+                ),
             ));
             events.push(written);
         }
@@ -486,7 +532,13 @@ async fn write_status(ctx: &Context, namespace: &str, name: &str, status: &Drift
     Ok(())
 }
 
-fn record_metrics(ctx: &Context, namespace: &str, name: &str, check: &FinishedCheck, notices: &mut Vec<Notice>) {
+fn record_metrics(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    check: &FinishedCheck,
+    notices: &mut Vec<Notice>,
+) {
     let labels = [namespace, name];
     match &check.result {
         CheckResult::Succeeded(outcome) => {
@@ -509,7 +561,11 @@ fn record_metrics(ctx: &Context, namespace: &str, name: &str, check: &FinishedCh
                 format!(
                     "check {} finished: drift {}{headline}",
                     check.check_id,
-                    if outcome.drift_detected { "detected" } else { "not detected" }
+                    if outcome.drift_detected {
+                        "detected"
+                    } else {
+                        "not detected"
+                    }
                 ),
             ));
         }
@@ -522,7 +578,10 @@ fn record_metrics(ctx: &Context, namespace: &str, name: &str, check: &FinishedCh
                 EventType::Warning,
                 "CheckFailed",
                 "RecordResult",
-                format!("check {} failed: {}: {}", check.check_id, error.kind, error.message),
+                format!(
+                    "check {} failed: {}: {}",
+                    check.check_id, error.kind, error.message
+                ),
             ));
         }
     }
@@ -572,7 +631,10 @@ async fn prune(
         let name = job.name_any();
         apply::delete(&api, &name)
             .await
-            .map_err(|source| Error::DeleteJob { job: name.clone(), source })?;
+            .map_err(|source| Error::DeleteJob {
+                job: name.clone(),
+                source,
+            })?;
         debug!(job = %name, "pruned finished check Job");
     }
     Ok(())

@@ -84,7 +84,9 @@ pub fn plan(
     if let Some(open) = open_event(events) {
         let name = open.metadata.name.clone().unwrap_or_default();
         let mut status = open.status.clone().unwrap_or_default();
-        if status.latest_check_id.as_deref() == Some(check_id) || open.spec.check_id.as_deref() == Some(check_id) {
+        if status.latest_check_id.as_deref() == Some(check_id)
+            || open.spec.check_id.as_deref() == Some(check_id)
+        {
             return EventPlan::AlreadyCounted { name };
         }
         status.phase = Some(status.phase.unwrap_or(Phase::NeedsReview));
@@ -166,8 +168,16 @@ mod tests {
     fn outcome(score: f64) -> CheckOutcome {
         CheckOutcome {
             windows: ReportWindows {
-                reference: TimeWindow { start: None, end: None, collection: None },
-                comparison: TimeWindow { start: None, end: None, collection: None },
+                reference: TimeWindow {
+                    start: None,
+                    end: None,
+                    collection: None,
+                },
+                comparison: TimeWindow {
+                    start: None,
+                    end: None,
+                    collection: None,
+                },
             },
             samples: SampleCounts::default(),
             scores: vec![ScoreReport {
@@ -193,7 +203,16 @@ mod tests {
     }
 
     fn plan_at(events: &[DriftEvent], id: &str, slot: &str, score: f64) -> EventPlan {
-        plan("frames", "ml", events, day(), id, ts(slot), &outcome(score), ts(slot))
+        plan(
+            "frames",
+            "ml",
+            events,
+            day(),
+            id,
+            ts(slot),
+            &outcome(score),
+            ts(slot),
+        )
     }
 
     fn created(plan: EventPlan) -> DriftEvent {
@@ -214,7 +233,10 @@ mod tests {
         assert_eq!(status.phase, Some(Phase::NeedsReview));
         assert_eq!(status.occurrences, Some(1));
         assert_eq!(status.transitions.len(), 1);
-        assert!(event.metadata.owner_references.is_none(), "events outlive their monitor");
+        assert!(
+            event.metadata.owner_references.is_none(),
+            "events outlive their monitor"
+        );
     }
 
     #[test]
@@ -273,7 +295,12 @@ mod tests {
     #[test]
     fn a_new_event_after_the_cooldown_ends() {
         let events = [ignored_event("2026-03-01T08:00:00Z")];
-        let event = created(plan_at(&events, "frames-202603030200", "2026-03-03T02:00:00Z", 0.5));
+        let event = created(plan_at(
+            &events,
+            "frames-202603030200",
+            "2026-03-03T02:00:00Z",
+            0.5,
+        ));
         assert_eq!(event.metadata.name.as_deref(), Some("frames-202603030200"));
     }
 

@@ -114,7 +114,11 @@ pub const MAX_REQUEUE: Duration = Duration::from_secs(6 * 3600);
 /// Decides whether a check starts now and when to look again.
 pub fn decide(schedule: &Schedule, input: &ScheduleInput<'_>) -> ScheduleDecision {
     let now = input.now;
-    let next = if input.suspend { None } else { schedule.next_after(now) };
+    let next = if input.suspend {
+        None
+    } else {
+        schedule.next_after(now)
+    };
     let requeue_after = next
         .and_then(|next| Duration::try_from(next.duration_since(now)).ok())
         .map_or(MAX_REQUEUE, |wait| wait.min(MAX_REQUEUE));
@@ -126,7 +130,10 @@ pub fn decide(schedule: &Schedule, input: &ScheduleInput<'_>) -> ScheduleDecisio
     if input.active {
         return decision(None);
     }
-    if let Some(request) = input.run_now.filter(|r| !r.is_empty() && Some(*r) != input.handled_run_now) {
+    if let Some(request) = input
+        .run_now
+        .filter(|r| !r.is_empty() && Some(*r) != input.handled_run_now)
+    {
         return decision(Some(Run {
             slot: truncate_to_minute(now),
             trigger: Trigger::RunNow(request.to_string()),
@@ -135,17 +142,20 @@ pub fn decide(schedule: &Schedule, input: &ScheduleInput<'_>) -> ScheduleDecisio
     if input.suspend {
         return decision(None);
     }
-    let earliest = input.last_schedule.map_or(input.created, |last| last.max(input.created));
-    let deadline = jiff::SignedDuration::try_from(input.starting_deadline).unwrap_or(jiff::SignedDuration::MAX);
+    let earliest = input
+        .last_schedule
+        .map_or(input.created, |last| last.max(input.created));
+    let deadline =
+        jiff::SignedDuration::try_from(input.starting_deadline).unwrap_or(jiff::SignedDuration::MAX);
     let floor = now.checked_sub(deadline).unwrap_or(Timestamp::MIN);
     // Slots older than the floor can no longer run; start just before it so one on the floor still does.
-    let floor = floor.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap_or(floor);
-    let run = schedule
-        .latest_slot(earliest, floor, now)
-        .map(|slot| Run {
-            slot,
-            trigger: Trigger::Scheduled,
-        });
+    let floor = floor
+        .checked_sub(jiff::SignedDuration::from_secs(1))
+        .unwrap_or(floor);
+    let run = schedule.latest_slot(earliest, floor, now).map(|slot| Run {
+        slot,
+        trigger: Trigger::Scheduled,
+    });
     decision(run)
 }
 
@@ -227,7 +237,10 @@ mod tests {
     fn a_slot_missed_within_the_starting_deadline_still_runs() {
         let mut input = input("2026-03-01T10:40:00Z");
         input.starting_deadline = Duration::from_secs(3600);
-        assert_eq!(decide(&hourly(), &input).run.unwrap().slot, ts("2026-03-01T10:00:00Z"));
+        assert_eq!(
+            decide(&hourly(), &input).run.unwrap().slot,
+            ts("2026-03-01T10:00:00Z")
+        );
     }
 
     #[test]
@@ -288,7 +301,10 @@ mod tests {
         let mut input = input("2026-03-01T09:31:00Z");
         input.created = ts("2026-03-01T09:30:30Z");
         let every_minute = Schedule::parse("* * * * *", None).unwrap();
-        assert_eq!(decide(&every_minute, &input).run.unwrap().slot, ts("2026-03-01T09:31:00Z"));
+        assert_eq!(
+            decide(&every_minute, &input).run.unwrap().slot,
+            ts("2026-03-01T09:31:00Z")
+        );
         input.now = ts("2026-03-01T09:30:45Z");
         assert_eq!(decide(&every_minute, &input).run, None);
     }
@@ -296,7 +312,10 @@ mod tests {
     #[test]
     fn requeue_is_capped_for_rare_schedules() {
         let yearly = Schedule::parse("@yearly", Some("Europe/Berlin")).unwrap();
-        assert_eq!(decide(&yearly, &input("2026-03-01T10:00:00Z")).requeue_after, MAX_REQUEUE);
+        assert_eq!(
+            decide(&yearly, &input("2026-03-01T10:00:00Z")).requeue_after,
+            MAX_REQUEUE
+        );
     }
 
     #[test]

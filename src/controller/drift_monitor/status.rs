@@ -185,7 +185,10 @@ pub fn record_check(status: &mut DriftMonitorStatus, check: &FinishedCheck, gene
                 condition::DEGRADED,
                 "True",
                 reason::CHECK_FAILED,
-                &format!("check {} failed: {}: {}", check.check_id, error.kind, error.message),
+                &format!(
+                    "check {} failed: {}: {}",
+                    check.check_id, error.kind, error.message
+                ),
                 generation,
                 now,
             );
@@ -214,7 +217,15 @@ pub fn set_readiness(
         Readiness::Suspended => ("True", reason::SUSPENDED, "scheduling is suspended".to_string()),
         Readiness::Invalid(message) => ("False", reason::INVALID_SPEC, message.clone()),
     };
-    set_condition(&mut status.conditions, condition::READY, value, why, &message, generation, now);
+    set_condition(
+        &mut status.conditions,
+        condition::READY,
+        value,
+        why,
+        &message,
+        generation,
+        now,
+    );
     for type_ in [condition::DRIFTED, condition::DEGRADED] {
         if find_condition(status, type_).is_none() {
             set_condition(
@@ -251,8 +262,16 @@ mod tests {
     fn outcome(score: f64, drifted: bool) -> CheckOutcome {
         CheckOutcome {
             windows: ReportWindows {
-                reference: TimeWindow { start: None, end: None, collection: None },
-                comparison: TimeWindow { start: None, end: None, collection: None },
+                reference: TimeWindow {
+                    start: None,
+                    end: None,
+                    collection: None,
+                },
+                comparison: TimeWindow {
+                    start: None,
+                    end: None,
+                    collection: None,
+                },
             },
             samples: SampleCounts {
                 reference: 1000,
@@ -293,12 +312,19 @@ mod tests {
     #[test]
     fn a_clean_check_sets_last_result_history_and_no_drift() {
         let mut status = DriftMonitorStatus::default();
-        record_check(&mut status, &success("m-1", "2026-03-01T02:00:00Z", 0.02, false), Some(1));
+        record_check(
+            &mut status,
+            &success("m-1", "2026-03-01T02:00:00Z", 0.02, false),
+            Some(1),
+        );
         assert_eq!(status.last_score, Some(0.02));
         assert_eq!(status.last_result.as_ref().unwrap().check_id, "m-1");
         assert_eq!(status.history.len(), 1);
         assert_eq!(status.last_processed_check_id.as_deref(), Some("m-1"));
-        assert_eq!(status.last_successful_time, Some(Time(ts("2026-03-01T02:00:30Z"))));
+        assert_eq!(
+            status.last_successful_time,
+            Some(Time(ts("2026-03-01T02:00:30Z")))
+        );
         assert_eq!(condition(&status, "Drifted").status, "False");
         assert_eq!(condition(&status, "Degraded").status, "False");
         assert!(is_processed(&status, "m-1"));
@@ -307,7 +333,11 @@ mod tests {
     #[test]
     fn a_drifting_check_sets_drifted_true_with_the_firing_detector() {
         let mut status = DriftMonitorStatus::default();
-        record_check(&mut status, &success("m-1", "2026-03-01T02:00:00Z", 0.4, true), Some(1));
+        record_check(
+            &mut status,
+            &success("m-1", "2026-03-01T02:00:00Z", 0.4, true),
+            Some(1),
+        );
         let drifted = condition(&status, "Drifted");
         assert_eq!(drifted.status, "True");
         assert_eq!(drifted.reason, "DriftDetected");
@@ -317,7 +347,11 @@ mod tests {
     #[test]
     fn a_failed_check_sets_degraded_and_keeps_the_last_good_result() {
         let mut status = DriftMonitorStatus::default();
-        record_check(&mut status, &success("m-1", "2026-03-01T02:00:00Z", 0.02, false), Some(1));
+        record_check(
+            &mut status,
+            &success("m-1", "2026-03-01T02:00:00Z", 0.02, false),
+            Some(1),
+        );
         let failed = FinishedCheck {
             check_id: "m-2".into(),
             slot: ts("2026-03-02T02:00:00Z"),
@@ -329,10 +363,16 @@ mod tests {
         };
         record_check(&mut status, &failed, Some(1));
         let degraded = condition(&status, "Degraded");
-        assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "CheckFailed"));
+        assert_eq!(
+            (degraded.status.as_str(), degraded.reason.as_str()),
+            ("True", "CheckFailed")
+        );
         assert!(degraded.message.contains("SourceUnavailable"));
         assert_eq!(status.last_result.as_ref().unwrap().check_id, "m-1");
-        assert_eq!(status.history.last().unwrap().error.as_deref(), Some("SourceUnavailable"));
+        assert_eq!(
+            status.history.last().unwrap().error.as_deref(),
+            Some("SourceUnavailable")
+        );
         assert_eq!(status.last_processed_check_id.as_deref(), Some("m-2"));
     }
 
@@ -342,7 +382,11 @@ mod tests {
         let start = ts("2026-01-01T00:00:00Z");
         for i in 0..60 {
             let slot = start + jiff::SignedDuration::from_hours(i);
-            record_check(&mut status, &success(&format!("m-{i}"), &slot.to_string(), 0.0, false), None);
+            record_check(
+                &mut status,
+                &success(&format!("m-{i}"), &slot.to_string(), 0.0, false),
+                None,
+            );
         }
         assert_eq!(status.history.len(), HISTORY_LIMIT);
         assert_eq!(status.history[0].check_id, "m-10");
@@ -361,21 +405,59 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_the_condition_status_changes() {
         let mut conditions = Vec::new();
-        set_condition(&mut conditions, "Ready", "True", "Scheduled", "a", None, ts("2026-03-01T00:00:00Z"));
-        set_condition(&mut conditions, "Ready", "True", "Scheduled", "b", None, ts("2026-03-01T01:00:00Z"));
-        assert_eq!(conditions[0].last_transition_time, Time(ts("2026-03-01T00:00:00Z")));
+        set_condition(
+            &mut conditions,
+            "Ready",
+            "True",
+            "Scheduled",
+            "a",
+            None,
+            ts("2026-03-01T00:00:00Z"),
+        );
+        set_condition(
+            &mut conditions,
+            "Ready",
+            "True",
+            "Scheduled",
+            "b",
+            None,
+            ts("2026-03-01T01:00:00Z"),
+        );
+        assert_eq!(
+            conditions[0].last_transition_time,
+            Time(ts("2026-03-01T00:00:00Z"))
+        );
         assert_eq!(conditions[0].message, "b");
-        set_condition(&mut conditions, "Ready", "False", "InvalidSpec", "c", None, ts("2026-03-01T02:00:00Z"));
-        assert_eq!(conditions[0].last_transition_time, Time(ts("2026-03-01T02:00:00Z")));
+        set_condition(
+            &mut conditions,
+            "Ready",
+            "False",
+            "InvalidSpec",
+            "c",
+            None,
+            ts("2026-03-01T02:00:00Z"),
+        );
+        assert_eq!(
+            conditions[0].last_transition_time,
+            Time(ts("2026-03-01T02:00:00Z"))
+        );
         assert_eq!(conditions.len(), 1);
     }
 
     #[test]
     fn an_invalid_spec_sets_ready_false_and_unknown_check_conditions() {
         let mut status = DriftMonitorStatus::default();
-        set_readiness(&mut status, &Readiness::Invalid("bad cron".into()), Some(3), ts("2026-03-01T00:00:00Z"));
+        set_readiness(
+            &mut status,
+            &Readiness::Invalid("bad cron".into()),
+            Some(3),
+            ts("2026-03-01T00:00:00Z"),
+        );
         let ready = condition(&status, "Ready");
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "InvalidSpec"));
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "InvalidSpec")
+        );
         assert_eq!(ready.message, "bad cron");
         assert_eq!(condition(&status, "Drifted").status, "Unknown");
         assert_eq!(condition(&status, "Degraded").status, "Unknown");
@@ -385,8 +467,17 @@ mod tests {
     #[test]
     fn readiness_does_not_overwrite_check_conditions() {
         let mut status = DriftMonitorStatus::default();
-        record_check(&mut status, &success("m-1", "2026-03-01T02:00:00Z", 0.4, true), Some(1));
-        set_readiness(&mut status, &Readiness::Scheduled, Some(1), ts("2026-03-01T03:00:00Z"));
+        record_check(
+            &mut status,
+            &success("m-1", "2026-03-01T02:00:00Z", 0.4, true),
+            Some(1),
+        );
+        set_readiness(
+            &mut status,
+            &Readiness::Scheduled,
+            Some(1),
+            ts("2026-03-01T03:00:00Z"),
+        );
         assert_eq!(condition(&status, "Drifted").status, "True");
         assert_eq!(condition(&status, "Ready").reason, "Scheduled");
     }
