@@ -50,22 +50,22 @@ pub fn next_status(event: &DriftEvent, now: Timestamp) -> Option<(DriftEventStat
         .iter()
         .any(|c| c.type_ == event_condition::DECIDED && c.status == "True");
     match (&event.spec.approval, status.phase) {
-        (None, _) if !decided => {
-            if !status
-                .conditions
-                .iter()
-                .any(|c| c.type_ == event_condition::DECIDED)
-            {
-                set_condition(
-                    &mut status.conditions,
-                    event_condition::DECIDED,
-                    "False",
-                    reason::AWAITING_DECISION,
-                    "set spec.approval.decision to Approve or Ignore",
-                    generation,
-                    now,
-                );
-            }
+        (None, _)
+            if !decided
+                && !status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == event_condition::DECIDED) =>
+        {
+            set_condition(
+                &mut status.conditions,
+                event_condition::DECIDED,
+                "False",
+                reason::AWAITING_DECISION,
+                "set spec.approval.decision to Approve or Ignore",
+                generation,
+                now,
+            );
         }
         (Some(approval), Some(Phase::NeedsReview)) if approval.decision == Decision::Ignore => {
             status.phase = Some(Phase::Ignored);

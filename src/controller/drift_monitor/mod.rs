@@ -146,7 +146,7 @@ async fn finished_check(
             let result = match parse_check_report(&text) {
                 Ok(report) => match (report.result, report.error) {
                     (Some(outcome), None) if matches!(state, JobState::Succeeded { .. }) => {
-                        CheckResult::Succeeded(outcome)
+                        CheckResult::Succeeded(Box::new(outcome))
                     }
                     (_, Some(error)) => CheckResult::Failed(error),
                     (Some(_), None) => CheckResult::Failed(JobError {
@@ -317,9 +317,11 @@ async fn reconcile_inner(monitor: &DriftMonitor, ctx: &Context) -> Result<Action
                 &namespace,
                 &events,
                 cooldown,
-                &check.check_id,
-                check.slot,
-                outcome,
+                raise::Firing {
+                    check_id: &check.check_id,
+                    slot: check.slot,
+                    outcome,
+                },
                 now,
             );
             apply_event_plan(&events_api, &plan, &mut events, &mut notices, &check).await?;

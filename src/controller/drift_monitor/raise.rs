@@ -29,7 +29,10 @@ pub enum EventPlan {
     /// Create this event (spec, then status).
     Create(Box<DriftEvent>),
     /// Write this status to the open event.
-    Update { name: String, status: DriftEventStatus },
+    Update {
+        name: String,
+        status: Box<DriftEventStatus>,
+    },
     /// The open event already counts this check.
     AlreadyCounted { name: String },
     /// An Ignore decision's cooldown is running until then.
@@ -69,17 +72,28 @@ pub fn last_ignored(events: &[DriftEvent]) -> Option<Timestamp> {
         .max()
 }
 
+/// A check whose result fired.
+#[derive(Clone, Copy, Debug)]
+pub struct Firing<'a> {
+    pub check_id: &'a str,
+    pub slot: Timestamp,
+    pub outcome: &'a CheckOutcome,
+}
+
 /// Decides what a firing check does to the monitor's events.
 pub fn plan(
     monitor: &str,
     namespace: &str,
     events: &[DriftEvent],
     cooldown: Duration,
-    check_id: &str,
-    slot: Timestamp,
-    outcome: &CheckOutcome,
+    firing: Firing<'_>,
     now: Timestamp,
 ) -> EventPlan {
+    let Firing {
+        check_id,
+        slot,
+        outcome,
+    } = firing;
     let score = outcome.scores.first().map_or(0.0, |s| s.score);
     if let Some(open) = open_event(events) {
         let name = open.metadata.name.clone().unwrap_or_default();
@@ -94,7 +108,10 @@ pub fn plan(
         status.last_seen = Some(Time(slot));
         status.latest_score = Some(score);
         status.latest_check_id = Some(check_id.to_string());
-        return EventPlan::Update { name, status };
+        return EventPlan::Update {
+            name,
+            status: Box::new(status),
+        };
     }
     if let Some(ignored) = last_ignored(events) {
         let until = ignored
@@ -203,16 +220,13 @@ mod tests {
     }
 
     fn plan_at(events: &[DriftEvent], id: &str, slot: &str, score: f64) -> EventPlan {
-        plan(
-            "frames",
-            "ml",
-            events,
-            day(),
-            id,
-            ts(slot),
-            &outcome(score),
-            ts(slot),
-        )
+        let outcome = outcome(score);
+        let firing = Firing {
+            check_id: id,
+            slot: ts(slot),
+            outcome: &outcome,
+        };
+        plan("frames", "ml", events, day(), firing, ts(slot))
     }
 
     fn created(plan: EventPlan) -> DriftEvent {

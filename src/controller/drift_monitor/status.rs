@@ -17,7 +17,7 @@ pub const HISTORY_LIMIT: usize = 50;
 /// How a finished check ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CheckResult {
-    Succeeded(CheckOutcome),
+    Succeeded(Box<CheckOutcome>),
     Failed(JobError),
 }
 
@@ -301,7 +301,7 @@ mod tests {
             check_id: id.into(),
             slot: ts(slot),
             finished_at: ts(slot) + jiff::SignedDuration::from_secs(30),
-            result: CheckResult::Succeeded(outcome(score, drifted)),
+            result: CheckResult::Succeeded(Box::new(outcome(score, drifted))),
         }
     }
 
