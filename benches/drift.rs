@@ -17,7 +17,9 @@ fn window(n: usize, d: usize, shift: f32, seed: u64) -> Array2<f32> {
     let mut r = rng::Rng::seed_from_u64(seed);
     let k = 32;
     let mut lr = rng::Rng::seed_from_u64(1);
-    let loadings = Array2::from_shape_fn((k, d), |(i, _)| (rng::normal(&mut lr) * 0.9f64.powi(i as i32)) as f32);
+    let loadings = Array2::from_shape_fn((k, d), |(i, _)| {
+        (rng::normal(&mut lr) * 0.9f64.powi(i as i32)) as f32
+    });
     let mut z = Array2::from_shape_fn((n, k), |_| rng::normal(&mut r) as f32);
     z.column_mut(0).mapv_inplace(|v| v + shift);
     let noise = Array2::from_shape_fn((n, d), |_| (rng::normal(&mut r) * 0.1) as f32);
@@ -28,14 +30,25 @@ fn bench_size(c: &mut Criterion, n: usize, m: usize, d: usize) {
     let r = window(n, d, 0.0, 11);
     let q = window(m, d, 0.25, 12);
     let (rs, qs) = (
-        Sample { embeddings: r.view(), scores: None },
-        Sample { embeddings: q.view(), scores: None },
+        Sample {
+            embeddings: r.view(),
+            scores: None,
+        },
+        Sample {
+            embeddings: q.view(),
+            scores: None,
+        },
     );
     let cfg = EngineConfig::default();
     let mut group = c.benchmark_group(format!("{n}x{d}_vs_{m}x{d}"));
     group.sample_size(10);
     let single = [
-        defaults::spec(Method::KlDivergence, DataSource::Embeddings, Some(Threshold::Auto), None),
+        defaults::spec(
+            Method::KlDivergence,
+            DataSource::Embeddings,
+            Some(Threshold::Auto),
+            None,
+        ),
         defaults::spec(Method::Emd, DataSource::Embeddings, Some(Threshold::Auto), None),
         defaults::spec(Method::Mmd, DataSource::Embeddings, None, Some(0.05)),
         defaults::spec(Method::Ks, DataSource::Embeddings, None, Some(0.05)),
@@ -47,7 +60,9 @@ fn bench_size(c: &mut Criterion, n: usize, m: usize, d: usize) {
         });
     }
     let all = drift::default_detectors(false);
-    group.bench_function("default_set", |b| b.iter(|| drift::run(black_box(&all), &rs, &qs, &cfg)));
+    group.bench_function("default_set", |b| {
+        b.iter(|| drift::run(black_box(&all), &rs, &qs, &cfg))
+    });
     group.finish();
 }
 

@@ -61,18 +61,48 @@ fn window(n: usize, loadings: &Array2<f32>, shift: Shift, r: &mut rng::Rng) -> A
 fn detectors() -> Vec<(String, DetectorSpec)> {
     let mut per_pc = defaults::spec(Method::Emd, DataSource::Embeddings, Some(Threshold::Auto), None);
     per_pc.components = Some(5);
-    let mut resub = defaults::spec(Method::KlDivergence, DataSource::Embeddings, Some(Threshold::Value(0.1)), None);
+    let mut resub = defaults::spec(
+        Method::KlDivergence,
+        DataSource::Embeddings,
+        Some(Threshold::Value(0.1)),
+        None,
+    );
     resub.estimator = Some(driftwatch::api::v1alpha1::KlEstimator::Resubstitution);
-    let fixed = defaults::spec(Method::KlDivergence, DataSource::Embeddings, Some(Threshold::Value(0.1)), None);
+    let fixed = defaults::spec(
+        Method::KlDivergence,
+        DataSource::Embeddings,
+        Some(Threshold::Value(0.1)),
+        None,
+    );
     vec![
-        ("kl grid (auto)".into(), defaults::spec(Method::KlDivergence, DataSource::Embeddings, Some(Threshold::Auto), None)),
+        (
+            "kl grid (auto)".into(),
+            defaults::spec(
+                Method::KlDivergence,
+                DataSource::Embeddings,
+                Some(Threshold::Auto),
+                None,
+            ),
+        ),
         ("kl grid > 0.1".into(), fixed),
         ("kl resub > 0.1".into(), resub),
-        ("emd sliced (auto)".into(), defaults::spec(Method::Emd, DataSource::Embeddings, Some(Threshold::Auto), None)),
+        (
+            "emd sliced (auto)".into(),
+            defaults::spec(Method::Emd, DataSource::Embeddings, Some(Threshold::Auto), None),
+        ),
         ("emd per-PC k=5 (auto)".into(), per_pc),
-        ("mmd (p<0.05)".into(), defaults::spec(Method::Mmd, DataSource::Embeddings, None, Some(0.05))),
-        ("ks k=5 (p<0.05)".into(), defaults::spec(Method::Ks, DataSource::Embeddings, None, Some(0.05))),
-        ("classifier (p<0.05)".into(), defaults::spec(Method::Classifier, DataSource::Embeddings, None, Some(0.05))),
+        (
+            "mmd (p<0.05)".into(),
+            defaults::spec(Method::Mmd, DataSource::Embeddings, None, Some(0.05)),
+        ),
+        (
+            "ks k=5 (p<0.05)".into(),
+            defaults::spec(Method::Ks, DataSource::Embeddings, None, Some(0.05)),
+        ),
+        (
+            "classifier (p<0.05)".into(),
+            defaults::spec(Method::Classifier, DataSource::Embeddings, None, Some(0.05)),
+        ),
     ]
 }
 
@@ -80,7 +110,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let reps: u64 = std::env::var("DRIFTWATCH_STUDY_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let reps: u64 = std::env::var("DRIFTWATCH_STUDY_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
     let shifts = [
         Shift::None,
         Shift::MeanTop,
@@ -94,7 +127,9 @@ fn main() {
     println!("# power at alpha = 0.05, {reps} seeded pairs per cell (reference = 2 x comparison)\n");
     for &d in &[64usize, 384] {
         let mut lr = rng::Rng::seed_from_u64(d as u64);
-        let loadings = Array2::from_shape_fn((16, d), |(i, _)| (rng::normal(&mut lr) * 0.85f64.powi(i as i32)) as f32);
+        let loadings = Array2::from_shape_fn((16, d), |(i, _)| {
+            (rng::normal(&mut lr) * 0.85f64.powi(i as i32)) as f32
+        });
         for &m in &[100usize, 1000] {
             let n = 2 * m;
             println!("## d = {d}, reference {n}, comparison {m}\n");
@@ -113,8 +148,14 @@ fn main() {
                     let a = window(n, &loadings, Shift::None, &mut r);
                     let b = window(m, &loadings, shift, &mut r);
                     let (sa, sb) = (
-                        Sample { embeddings: a.view(), scores: None },
-                        Sample { embeddings: b.view(), scores: None },
+                        Sample {
+                            embeddings: a.view(),
+                            scores: None,
+                        },
+                        Sample {
+                            embeddings: b.view(),
+                            scores: None,
+                        },
                     );
                     for (k, (_, spec)) in dets.iter().enumerate() {
                         let t = Instant::now();
@@ -122,7 +163,10 @@ fn main() {
                             std::slice::from_ref(spec),
                             &sa,
                             &sb,
-                            &EngineConfig { seed: rep, min_samples: 50 },
+                            &EngineConfig {
+                                seed: rep,
+                                min_samples: 50,
+                            },
                         );
                         cost[k] += t.elapsed().as_secs_f64();
                         fired[k] += u64::from(out.map(|o| o[0].drifted).unwrap_or(false));
