@@ -4,4 +4,5 @@
 pub mod api;
 pub mod crd;
 pub mod job;
+pub mod plugin;
 pub mod telemetry;

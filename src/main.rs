@@ -28,6 +28,8 @@ enum Command {
         #[arg(long)]
         output_dir: Option<std::path::PathBuf>,
     },
+    /// Retrain-packaging Job: sample the comparison window, archive it to S3, call the retraining webhook.
+    Package(Box<driftwatch::job::package::cli::PackageArgs>),
 }
 
 fn main() -> ExitCode {
@@ -41,5 +43,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Package(args) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("error: starting the async runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let report = runtime.block_on(driftwatch::job::package::cli::execute(&args));
+            driftwatch::job::package::cli::report(&args, &report)
+        }
     }
 }
