@@ -5,4 +5,5 @@ pub mod api;
 pub mod crd;
 pub mod job;
 pub mod plugin;
+pub mod source;
 pub mod telemetry;

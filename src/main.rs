@@ -30,6 +30,10 @@ enum Command {
     },
     /// Retrain-packaging Job: sample the comparison window, archive it to S3, call the retraining webhook.
     Package(Box<driftwatch::job::package::cli::PackageArgs>),
+    /// Run one drift check: read both windows from Qdrant, run the detectors, report the result.
+    //TMP Check(Box<driftwatch::job::check::CheckArgs>),
+    /// Upsert embeddings (+ timestamps, confidence scores) from .npy/.jsonl into a Qdrant collection.
+    QdrantLoad(Box<driftwatch::job::load::LoadArgs>),
 }
 
 fn main() -> ExitCode {
@@ -54,5 +58,13 @@ fn main() -> ExitCode {
             let report = runtime.block_on(driftwatch::job::package::cli::execute(&args));
             driftwatch::job::package::cli::report(&args, &report)
         }
+        //TMP Command::Check(args) => driftwatch::job::check::main(&args),
+        Command::QdrantLoad(args) => match driftwatch::job::load::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -1,0 +1,721 @@
+//! The drift-check Job (`driftwatch check`): reads the reference and comparison windows from Qdrant, runs
+//! the drift engine and reports one result document (terminal report, JSON on stdout, termination log).
+//! Does I/O; turning the flags into a plan ([`CheckPlan::from_args`]) is pure and unit-tested.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::api::parse_duration;
+use crate::api::v1alpha1::{DetectorSpec, PayloadFilter, SampleCounts, TimeWindow, TimestampFormat};
+use crate::drift::{self, DriftError, EngineConfig, Sample};
+use crate::job::cli::TimestampFormatArg;
+use crate::job::result::{
+    CheckOutcome, CheckReport, ReportWindows, ScoreReport, SkippedCounts, encode_check_report,
+};
+use crate::source::qdrant::{QdrantConfig, QdrantSource};
+use crate::source::{PointSchema, SourceError, TimeRange, WindowQuery, WindowSample};
+
+/// Where Kubernetes reads a container's termination message.
+pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
+/// Bins per principal component in the dashboard summary.
+pub const SUMMARY_BINS: usize = 20;
+
+/// How the report is printed on stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A readable report.
+    #[default]
+    Text,
+    /// The result document (one JSON line).
+    Json,
+}
+
+/// Flags of `driftwatch check`; the controller builds Jobs with exactly these. Secrets come from env only.
+#[derive(Args, Clone, Debug)]
+pub struct CheckArgs {
+    /// Qdrant gRPC endpoint, e.g. http://qdrant.qdrant.svc:6334 (https for TLS).
+    #[arg(long, env = "QDRANT_URL")]
+    pub qdrant_url: String,
+    /// Qdrant API key (env only in Jobs).
+    #[arg(long, env = "QDRANT_API_KEY", hide_env_values = true)]
+    pub qdrant_api_key: Option<String>,
+    /// Collection holding the comparison window (and the reference, unless --reference-collection).
+    #[arg(long)]
+    pub collection: String,
+    /// Named vector to read; default: the collection's unnamed vector.
+    #[arg(long)]
+    pub vector_name: Option<String>,
+    /// Payload field with each point's timestamp.
+    #[arg(long, default_value = "timestamp")]
+    pub timestamp_field: String,
+    /// Encoding of the timestamp field.
+    #[arg(long, value_enum, default_value_t)]
+    pub timestamp_format: TimestampFormatArg,
+    /// Payload field with the model's confidence score (for confidence_scores detectors).
+    #[arg(long)]
+    pub confidence_field: Option<String>,
+    /// Payload filter for both windows, as JSON: {"must":[{"key":"model_version","match":{"keyword":"v2"}}]}.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Relative reference window length, e.g. 7d.
+    #[arg(long)]
+    pub reference: Option<String>,
+    /// How long before the check time the relative reference window ends, e.g. 24h.
+    #[arg(long, requires = "reference")]
+    pub reference_offset: Option<String>,
+    /// Start of a pinned reference window (RFC 3339).
+    #[arg(long, requires = "reference_end", conflicts_with = "reference")]
+    pub reference_start: Option<String>,
+    /// End of a pinned reference window (RFC 3339).
+    #[arg(long, requires = "reference_start", conflicts_with = "reference")]
+    pub reference_end: Option<String>,
+    /// Read the reference from this collection (alone: the whole collection is the baseline).
+    #[arg(long)]
+    pub reference_collection: Option<String>,
+    /// Payload filter for the reference window only (replaces --filter for it), as JSON.
+    #[arg(long)]
+    pub reference_filter: Option<String>,
+    /// Comparison window length, e.g. 24h.
+    #[arg(long)]
+    pub comparison: String,
+    /// How long before the check time the comparison window ends.
+    #[arg(long)]
+    pub comparison_offset: Option<String>,
+    /// The check's slot time (RFC 3339); windows end relative to it. Default: now.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Most reference points used (sampled reproducibly beyond).
+    #[arg(long, default_value_t = 20_000)]
+    pub max_reference: usize,
+    /// Most comparison points used.
+    #[arg(long, default_value_t = 5_000)]
+    pub max_comparison: usize,
+    /// Fewest points per window for a verdict.
+    #[arg(long, default_value_t = 50)]
+    pub min_samples: usize,
+    /// Seed of sampling and of every random choice of the detectors.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Detectors as a YAML (or JSON) file with a list of detector specs. None: the engine's defaults.
+    #[arg(long, conflicts_with = "detectors_json")]
+    pub detectors: Option<PathBuf>,
+    /// Detectors as a JSON list of detector specs.
+    #[arg(long)]
+    pub detectors_json: Option<String>,
+    /// Id of this check in the result (the Job name). Default: check-<at>.
+    #[arg(long)]
+    pub check_id: Option<String>,
+    /// Where to write the result document. Default: /dev/termination-log when it exists.
+    #[arg(long)]
+    pub termination_log: Option<PathBuf>,
+    /// Stdout format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    /// Deadline of each gRPC call, e.g. 30s.
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+}
+
+/// A failed check, named by the error kinds of the result document.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0}")]
+    InvalidSpec(String),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("the {window} window ({description}) has no points")]
+    EmptyWindow { window: &'static str, description: String },
+    #[error("the {window} window ({description}) has {n} points; at least {min} are needed (--min-samples)")]
+    InsufficientData {
+        window: &'static str,
+        description: String,
+        n: usize,
+        min: usize,
+    },
+    #[error("reference vectors are {reference}-d but comparison vectors are {comparison}-d")]
+    DimensionMismatch { reference: usize, comparison: usize },
+    #[error("drift engine: {0}")]
+    Engine(#[from] DriftError),
+}
+
+impl CheckError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CheckError::InvalidSpec(_) => "InvalidSpec",
+            CheckError::Source(e) => e.kind(),
+            CheckError::EmptyWindow { .. } => "EmptyWindow",
+            CheckError::InsufficientData { .. } => "InsufficientData",
+            CheckError::DimensionMismatch { .. } => "DimensionMismatch",
+            CheckError::Engine(e) => e.kind(),
+        }
+    }
+}
+
+/// Everything a check does, resolved from the flags and the check time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckPlan {
+    pub check_id: String,
+    pub at: jiff::Timestamp,
+    pub schema: PointSchema,
+    pub reference: WindowQuery,
+    pub comparison: WindowQuery,
+    /// `None`: the engine's defaults (chosen once the data shows whether confidence scores exist).
+    pub detectors: Option<Vec<DetectorSpec>>,
+    pub min_samples: usize,
+    pub seed: u64,
+    pub timeout: Duration,
+}
+
+impl CheckPlan {
+    /// Resolves the flags against the check time `now` (used when `--at` is absent).
+    pub fn from_args(args: &CheckArgs, now: jiff::Timestamp) -> Result<Self, CheckError> {
+        let at = match &args.at {
+            Some(text) => parse_time("--at", text)?,
+            None => now,
+        };
+        let duration = |flag: &str, text: &str| -> Result<jiff::SignedDuration, CheckError> {
+            let d = parse_duration(text).map_err(|e| CheckError::InvalidSpec(format!("{flag}: {e}")))?;
+            jiff::SignedDuration::try_from(d).map_err(|e| CheckError::InvalidSpec(format!("{flag}: {e}")))
+        };
+        let relative = |length: jiff::SignedDuration, offset: jiff::SignedDuration| -> Result<TimeRange, CheckError> {
+            let end = at
+                .checked_sub(offset)
+                .map_err(|e| CheckError::InvalidSpec(format!("window end out of range: {e}")))?;
+            let start = end
+                .checked_sub(length)
+                .map_err(|e| CheckError::InvalidSpec(format!("window start out of range: {e}")))?;
+            Ok(TimeRange {
+                start: Some(start),
+                end: Some(end),
+            })
+        };
+
+        let comparison_length = duration("--comparison", &args.comparison)?;
+        if comparison_length.is_zero() {
+            return Err(CheckError::InvalidSpec("--comparison must be a positive duration".into()));
+        }
+        let comparison_offset = match &args.comparison_offset {
+            Some(text) => duration("--comparison-offset", text)?,
+            None => jiff::SignedDuration::ZERO,
+        };
+        let comparison_range = relative(comparison_length, comparison_offset)?;
+
+        let reference_range = match (&args.reference, &args.reference_start, &args.reference_end) {
+            (Some(length), None, None) => {
+                let length = duration("--reference", length)?;
+                if length.is_zero() {
+                    return Err(CheckError::InvalidSpec("--reference must be a positive duration".into()));
+                }
+                let offset = match &args.reference_offset {
+                    Some(text) => duration("--reference-offset", text)?,
+                    None => jiff::SignedDuration::ZERO,
+                };
+                Some(relative(length, offset)?)
+            }
+            (None, Some(start), Some(end)) => {
+                let (start, end) = (
+                    parse_time("--reference-start", start)?,
+                    parse_time("--reference-end", end)?,
+                );
+                if start >= end {
+                    return Err(CheckError::InvalidSpec(
+                        "--reference-start must be before --reference-end".into(),
+                    ));
+                }
+                Some(TimeRange {
+                    start: Some(start),
+                    end: Some(end),
+                })
+            }
+            (None, None, None) if args.reference_collection.is_some() => None,
+            (None, None, None) => {
+                return Err(CheckError::InvalidSpec(
+                    "the reference window needs --reference (e.g. 7d), or --reference-start and \
+                     --reference-end, or --reference-collection (the whole collection as baseline)"
+                        .into(),
+                ));
+            }
+            _ => {
+                return Err(CheckError::InvalidSpec(
+                    "the reference window is either relative (--reference) or pinned (--reference-start \
+                     and --reference-end), not both"
+                        .into(),
+                ));
+            }
+        };
+
+        let filter = parse_filter("--filter", args.filter.as_deref())?;
+        let reference_filter = match parse_filter("--reference-filter", args.reference_filter.as_deref())? {
+            Some(f) => Some(f),
+            None => filter.clone(),
+        };
+        let detectors = match (&args.detectors, &args.detectors_json) {
+            (Some(path), None) => Some(read_detectors_file(path)?),
+            (None, Some(json)) => Some(
+                serde_json::from_str::<Vec<DetectorSpec>>(json)
+                    .map_err(|e| CheckError::InvalidSpec(format!("--detectors-json: {e}")))?,
+            ),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(CheckError::InvalidSpec(
+                    "give --detectors or --detectors-json, not both".into(),
+                ));
+            }
+        };
+        if detectors.as_ref().is_some_and(Vec::is_empty) {
+            return Err(CheckError::InvalidSpec("the detector list is empty".into()));
+        }
+        if args.max_reference == 0 || args.max_comparison == 0 {
+            return Err(CheckError::InvalidSpec("--max-reference and --max-comparison must be > 0".into()));
+        }
+        let timeout = parse_duration(&args.timeout)
+            .map_err(|e| CheckError::InvalidSpec(format!("--timeout: {e}")))?;
+        if timeout.is_zero() {
+            return Err(CheckError::InvalidSpec("--timeout must be positive".into()));
+        }
+
+        Ok(CheckPlan {
+            check_id: args
+                .check_id
+                .clone()
+                .unwrap_or_else(|| format!("check-{}", at.strftime("%Y%m%dT%H%M%SZ"))),
+            at,
+            schema: PointSchema {
+                vector_name: args.vector_name.clone().filter(|n| !n.is_empty()),
+                timestamp_field: args.timestamp_field.clone(),
+                timestamp_format: args.timestamp_format.into(),
+                confidence_field: args.confidence_field.clone().filter(|f| !f.is_empty()),
+            },
+            reference: WindowQuery {
+                collection: args
+                    .reference_collection
+                    .clone()
+                    .unwrap_or_else(|| args.collection.clone()),
+                filter: reference_filter,
+                range: reference_range,
+                max_points: args.max_reference,
+                seed: args.seed,
+                stream: 1,
+            },
+            comparison: WindowQuery {
+                collection: args.collection.clone(),
+                filter,
+                range: Some(comparison_range),
+                max_points: args.max_comparison,
+                seed: args.seed,
+                stream: 2,
+            },
+            detectors,
+            min_samples: args.min_samples,
+            seed: args.seed,
+            timeout,
+        })
+    }
+
+    /// The windows as reported (collection named only where it differs from the monitor's).
+    pub fn report_windows(&self) -> ReportWindows {
+        let window = |q: &WindowQuery| TimeWindow {
+            start: q.range.and_then(|r| r.start).map(Time),
+            end: q.range.and_then(|r| r.end).map(Time),
+            collection: (q.collection != self.comparison.collection).then(|| q.collection.clone()),
+        };
+        ReportWindows {
+            reference: window(&self.reference),
+            comparison: window(&self.comparison),
+        }
+    }
+}
+
+fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CheckError> {
+    text.parse::<jiff::Timestamp>()
+        .map_err(|e| CheckError::InvalidSpec(format!("{flag} {text:?} is not an RFC 3339 time: {e}")))
+}
+
+fn parse_filter(flag: &str, text: Option<&str>) -> Result<Option<PayloadFilter>, CheckError> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let filter: PayloadFilter = serde_json::from_str(text)
+        .map_err(|e| CheckError::InvalidSpec(format!("{flag} is not a payload filter: {e}")))?;
+    // Validate the conditions now, so a bad filter is InvalidSpec before any I/O.
+    crate::source::filter::scope_filter(Some(&filter)).map_err(|e| CheckError::InvalidSpec(format!("{flag}: {e}")))?;
+    Ok((!filter.must.is_empty() || !filter.must_not.is_empty()).then_some(filter))
+}
+
+fn read_detectors_file(path: &Path) -> Result<Vec<DetectorSpec>, CheckError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CheckError::InvalidSpec(format!("--detectors {}: {e}", path.display())))?;
+    serde_yaml::from_str::<Vec<DetectorSpec>>(&text)
+        .map_err(|e| CheckError::InvalidSpec(format!("--detectors {}: {e}", path.display())))
+}
+
+fn describe(window: &WindowQuery) -> String {
+    let range = match window.range {
+        Some(r) => format!(
+            "[{}, {})",
+            r.start.map(|t| t.to_string()).unwrap_or_else(|| "-inf".into()),
+            r.end.map(|t| t.to_string()).unwrap_or_else(|| "+inf".into())
+        ),
+        None => "whole collection".to_string(),
+    };
+    format!("collection {:?}, {range}", window.collection)
+}
+
+/// Reads both windows (concurrently).
+pub async fn read_windows(
+    plan: &CheckPlan,
+    url: &str,
+    api_key: Option<String>,
+) -> Result<(WindowSample, WindowSample), CheckError> {
+    let mut config = QdrantConfig::new(url);
+    config.api_key = api_key.filter(|k| !k.is_empty());
+    config.timeout = plan.timeout;
+    let source = QdrantSource::new(config, plan.schema.clone())?;
+    let (reference, comparison) =
+        tokio::try_join!(source.read_window(&plan.reference), source.read_window(&plan.comparison))?;
+    Ok((reference, comparison))
+}
+
+/// Runs the detectors on two read windows and builds the outcome (pure computation).
+pub fn evaluate(
+    plan: &CheckPlan,
+    reference: &WindowSample,
+    comparison: &WindowSample,
+    started: Instant,
+) -> Result<CheckOutcome, CheckError> {
+    for (name, query, sample) in [
+        ("reference", &plan.reference, reference),
+        ("comparison", &plan.comparison, comparison),
+    ] {
+        if sample.sampled() == 0 {
+            return Err(CheckError::EmptyWindow {
+                window: name,
+                description: describe(query),
+            });
+        }
+        if sample.sampled() < plan.min_samples {
+            return Err(CheckError::InsufficientData {
+                window: name,
+                description: describe(query),
+                n: sample.sampled(),
+                min: plan.min_samples,
+            });
+        }
+    }
+    if reference.dimension != comparison.dimension {
+        return Err(CheckError::DimensionMismatch {
+            reference: reference.dimension,
+            comparison: comparison.dimension,
+        });
+    }
+    let detectors = match &plan.detectors {
+        Some(list) => list.clone(),
+        None => drift::default_detectors(reference.scores.is_some() && comparison.scores.is_some()),
+    };
+    let reference_sample = Sample {
+        embeddings: reference.embeddings.view(),
+        scores: reference.scores.as_ref().map(|s| s.view()),
+    };
+    let comparison_sample = Sample {
+        embeddings: comparison.embeddings.view(),
+        scores: comparison.scores.as_ref().map(|s| s.view()),
+    };
+    let config = EngineConfig {
+        seed: plan.seed,
+        min_samples: plan.min_samples,
+    };
+    let outcomes = drift::run(&detectors, &reference_sample, &comparison_sample, &config)?;
+    let scores: Vec<ScoreReport> = outcomes.iter().map(ScoreReport::from).collect();
+    let summary = drift::summarize(reference.embeddings.view(), comparison.embeddings.view(), SUMMARY_BINS);
+    Ok(CheckOutcome {
+        windows: plan.report_windows(),
+        samples: SampleCounts {
+            reference: reference.sampled() as i64,
+            comparison: comparison.sampled() as i64,
+            reference_available: Some(reference.available as i64),
+            comparison_available: Some(comparison.available as i64),
+        },
+        drift_detected: scores.iter().any(|s| s.drifted),
+        scores,
+        duration_seconds: round3(started.elapsed().as_secs_f64()),
+        skipped: Some(SkippedCounts {
+            reference: reference.skipped,
+            comparison: comparison.skipped,
+        }),
+        summary: (!summary.components.is_empty()).then_some(summary),
+    })
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1_000.0).round() / 1_000.0
+}
+
+/// Runs a whole check and returns its result document (success or named failure).
+pub fn run(args: &CheckArgs) -> CheckReport {
+    let started = Instant::now();
+    let plan = match CheckPlan::from_args(args, jiff::Timestamp::now()) {
+        Ok(plan) => plan,
+        Err(err) => {
+            let id = args.check_id.clone().unwrap_or_else(|| "check".to_string());
+            return CheckReport::failure(id, err.kind(), err.to_string());
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => return CheckReport::failure(&plan.check_id, "SourceUnavailable", format!("runtime: {err}")),
+    };
+    let read = runtime.block_on(read_windows(&plan, &args.qdrant_url, args.qdrant_api_key.clone()));
+    drop(runtime);
+    let outcome = read.and_then(|(reference, comparison)| {
+        tracing::info!(
+            reference = reference.sampled(),
+            reference_available = reference.available,
+            comparison = comparison.sampled(),
+            comparison_available = comparison.available,
+            "windows read"
+        );
+        evaluate(&plan, &reference, &comparison, started)
+    });
+    match outcome {
+        Ok(outcome) => CheckReport::success(&plan.check_id, outcome),
+        Err(err) => CheckReport::failure(&plan.check_id, err.kind(), err.to_string()),
+    }
+}
+
+/// `driftwatch check`: runs, prints, writes the termination log; exit code 0 on success, 1 on failure.
+pub fn main(args: &CheckArgs) -> std::process::ExitCode {
+    let report = run(args);
+    let document = encode_check_report(&report);
+    match args.output {
+        OutputFormat::Json => println!("{document}"),
+        OutputFormat::Text => print!("{}", render_text(&report, std::io::stdout().is_terminal())),
+    }
+    let path = args.termination_log.clone().or_else(|| {
+        Path::new(DEFAULT_TERMINATION_LOG)
+            .exists()
+            .then(|| PathBuf::from(DEFAULT_TERMINATION_LOG))
+    });
+    if let Some(path) = path
+        && let Err(err) = std::fs::write(&path, &document)
+    {
+        eprintln!("error: cannot write the result to {}: {err}", path.display());
+    }
+    if report.error.is_some() {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+/// A readable report of a result document.
+pub fn render_text(report: &CheckReport, color: bool) -> String {
+    use std::fmt::Write;
+    let paint = |text: &str, code: &str| {
+        if color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    };
+    let mut out = String::new();
+    if let Some(error) = &report.error {
+        let _ = writeln!(out, "check {}: {} {}", report.check_id, paint("FAILED", "1;31"), error.kind);
+        let _ = writeln!(out, "  {}", error.message);
+        return out;
+    }
+    let Some(result) = &report.result else {
+        return out;
+    };
+    let fired = result.scores.iter().filter(|s| s.drifted).count();
+    let verdict = if result.drift_detected {
+        paint("DRIFT DETECTED", "1;31")
+    } else {
+        paint("no drift", "1;32")
+    };
+    let _ = writeln!(
+        out,
+        "check {}: {verdict} ({fired} of {} detectors fired) in {:.2}s",
+        report.check_id,
+        result.scores.len(),
+        result.duration_seconds
+    );
+    let skipped = result.skipped.clone().unwrap_or_default();
+    for (name, window, used, available, skipped) in [
+        (
+            "reference",
+            &result.windows.reference,
+            result.samples.reference,
+            result.samples.reference_available,
+            skipped.reference,
+        ),
+        (
+            "comparison",
+            &result.windows.comparison,
+            result.samples.comparison,
+            result.samples.comparison_available,
+            skipped.comparison,
+        ),
+    ] {
+        let span = match (&window.start, &window.end) {
+            (Some(s), Some(e)) => format!("{} .. {}", s.0, e.0),
+            _ => "whole collection".to_string(),
+        };
+        let collection = window
+            .collection
+            .as_ref()
+            .map(|c| format!(" [{c}]"))
+            .unwrap_or_default();
+        let available = available.map(|a| format!(" of {a}")).unwrap_or_default();
+        let skipped = if skipped > 0 {
+            format!(", {skipped} skipped (no readable timestamp)")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "  {name:<11}{span}{collection}: {used} points used{available}{skipped}");
+    }
+    let _ = writeln!(
+        out,
+        "\n  {:<14} {:<18} {:>10} {:>10} {:>9}  verdict",
+        "method", "source", "score", "threshold", "p-value"
+    );
+    for s in &result.scores {
+        let threshold = s.threshold.map(|t| format!("{t:.4}")).unwrap_or_else(|| "-".into());
+        let p = s.p_value.map(|p| format!("{p:.4}")).unwrap_or_else(|| "-".into());
+        let verdict = if s.drifted {
+            paint("DRIFT", "31")
+        } else {
+            paint("ok", "32")
+        };
+        let _ = writeln!(
+            out,
+            "  {:<14} {:<18} {:>10.4} {:>10} {:>9}  {verdict}",
+            s.method.as_str(),
+            s.source.as_str(),
+            s.score,
+            threshold,
+            p
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CheckArgs,
+    }
+
+    fn args(extra: &[&str]) -> CheckArgs {
+        let mut argv = vec!["check", "--qdrant-url", "http://q:6334", "--collection", "frames", "--comparison", "24h"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).unwrap().args
+    }
+
+    fn now() -> jiff::Timestamp {
+        "2026-03-10T02:00:00Z".parse().unwrap()
+    }
+
+    fn ts(text: &str) -> jiff::Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_relative_reference_ends_offset_before_the_check_time() {
+        let plan = CheckPlan::from_args(&args(&["--reference", "7d", "--reference-offset", "24h"]), now()).unwrap();
+        let r = plan.reference.range.unwrap();
+        assert_eq!(r.start, Some(ts("2026-03-02T02:00:00Z")));
+        assert_eq!(r.end, Some(ts("2026-03-09T02:00:00Z")));
+        let c = plan.comparison.range.unwrap();
+        assert_eq!((c.start, c.end), (Some(ts("2026-03-09T02:00:00Z")), Some(now())));
+        assert_eq!(plan.reference.collection, "frames");
+        assert_eq!(plan.check_id, "check-20260310T020000Z");
+    }
+
+    #[test]
+    fn the_slot_time_replaces_now() {
+        let plan = CheckPlan::from_args(
+            &args(&["--reference", "7d", "--at", "2026-01-01T00:00:00Z", "--comparison-offset", "1h"]),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(plan.comparison.range.unwrap().end, Some(ts("2025-12-31T23:00:00Z")));
+    }
+
+    #[test]
+    fn a_pinned_reference_uses_its_start_and_end() {
+        let plan = CheckPlan::from_args(
+            &args(&["--reference-start", "2026-01-01T00:00:00Z", "--reference-end", "2026-02-01T00:00:00Z"]),
+            now(),
+        )
+        .unwrap();
+        let r = plan.reference.range.unwrap();
+        assert_eq!((r.start, r.end), (Some(ts("2026-01-01T00:00:00Z")), Some(ts("2026-02-01T00:00:00Z"))));
+    }
+
+    #[test]
+    fn another_collection_alone_is_the_whole_collection_with_its_own_filter() {
+        let plan = CheckPlan::from_args(
+            &args(&[
+                "--reference-collection",
+                "training",
+                "--filter",
+                r#"{"must":[{"key":"model","match":{"keyword":"v2"}}]}"#,
+                "--reference-filter",
+                r#"{"must":[{"key":"split","match":{"keyword":"train"}}]}"#,
+            ]),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(plan.reference.collection, "training");
+        assert_eq!(plan.reference.range, None);
+        assert_eq!(plan.reference.filter.as_ref().unwrap().must[0].key, "split");
+        assert_eq!(plan.comparison.filter.as_ref().unwrap().must[0].key, "model");
+        let windows = plan.report_windows();
+        assert_eq!(windows.reference.collection.as_deref(), Some("training"));
+        assert_eq!(windows.comparison.collection, None);
+    }
+
+    #[test]
+    fn a_missing_reference_or_bad_input_is_invalid_spec() {
+        for extra in [
+            &[][..],
+            &["--reference", "7x"][..],
+            &["--reference", "7d", "--at", "yesterday"][..],
+            &["--reference", "7d", "--filter", "{\"must\":[{\"key\":\"k\"}]}"][..],
+            &["--reference", "7d", "--detectors-json", "[{\"method\":\"nope\"}]"][..],
+            &["--reference", "7d", "--detectors-json", "[]"][..],
+            &["--reference", "0s"][..],
+            &["--reference-start", "2026-02-01T00:00:00Z", "--reference-end", "2026-01-01T00:00:00Z"][..],
+        ] {
+            let err = CheckPlan::from_args(&args(extra), now()).unwrap_err();
+            assert_eq!(err.kind(), "InvalidSpec", "{extra:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn detectors_come_from_json() {
+        let plan = CheckPlan::from_args(
+            &args(&["--reference", "7d", "--detectors-json", r#"[{"method":"emd","threshold":0.05}]"#]),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(plan.detectors.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_failure_report_names_its_kind() {
+        let text = render_text(&CheckReport::failure("c", "EmptyWindow", "no points"), false);
+        assert!(text.contains("FAILED EmptyWindow"));
+        assert!(text.contains("no points"));
+    }
+}

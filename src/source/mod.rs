@@ -1,0 +1,152 @@
+//! Windows of embedding points read from a vector store: what to read, what a read returns and the errors
+//! it names. [`qdrant`] does the I/O (gRPC); [`filter`] and [`reservoir`] are pure.
+//!
+//! Sampling: a window is read in one pass (scroll pages, bounded size) and sampled with seeded reservoir
+//! sampling, so the same data and seed give the same sample, and memory holds the sample plus one page,
+//! whatever the window's size. When a window has no more points than the maximum, every point is kept, in
+//! Qdrant's scroll order (ascending point id). Qdrant's random-sample query is not used: it is not
+//! reproducible from a seed.
+
+pub mod filter;
+pub mod qdrant;
+pub mod reservoir;
+
+use ndarray::{Array1, Array2};
+
+use crate::api::v1alpha1::{PayloadFilter, TimestampFormat};
+
+/// A half-open interval of time `[start, end)`; an open side is unbounded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeRange {
+    pub start: Option<jiff::Timestamp>,
+    pub end: Option<jiff::Timestamp>,
+}
+
+/// How a collection stores the data driftwatch reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PointSchema {
+    /// Named vector to read; `None` for the collection's default (unnamed) vector.
+    pub vector_name: Option<String>,
+    /// Payload field with each point's timestamp.
+    pub timestamp_field: String,
+    pub timestamp_format: TimestampFormat,
+    /// Payload field with the model's confidence score, when detectors need it.
+    pub confidence_field: Option<String>,
+}
+
+/// One window to read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowQuery {
+    pub collection: String,
+    /// Extra payload filter (all `must`, no `mustNot`).
+    pub filter: Option<PayloadFilter>,
+    /// Time range on the timestamp field; `None` reads the whole (filtered) collection.
+    pub range: Option<TimeRange>,
+    /// Most points kept; more are sampled down reproducibly.
+    pub max_points: usize,
+    /// Seed of the sample.
+    pub seed: u64,
+    /// Separates the random streams of windows read with the same seed (e.g. 1 reference, 2 comparison).
+    pub stream: u64,
+}
+
+/// What a window read returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowSample {
+    /// Sampled vectors, `[sampled, dimension]`, in reservoir order.
+    pub embeddings: Array2<f32>,
+    /// Confidence scores of the sampled points that have one; `None` when no confidence field is read or
+    /// no sampled point carries it.
+    pub scores: Option<Array1<f32>>,
+    /// Points in the window (exact count).
+    pub available: u64,
+    /// Points of the collection (after the filter) left out because their timestamp is missing or cannot
+    /// be read in the configured format: they belong to no window.
+    pub skipped: u64,
+    /// Sampled points without a numeric confidence value.
+    pub missing_confidence: u64,
+    /// Vector dimension of the collection.
+    pub dimension: usize,
+    /// Points scrolled to build the sample.
+    pub scanned: u64,
+}
+
+impl WindowSample {
+    pub fn sampled(&self) -> usize {
+        self.embeddings.nrows()
+    }
+}
+
+/// A failed read, sorted into the named error kinds of the result document.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    #[error("invalid Qdrant url {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("Qdrant at {url} is unavailable: {message}")]
+    Unavailable { url: String, message: String },
+    #[error("Qdrant at {url} did not answer {operation} within {seconds}s (after {attempts} attempts)")]
+    Timeout {
+        url: String,
+        operation: String,
+        seconds: f64,
+        attempts: u32,
+    },
+    #[error("Qdrant refused the credentials: {message} (check the API key in QDRANT_API_KEY)")]
+    Unauthorized { message: String },
+    #[error("collection {collection:?} does not exist")]
+    CollectionNotFound { collection: String },
+    #[error("collection {collection:?} has no dense vector {name:?}; its vectors: {available}")]
+    UnknownVector {
+        collection: String,
+        name: String,
+        available: String,
+    },
+    #[error("point {point} of collection {collection:?} has a {found}-d vector, expected {expected}-d")]
+    DimensionMismatch {
+        collection: String,
+        point: String,
+        expected: usize,
+        found: usize,
+    },
+    #[error("point {point} of collection {collection:?} has a NaN or infinite vector component")]
+    InvalidVector { collection: String, point: String },
+    #[error(
+        "none of the {points} points of collection {collection:?} has a readable {format} timestamp in payload field {field:?}; check --timestamp-field and --timestamp-format"
+    )]
+    MissingTimestamp {
+        collection: String,
+        field: String,
+        format: String,
+        points: u64,
+    },
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    #[error("Qdrant rejected the request: {message}")]
+    Rejected { message: String },
+}
+
+impl SourceError {
+    /// The error kind of the result document.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceError::InvalidUrl { .. }
+            | SourceError::UnknownVector { .. }
+            | SourceError::InvalidFilter(_)
+            | SourceError::Rejected { .. } => "InvalidSpec",
+            SourceError::Unavailable { .. } | SourceError::Timeout { .. } => "SourceUnavailable",
+            SourceError::Unauthorized { .. } => "Unauthorized",
+            SourceError::CollectionNotFound { .. } => "CollectionNotFound",
+            SourceError::DimensionMismatch { .. } => "DimensionMismatch",
+            SourceError::InvalidVector { .. } => "InvalidVector",
+            SourceError::MissingTimestamp { .. } => "MissingTimestamp",
+        }
+    }
+}
+
+pub(crate) fn format_name(format: TimestampFormat) -> &'static str {
+    match format {
+        TimestampFormat::Rfc3339 => "rfc3339",
+        TimestampFormat::UnixSeconds => "unixSeconds",
+        TimestampFormat::UnixMillis => "unixMillis",
+    }
+}

@@ -1,0 +1,1054 @@
+//! A Qdrant stand-in for tests: qdrant-client's generated gRPC server traits (`Points`, `Collections`,
+//! `Qdrant`) over in-memory points, on a local TCP port. Network I/O (it is a server).
+//!
+//! Implemented with Qdrant's semantics for the calls driftwatch makes: collection create / info / exists /
+//! list / delete (single or named dense vectors, dimension checked on upsert), upsert, scroll (ascending
+//! point id, `offset` inclusive, `next_page_offset` = first id of the next page, payload and vector
+//! selectors), exact count, and filters (`must`, `must_not`, `should`, nested filters; field conditions
+//! `match` keyword/integer/boolean/keywords, numeric `range`, `datetime_range` on RFC 3339 text,
+//! `is_empty`, `has_id`; array values match when any element does; dotted keys). With an API key set,
+//! every call must carry it in the `api-key` metadata (else `PermissionDenied`). Knobs for failure tests:
+//! a delay before every answer, and a number of calls to fail with `Unavailable`.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ::qdrant_client::qdrant::collections_server::{Collections, CollectionsServer};
+use ::qdrant_client::qdrant::condition::ConditionOneOf;
+use ::qdrant_client::qdrant::r#match::MatchValue;
+use ::qdrant_client::qdrant::points_server::{Points, PointsServer};
+use ::qdrant_client::qdrant::qdrant_server::{Qdrant, QdrantServer};
+use ::qdrant_client::qdrant::value::Kind;
+use ::qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
+use ::qdrant_client::qdrant::vectors_output::VectorsOptions as OutOptions;
+use ::qdrant_client::qdrant::with_payload_selector::SelectorOptions as PayloadSel;
+use ::qdrant_client::qdrant::with_vectors_selector::SelectorOptions as VectorSel;
+use ::qdrant_client::qdrant::*;
+use tokio::sync::oneshot;
+use tonic::{Request, Response, Status};
+
+/// Point ids in Qdrant's order: numbers before UUIDs.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Key {
+    Num(u64),
+    Uuid(String),
+}
+
+impl Key {
+    fn from_proto(id: &PointId) -> Result<Key, Status> {
+        match &id.point_id_options {
+            Some(point_id::PointIdOptions::Num(n)) => Ok(Key::Num(*n)),
+            Some(point_id::PointIdOptions::Uuid(u)) => Ok(Key::Uuid(u.to_ascii_lowercase())),
+            None => Err(Status::invalid_argument("Wrong input: point id is empty")),
+        }
+    }
+
+    fn to_proto(&self) -> PointId {
+        match self {
+            Key::Num(n) => PointId::from(*n),
+            Key::Uuid(u) => PointId::from(u.clone()),
+        }
+    }
+}
+
+/// One stored point: dense vectors by name ("" for the unnamed vector) and a JSON payload.
+#[derive(Clone, Debug)]
+pub struct TestPoint {
+    pub id: u64,
+    pub vectors: HashMap<String, Vec<f32>>,
+    pub payload: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TestPoint {
+    /// A point with the unnamed vector.
+    pub fn new(id: u64, vector: Vec<f32>, payload: serde_json::Value) -> Self {
+        Self::named(id, "", vector, payload)
+    }
+
+    /// A point with one named vector.
+    pub fn named(id: u64, name: &str, vector: Vec<f32>, payload: serde_json::Value) -> Self {
+        let payload = match payload {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        Self {
+            id,
+            vectors: HashMap::from([(name.to_string(), vector)]),
+            payload,
+        }
+    }
+}
+
+/// Vector parameters of a collection: one unnamed vector, or named ones.
+#[derive(Clone, Debug)]
+pub enum VectorShape {
+    Single(u64),
+    Named(Vec<(String, u64)>),
+}
+
+struct Collection {
+    shape: VectorShape,
+    points: BTreeMap<Key, Stored>,
+}
+
+#[derive(Clone)]
+struct Stored {
+    vectors: HashMap<String, Vec<f32>>,
+    payload: HashMap<String, Value>,
+}
+
+#[derive(Default)]
+struct State {
+    collections: RwLock<HashMap<String, Collection>>,
+    delay_ms: AtomicU64,
+    fail_next: AtomicU32,
+    calls: AtomicU64,
+}
+
+/// A running test server; stops when dropped.
+pub struct TestQdrant {
+    pub url: String,
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestQdrant {
+    /// Starts a server without an API key.
+    pub async fn start() -> Self {
+        Self::start_with_key(None).await
+    }
+
+    /// Starts a server; with `api_key`, calls must send it in the `api-key` metadata.
+    pub async fn start_with_key(api_key: Option<&str>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(State::default());
+        let service = Service { state: state.clone() };
+        let key = api_key.map(str::to_string);
+        let check = move |request: Request<()>| -> Result<Request<()>, Status> {
+            let Some(expected) = &key else {
+                return Ok(request);
+            };
+            match request.metadata().get("api-key").and_then(|v| v.to_str().ok()) {
+                Some(given) if given == expected => Ok(request),
+                Some(_) => Err(Status::permission_denied("Invalid api-key")),
+                None => Err(Status::permission_denied(
+                    "Must provide an API key or an Authorization bearer token",
+                )),
+            }
+        };
+        let (tx, rx) = oneshot::channel::<()>();
+        let points = tonic::service::interceptor::InterceptedService::new(
+            PointsServer::new(service.clone())
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX),
+            check.clone(),
+        );
+        let collections = CollectionsServer::with_interceptor(service.clone(), check.clone());
+        let qdrant = QdrantServer::with_interceptor(service, check);
+        tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let _ = tonic::transport::Server::builder()
+                .add_service(points)
+                .add_service(collections)
+                .add_service(qdrant)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Self {
+            url: format!("http://{addr}"),
+            addr,
+            state,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Creates (or replaces) a collection.
+    pub fn create_collection(&self, name: &str, shape: VectorShape) {
+        self.state.collections.write().expect("lock").insert(
+            name.to_string(),
+            Collection {
+                shape,
+                points: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// Inserts points directly, without the dimension check of `upsert` (to stage broken data).
+    pub fn insert(&self, collection: &str, points: impl IntoIterator<Item = TestPoint>) {
+        let mut collections = self.state.collections.write().expect("lock");
+        let target = collections.get_mut(collection).expect("collection exists");
+        for p in points {
+            let payload = p
+                .payload
+                .into_iter()
+                .map(|(k, v)| (k, json_to_value(v)))
+                .collect();
+            target.points.insert(
+                Key::Num(p.id),
+                Stored {
+                    vectors: p.vectors,
+                    payload,
+                },
+            );
+        }
+    }
+
+    /// Number of points stored in a collection.
+    pub fn len(&self, collection: &str) -> usize {
+        let collections = self.state.collections.read().expect("lock");
+        collections.get(collection).map(|c| c.points.len()).unwrap_or(0)
+    }
+
+    /// The payload of a stored point as JSON.
+    pub fn payload(&self, collection: &str, id: u64) -> Option<serde_json::Value> {
+        let collections = self.state.collections.read().expect("lock");
+        let stored = collections.get(collection)?.points.get(&Key::Num(id))?;
+        Some(serde_json::Value::Object(
+            stored
+                .payload
+                .iter()
+                .map(|(k, v)| (k.clone(), value_to_json(v)))
+                .collect(),
+        ))
+    }
+
+    /// Delay before every answer from now on.
+    pub fn set_delay(&self, delay: Duration) {
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Fail the next `n` calls with `Unavailable`.
+    pub fn fail_next(&self, n: u32) {
+        self.state.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Calls answered or failed so far.
+    pub fn calls(&self) -> u64 {
+        self.state.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TestQdrant {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Service {
+    state: Arc<State>,
+}
+
+fn unimplemented(call: &str) -> Status {
+    Status::unimplemented(format!("the driftwatch test server does not implement {call}"))
+}
+
+fn not_found(name: &str) -> Status {
+    Status::not_found(format!("Not found: Collection `{name}` doesn't exist!"))
+}
+
+impl Service {
+    /// The failure and delay knobs, applied at the start of every call.
+    async fn enter(&self) -> Result<(), Status> {
+        self.state.calls.fetch_add(1, Ordering::SeqCst);
+        let delay = self.state.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        let failed = self
+            .state
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failed {
+            return Err(Status::unavailable("test server: injected failure"));
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl Qdrant for Service {
+    async fn health_check(
+        &self,
+        _request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckReply>, Status> {
+        self.enter().await?;
+        Ok(Response::new(HealthCheckReply {
+            title: "qdrant - vector search engine (driftwatch test server)".to_string(),
+            version: "1.15.0".to_string(),
+            commit: None,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl Collections for Service {
+    async fn get(
+        &self,
+        request: Request<GetCollectionInfoRequest>,
+    ) -> Result<Response<GetCollectionInfoResponse>, Status> {
+        self.enter().await?;
+        let name = request.into_inner().collection_name;
+        let collections = self.state.collections.read().expect("lock");
+        let collection = collections.get(&name).ok_or_else(|| not_found(&name))?;
+        let config = match &collection.shape {
+            VectorShape::Single(size) => VectorsConfigKind::Params(params(*size)),
+            VectorShape::Named(named) => VectorsConfigKind::ParamsMap(VectorParamsMap {
+                map: named.iter().map(|(n, s)| (n.clone(), params(*s))).collect(),
+            }),
+        };
+        let info = CollectionInfo {
+            status: CollectionStatus::Green as i32,
+            points_count: Some(collection.points.len() as u64),
+            segments_count: 1,
+            config: Some(CollectionConfig {
+                params: Some(CollectionParams {
+                    vectors_config: Some(VectorsConfig { config: Some(config) }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Ok(Response::new(GetCollectionInfoResponse {
+            result: Some(info),
+            time: 0.0,
+        }))
+    }
+
+    async fn list(
+        &self,
+        _request: Request<ListCollectionsRequest>,
+    ) -> Result<Response<ListCollectionsResponse>, Status> {
+        self.enter().await?;
+        let collections = self.state.collections.read().expect("lock");
+        let mut names: Vec<&String> = collections.keys().collect();
+        names.sort();
+        Ok(Response::new(ListCollectionsResponse {
+            collections: names
+                .into_iter()
+                .map(|n| CollectionDescription { name: n.clone() })
+                .collect(),
+            time: 0.0,
+        }))
+    }
+
+    async fn create(
+        &self,
+        request: Request<CreateCollection>,
+    ) -> Result<Response<CollectionOperationResponse>, Status> {
+        self.enter().await?;
+        let request = request.into_inner();
+        let shape = match request.vectors_config.and_then(|c| c.config) {
+            Some(VectorsConfigKind::Params(p)) => VectorShape::Single(p.size),
+            Some(VectorsConfigKind::ParamsMap(m)) => {
+                let mut named: Vec<(String, u64)> = m.map.into_iter().map(|(n, p)| (n, p.size)).collect();
+                named.sort();
+                VectorShape::Named(named)
+            }
+            None => VectorShape::Named(Vec::new()),
+        };
+        let mut collections = self.state.collections.write().expect("lock");
+        if collections.contains_key(&request.collection_name) {
+            return Err(Status::invalid_argument(format!(
+                "Wrong input: Collection `{}` already exists!",
+                request.collection_name
+            )));
+        }
+        collections.insert(
+            request.collection_name,
+            Collection {
+                shape,
+                points: BTreeMap::new(),
+            },
+        );
+        Ok(Response::new(CollectionOperationResponse {
+            result: true,
+            time: 0.0,
+        }))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteCollection>,
+    ) -> Result<Response<CollectionOperationResponse>, Status> {
+        self.enter().await?;
+        let name = request.into_inner().collection_name;
+        let removed = self.state.collections.write().expect("lock").remove(&name);
+        Ok(Response::new(CollectionOperationResponse {
+            result: removed.is_some(),
+            time: 0.0,
+        }))
+    }
+
+    async fn collection_exists(
+        &self,
+        request: Request<CollectionExistsRequest>,
+    ) -> Result<Response<CollectionExistsResponse>, Status> {
+        self.enter().await?;
+        let name = request.into_inner().collection_name;
+        let exists = self.state.collections.read().expect("lock").contains_key(&name);
+        Ok(Response::new(CollectionExistsResponse {
+            result: Some(CollectionExists { exists }),
+            time: 0.0,
+        }))
+    }
+
+    async fn update(
+        &self,
+        _request: Request<UpdateCollection>,
+    ) -> Result<Response<CollectionOperationResponse>, Status> {
+        Err(unimplemented("update"))
+    }
+
+    async fn update_aliases(
+        &self,
+        _request: Request<ChangeAliases>,
+    ) -> Result<Response<CollectionOperationResponse>, Status> {
+        Err(unimplemented("update_aliases"))
+    }
+
+    async fn list_collection_aliases(
+        &self,
+        _request: Request<ListCollectionAliasesRequest>,
+    ) -> Result<Response<ListAliasesResponse>, Status> {
+        Err(unimplemented("list_collection_aliases"))
+    }
+
+    async fn list_aliases(
+        &self,
+        _request: Request<ListAliasesRequest>,
+    ) -> Result<Response<ListAliasesResponse>, Status> {
+        Err(unimplemented("list_aliases"))
+    }
+
+    async fn collection_cluster_info(
+        &self,
+        _request: Request<CollectionClusterInfoRequest>,
+    ) -> Result<Response<CollectionClusterInfoResponse>, Status> {
+        Err(unimplemented("collection_cluster_info"))
+    }
+
+    async fn update_collection_cluster_setup(
+        &self,
+        _request: Request<UpdateCollectionClusterSetupRequest>,
+    ) -> Result<Response<UpdateCollectionClusterSetupResponse>, Status> {
+        Err(unimplemented("update_collection_cluster_setup"))
+    }
+
+    async fn create_shard_key(
+        &self,
+        _request: Request<CreateShardKeyRequest>,
+    ) -> Result<Response<CreateShardKeyResponse>, Status> {
+        Err(unimplemented("create_shard_key"))
+    }
+
+    async fn delete_shard_key(
+        &self,
+        _request: Request<DeleteShardKeyRequest>,
+    ) -> Result<Response<DeleteShardKeyResponse>, Status> {
+        Err(unimplemented("delete_shard_key"))
+    }
+
+    async fn list_shard_keys(
+        &self,
+        _request: Request<ListShardKeysRequest>,
+    ) -> Result<Response<ListShardKeysResponse>, Status> {
+        Err(unimplemented("list_shard_keys"))
+    }
+}
+
+fn params(size: u64) -> VectorParams {
+    VectorParams {
+        size,
+        distance: Distance::Cosine as i32,
+        ..Default::default()
+    }
+}
+
+#[tonic::async_trait]
+impl Points for Service {
+    async fn upsert(
+        &self,
+        request: Request<UpsertPoints>,
+    ) -> Result<Response<PointsOperationResponse>, Status> {
+        self.enter().await?;
+        let request = request.into_inner();
+        let mut collections = self.state.collections.write().expect("lock");
+        let collection = collections
+            .get_mut(&request.collection_name)
+            .ok_or_else(|| not_found(&request.collection_name))?;
+        let mut staged = Vec::with_capacity(request.points.len());
+        for point in request.points {
+            let key = Key::from_proto(
+                point
+                    .id
+                    .as_ref()
+                    .ok_or_else(|| Status::invalid_argument("Wrong input: point without id"))?,
+            )?;
+            let vectors = input_vectors(point.vectors)?;
+            for (name, vector) in &vectors {
+                let expected = match (&collection.shape, name.as_str()) {
+                    (VectorShape::Single(size), "") => Some(*size),
+                    (VectorShape::Named(named), name) => {
+                        named.iter().find(|(n, _)| n == name).map(|(_, s)| *s)
+                    }
+                    _ => None,
+                };
+                match expected {
+                    None => {
+                        return Err(Status::invalid_argument(format!(
+                            "Wrong input: Not existing vector name error: {name}"
+                        )));
+                    }
+                    Some(size) if size as usize != vector.len() => {
+                        return Err(Status::invalid_argument(format!(
+                            "Wrong input: Vector dimension error: expected dim: {size}, got {}",
+                            vector.len()
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+            staged.push((
+                key,
+                Stored {
+                    vectors,
+                    payload: point.payload,
+                },
+            ));
+        }
+        for (key, stored) in staged {
+            collection.points.insert(key, stored);
+        }
+        Ok(Response::new(PointsOperationResponse {
+            result: Some(UpdateResult {
+                operation_id: Some(0),
+                status: UpdateStatus::Completed as i32,
+            }),
+            time: 0.0,
+            usage: None,
+        }))
+    }
+
+    async fn scroll(&self, request: Request<ScrollPoints>) -> Result<Response<ScrollResponse>, Status> {
+        self.enter().await?;
+        let request = request.into_inner();
+        let collections = self.state.collections.read().expect("lock");
+        let collection = collections
+            .get(&request.collection_name)
+            .ok_or_else(|| not_found(&request.collection_name))?;
+        let limit = request.limit.unwrap_or(10) as usize;
+        if limit == 0 {
+            return Err(Status::invalid_argument("Validation error: limit must be >= 1"));
+        }
+        let start = match &request.offset {
+            Some(id) => std::ops::Bound::Included(Key::from_proto(id)?),
+            None => std::ops::Bound::Unbounded,
+        };
+        let filter = request.filter.as_ref();
+        let mut result = Vec::with_capacity(limit);
+        let mut next_page_offset = None;
+        for (key, stored) in collection.points.range((start, std::ops::Bound::Unbounded)) {
+            if let Some(filter) = filter
+                && !matches_filter(filter, key, stored)?
+            {
+                continue;
+            }
+            if result.len() == limit {
+                next_page_offset = Some(key.to_proto());
+                break;
+            }
+            result.push(retrieved(
+                key,
+                stored,
+                &collection.shape,
+                request.with_payload.as_ref(),
+                request.with_vectors.as_ref(),
+            ));
+        }
+        Ok(Response::new(ScrollResponse {
+            next_page_offset,
+            result,
+            time: 0.0,
+            usage: None,
+        }))
+    }
+
+    async fn count(&self, request: Request<CountPoints>) -> Result<Response<CountResponse>, Status> {
+        self.enter().await?;
+        let request = request.into_inner();
+        let collections = self.state.collections.read().expect("lock");
+        let collection = collections
+            .get(&request.collection_name)
+            .ok_or_else(|| not_found(&request.collection_name))?;
+        let mut count = 0u64;
+        for (key, stored) in &collection.points {
+            let keep = match &request.filter {
+                Some(filter) => matches_filter(filter, key, stored)?,
+                None => true,
+            };
+            count += u64::from(keep);
+        }
+        Ok(Response::new(CountResponse {
+            result: Some(CountResult { count }),
+            time: 0.0,
+            usage: None,
+        }))
+    }
+
+    async fn delete(
+        &self,
+        _request: Request<DeletePoints>,
+    ) -> Result<Response<PointsOperationResponse>, Status> {
+        Err(unimplemented("delete"))
+    }
+
+    async fn get(&self, _request: Request<GetPoints>) -> Result<Response<GetResponse>, Status> {
+        Err(unimplemented("get"))
+    }
+
+    async fn update_vectors(
+        &self,
+        _request: Request<UpdatePointVectors>,
+    ) -> Result<Response<PointsOperationResponse>, Status> {
+        Err(unimplemented("update_vectors"))
+    }
+
+    async fn delete_vectors(
+        &self,
+        _request: Request<DeletePointVectors>,
+    ) -> Result<Response<PointsOperationResponse>, Status> {
+        Err(unimplemented("delete_vectors"))
+    }
+
+    async fn set_payload(
+        &self,
+        _request: Request<SetPayloadPoints>,
+    ) -> Result<Response<PointsOperationResponse>, Status> {
+        Err(unimplemented("set_payload"))
+    }
+
+    async fn overwrite_payload(
+        &self,
+        _request: Request<SetPayloadPoints>,
+    ) -> Result<Response<PointsOperationResponse>, Status> {
+        Err(unimplemented("overwrite_payload"))
+    }
+
+    async fn delete_payload(
+        &self,
+        _request: Request<DeletePayloadPoints>,
+    ) -> Result<Response<PointsOperationResponse>, Status> {
+        Err(unimplemented("delete_payload"))
+    }
+
+    async fn clear_payload(
+        &self,
+        _request: Request<ClearPayloadPoints>,
+    ) -> Result<Response<PointsOperationResponse>, Status> {
+        Err(unimplemented("clear_payload"))
+    }
+
+    async fn create_field_index(
+        &self,
+        _request: Request<CreateFieldIndexCollection>,
+    ) -> Result<Response<PointsOperationResponse>, Status> {
+        Err(unimplemented("create_field_index"))
+    }
+
+    async fn delete_field_index(
+        &self,
+        _request: Request<DeleteFieldIndexCollection>,
+    ) -> Result<Response<PointsOperationResponse>, Status> {
+        Err(unimplemented("delete_field_index"))
+    }
+
+    async fn create_vector_name(
+        &self,
+        _request: Request<CreateVectorNameRequest>,
+    ) -> Result<Response<PointsOperationResponse>, Status> {
+        Err(unimplemented("create_vector_name"))
+    }
+
+    async fn delete_vector_name(
+        &self,
+        _request: Request<DeleteVectorNameRequest>,
+    ) -> Result<Response<PointsOperationResponse>, Status> {
+        Err(unimplemented("delete_vector_name"))
+    }
+
+    async fn search(&self, _request: Request<SearchPoints>) -> Result<Response<SearchResponse>, Status> {
+        Err(unimplemented("search"))
+    }
+
+    async fn search_batch(
+        &self,
+        _request: Request<SearchBatchPoints>,
+    ) -> Result<Response<SearchBatchResponse>, Status> {
+        Err(unimplemented("search_batch"))
+    }
+
+    async fn search_groups(
+        &self,
+        _request: Request<SearchPointGroups>,
+    ) -> Result<Response<SearchGroupsResponse>, Status> {
+        Err(unimplemented("search_groups"))
+    }
+
+    async fn recommend(
+        &self,
+        _request: Request<RecommendPoints>,
+    ) -> Result<Response<RecommendResponse>, Status> {
+        Err(unimplemented("recommend"))
+    }
+
+    async fn recommend_batch(
+        &self,
+        _request: Request<RecommendBatchPoints>,
+    ) -> Result<Response<RecommendBatchResponse>, Status> {
+        Err(unimplemented("recommend_batch"))
+    }
+
+    async fn recommend_groups(
+        &self,
+        _request: Request<RecommendPointGroups>,
+    ) -> Result<Response<RecommendGroupsResponse>, Status> {
+        Err(unimplemented("recommend_groups"))
+    }
+
+    async fn discover(
+        &self,
+        _request: Request<DiscoverPoints>,
+    ) -> Result<Response<DiscoverResponse>, Status> {
+        Err(unimplemented("discover"))
+    }
+
+    async fn discover_batch(
+        &self,
+        _request: Request<DiscoverBatchPoints>,
+    ) -> Result<Response<DiscoverBatchResponse>, Status> {
+        Err(unimplemented("discover_batch"))
+    }
+
+    async fn update_batch(
+        &self,
+        _request: Request<UpdateBatchPoints>,
+    ) -> Result<Response<UpdateBatchResponse>, Status> {
+        Err(unimplemented("update_batch"))
+    }
+
+    async fn query(&self, _request: Request<QueryPoints>) -> Result<Response<QueryResponse>, Status> {
+        Err(unimplemented("query"))
+    }
+
+    async fn query_batch(
+        &self,
+        _request: Request<QueryBatchPoints>,
+    ) -> Result<Response<QueryBatchResponse>, Status> {
+        Err(unimplemented("query_batch"))
+    }
+
+    async fn query_groups(
+        &self,
+        _request: Request<QueryPointGroups>,
+    ) -> Result<Response<QueryGroupsResponse>, Status> {
+        Err(unimplemented("query_groups"))
+    }
+
+    async fn facet(&self, _request: Request<FacetCounts>) -> Result<Response<FacetResponse>, Status> {
+        Err(unimplemented("facet"))
+    }
+
+    async fn search_matrix_pairs(
+        &self,
+        _request: Request<SearchMatrixPoints>,
+    ) -> Result<Response<SearchMatrixPairsResponse>, Status> {
+        Err(unimplemented("search_matrix_pairs"))
+    }
+
+    async fn search_matrix_offsets(
+        &self,
+        _request: Request<SearchMatrixPoints>,
+    ) -> Result<Response<SearchMatrixOffsetsResponse>, Status> {
+        Err(unimplemented("search_matrix_offsets"))
+    }
+}
+
+fn input_vectors(vectors: Option<Vectors>) -> Result<HashMap<String, Vec<f32>>, Status> {
+    let dense = |v: Vector| -> Result<Vec<f32>, Status> {
+        #[allow(deprecated)]
+        match v.vector {
+            Some(vector::Vector::Dense(d)) => Ok(d.data),
+            None => Ok(v.data),
+            Some(_) => Err(Status::invalid_argument(
+                "the driftwatch test server stores dense vectors only",
+            )),
+        }
+    };
+    match vectors.and_then(|v| v.vectors_options) {
+        Some(vectors::VectorsOptions::Vector(v)) => Ok(HashMap::from([(String::new(), dense(v)?)])),
+        Some(vectors::VectorsOptions::Vectors(named)) => named
+            .vectors
+            .into_iter()
+            .map(|(name, v)| Ok((name, dense(v)?)))
+            .collect(),
+        None => Err(Status::invalid_argument("Wrong input: point without vectors")),
+    }
+}
+
+fn retrieved(
+    key: &Key,
+    stored: &Stored,
+    shape: &VectorShape,
+    with_payload: Option<&WithPayloadSelector>,
+    with_vectors: Option<&WithVectorsSelector>,
+) -> RetrievedPoint {
+    let payload = match with_payload.and_then(|s| s.selector_options.as_ref()) {
+        None | Some(PayloadSel::Enable(true)) => stored.payload.clone(),
+        Some(PayloadSel::Enable(false)) => HashMap::new(),
+        Some(PayloadSel::Include(include)) => stored
+            .payload
+            .iter()
+            .filter(|(k, _)| {
+                include
+                    .fields
+                    .iter()
+                    .any(|f| f == *k || f.starts_with(&format!("{k}.")))
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        Some(PayloadSel::Exclude(exclude)) => stored
+            .payload
+            .iter()
+            .filter(|(k, _)| !exclude.fields.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
+    let names: Option<Vec<String>> = match with_vectors.and_then(|s| s.selector_options.as_ref()) {
+        None | Some(VectorSel::Enable(false)) => None,
+        Some(VectorSel::Enable(true)) => Some(stored.vectors.keys().cloned().collect()),
+        Some(VectorSel::Include(include)) => Some(include.names.clone()),
+    };
+    let output = |data: &Vec<f32>| VectorOutput {
+        vector: Some(vector_output::Vector::Dense(DenseVector { data: data.clone() })),
+        ..Default::default()
+    };
+    let vectors = names.map(|names| match shape {
+        VectorShape::Single(_) => VectorsOutput {
+            vectors_options: stored.vectors.get("").map(|v| OutOptions::Vector(output(v))),
+        },
+        VectorShape::Named(_) => VectorsOutput {
+            vectors_options: Some(OutOptions::Vectors(NamedVectorsOutput {
+                vectors: names
+                    .iter()
+                    .filter_map(|n| stored.vectors.get(n).map(|v| (n.clone(), output(v))))
+                    .collect(),
+            })),
+        },
+    });
+    RetrievedPoint {
+        id: Some(key.to_proto()),
+        payload,
+        vectors,
+        shard_key: None,
+        order_value: None,
+    }
+}
+
+fn matches_filter(filter: &Filter, key: &Key, stored: &Stored) -> Result<bool, Status> {
+    for c in &filter.must {
+        if !matches_condition(c, key, stored)? {
+            return Ok(false);
+        }
+    }
+    for c in &filter.must_not {
+        if matches_condition(c, key, stored)? {
+            return Ok(false);
+        }
+    }
+    if !filter.should.is_empty() {
+        let mut any = false;
+        for c in &filter.should {
+            if matches_condition(c, key, stored)? {
+                any = true;
+                break;
+            }
+        }
+        if !any {
+            return Ok(false);
+        }
+    }
+    if filter.min_should.is_some() {
+        return Err(unimplemented("min_should"));
+    }
+    Ok(true)
+}
+
+fn matches_condition(condition: &Condition, key: &Key, stored: &Stored) -> Result<bool, Status> {
+    match condition.condition_one_of.as_ref() {
+        Some(ConditionOneOf::Field(field)) => matches_field(field, stored),
+        Some(ConditionOneOf::IsEmpty(c)) => Ok(values_at(&stored.payload, &c.key).is_empty()),
+        Some(ConditionOneOf::HasId(c)) => {
+            for id in &c.has_id {
+                if &Key::from_proto(id)? == key {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Some(ConditionOneOf::Filter(f)) => matches_filter(f, key, stored),
+        Some(_) => Err(unimplemented("this filter condition")),
+        None => Err(Status::invalid_argument("Wrong input: empty condition")),
+    }
+}
+
+fn matches_field(field: &FieldCondition, stored: &Stored) -> Result<bool, Status> {
+    let values = values_at(&stored.payload, &field.key);
+    if let Some(m) = &field.r#match {
+        let Some(m) = &m.match_value else {
+            return Err(Status::invalid_argument("Wrong input: empty match"));
+        };
+        return Ok(values.iter().any(|v| match (m, v.kind.as_ref()) {
+            (MatchValue::Keyword(k), Some(Kind::StringValue(s))) => k == s,
+            (MatchValue::Integer(i), Some(Kind::IntegerValue(n))) => i == n,
+            (MatchValue::Boolean(b), Some(Kind::BoolValue(x))) => b == x,
+            (MatchValue::Keywords(ks), Some(Kind::StringValue(s))) => ks.strings.contains(s),
+            (MatchValue::Integers(is), Some(Kind::IntegerValue(n))) => is.integers.contains(n),
+            _ => false,
+        }));
+    }
+    if let Some(r) = &field.range {
+        return Ok(values.iter().any(|v| {
+            let x = match v.kind.as_ref() {
+                Some(Kind::DoubleValue(d)) => *d,
+                Some(Kind::IntegerValue(i)) => *i as f64,
+                _ => return false,
+            };
+            r.lt.is_none_or(|b| x < b)
+                && r.lte.is_none_or(|b| x <= b)
+                && r.gt.is_none_or(|b| x > b)
+                && r.gte.is_none_or(|b| x >= b)
+        }));
+    }
+    if let Some(r) = &field.datetime_range {
+        let bound = |t: &Option<prost_types::Timestamp>| {
+            t.as_ref()
+                .and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok())
+        };
+        let (lt, lte, gt, gte) = (bound(&r.lt), bound(&r.lte), bound(&r.gt), bound(&r.gte));
+        return Ok(values.iter().any(|v| {
+            let Some(Kind::StringValue(s)) = v.kind.as_ref() else {
+                return false;
+            };
+            let Some(x) = parse_datetime(s) else {
+                return false;
+            };
+            lt.is_none_or(|b| x < b)
+                && lte.is_none_or(|b| x <= b)
+                && gt.is_none_or(|b| x > b)
+                && gte.is_none_or(|b| x >= b)
+        }));
+    }
+    if field.is_empty == Some(true) {
+        return Ok(values.is_empty());
+    }
+    Err(unimplemented("this field condition"))
+}
+
+/// Datetimes as Qdrant reads them: RFC 3339, or a naive date-time / date taken as UTC.
+fn parse_datetime(text: &str) -> Option<jiff::Timestamp> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Some(t);
+    }
+    if let Ok(dt) = text.parse::<jiff::civil::DateTime>() {
+        return dt.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp());
+    }
+    None
+}
+
+/// Values at a dotted path; arrays are flattened and nulls dropped (an empty result is "is_empty").
+fn values_at<'a>(payload: &'a HashMap<String, Value>, key: &str) -> Vec<&'a Value> {
+    let mut parts = key.split('.');
+    let Some(first) = parts.next() else {
+        return Vec::new();
+    };
+    let mut current: Vec<&Value> = payload.get(first).into_iter().collect();
+    for part in parts {
+        let mut next = Vec::new();
+        for v in flatten(current) {
+            if let Some(Kind::StructValue(s)) = v.kind.as_ref()
+                && let Some(inner) = s.fields.get(part)
+            {
+                next.push(inner);
+            }
+        }
+        current = next;
+    }
+    flatten(current)
+        .into_iter()
+        .filter(|v| !matches!(v.kind, None | Some(Kind::NullValue(_))))
+        .collect()
+}
+
+fn flatten(values: Vec<&Value>) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for v in values {
+        match v.kind.as_ref() {
+            Some(Kind::ListValue(list)) => out.extend(list.values.iter()),
+            _ => out.push(v),
+        }
+    }
+    out
+}
+
+/// JSON to a Qdrant payload value (integers stay integers, as in Qdrant).
+pub fn json_to_value(v: serde_json::Value) -> Value {
+    let kind = match v {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Kind::IntegerValue(i),
+            None => Kind::DoubleValue(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => Kind::StringValue(s),
+        serde_json::Value::Array(a) => Kind::ListValue(ListValue {
+            values: a.into_iter().map(json_to_value).collect(),
+        }),
+        serde_json::Value::Object(o) => Kind::StructValue(Struct {
+            fields: o.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
+        }),
+    };
+    Value { kind: Some(kind) }
+}
+
+/// A Qdrant payload value as JSON.
+pub fn value_to_json(v: &Value) -> serde_json::Value {
+    match v.kind.as_ref() {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
+        Some(Kind::IntegerValue(i)) => serde_json::Value::from(*i),
+        Some(Kind::DoubleValue(d)) => serde_json::Value::from(*d),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
+        Some(Kind::ListValue(l)) => serde_json::Value::Array(l.values.iter().map(value_to_json).collect()),
+        Some(Kind::StructValue(s)) => serde_json::Value::Object(
+            s.fields
+                .iter()
+                .map(|(k, v)| (k.clone(), value_to_json(v)))
+                .collect(),
+        ),
+    }
+}
