@@ -7,7 +7,9 @@ mod control_plane;
 
 use control_plane::ControlPlane;
 use driftwatch::api::v1alpha1::DriftEvent;
-use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
@@ -27,19 +29,30 @@ fn docs(path: &str) -> Vec<Value> {
 
 async fn apply_cluster<K>(client: &Client, doc: &Value)
 where
-    K: Resource<Scope = k8s_openapi::ClusterResourceScope> + Clone + DeserializeOwned + std::fmt::Debug + serde::Serialize,
+    K: Resource<Scope = k8s_openapi::ClusterResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + serde::Serialize,
     K::DynamicType: Default,
 {
     let name = doc["metadata"]["name"].as_str().unwrap();
     Api::<K>::all(client.clone())
-        .patch(name, &PatchParams::apply("driftwatch-test").force(), &Patch::Apply(doc))
+        .patch(
+            name,
+            &PatchParams::apply("driftwatch-test").force(),
+            &Patch::Apply(doc),
+        )
         .await
         .unwrap_or_else(|e| panic!("apply {name}: {e}"));
 }
 
 /// Installs config/rbac once per test binary (cluster-scoped objects).
 async fn install_policy(client: &Client) {
-    for doc in docs("config/rbac/roles.yaml").iter().chain(docs("config/rbac/approval-policy.yaml").iter()) {
+    for doc in docs("config/rbac/roles.yaml")
+        .iter()
+        .chain(docs("config/rbac/approval-policy.yaml").iter())
+    {
         match doc["kind"].as_str().unwrap() {
             "ClusterRole" => apply_cluster::<ClusterRole>(client, doc).await,
             "ValidatingAdmissionPolicy" => apply_cluster::<ValidatingAdmissionPolicy>(client, doc).await,
@@ -153,43 +166,60 @@ async fn try_decide(as_user: &str, event_name: &str, monitor: &str, by: &str) ->
 
 #[tokio::test]
 async fn an_approver_can_approve_in_their_own_name() {
-    let decided = try_decide("alice", "ok-alice", "monitor-a", "alice").await.unwrap();
+    let decided = try_decide("alice", "ok-alice", "monitor-a", "alice")
+        .await
+        .unwrap();
     let approval = decided.spec.approval.unwrap();
     assert_eq!(approval.approved_by, "alice");
 }
 
 #[tokio::test]
 async fn bob_cannot_approve_as_alice() {
-    let err = try_decide("bob", "forged", "monitor-a", "alice").await.unwrap_err();
+    let err = try_decide("bob", "forged", "monitor-a", "alice")
+        .await
+        .unwrap_err();
     assert!(err.starts_with("403"), "{err}");
-    assert!(err.contains(r#"you are "bob" but approvedBy says "alice""#), "{err}");
+    assert!(
+        err.contains(r#"you are "bob" but approvedBy says "alice""#),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn a_viewer_cannot_approve() {
-    let err = try_decide("vic", "viewer-tries", "monitor-a", "vic").await.unwrap_err();
+    let err = try_decide("vic", "viewer-tries", "monitor-a", "vic")
+        .await
+        .unwrap_err();
     assert!(err.starts_with("403"), "{err}");
     assert!(err.contains("cannot patch resource \"driftevents\""), "{err}");
 }
 
 #[tokio::test]
 async fn patch_rights_without_the_approve_verb_are_not_enough() {
-    let err = try_decide("dave", "patcher-tries", "monitor-a", "dave").await.unwrap_err();
+    let err = try_decide("dave", "patcher-tries", "monitor-a", "dave")
+        .await
+        .unwrap_err();
     assert!(err.starts_with("403"), "{err}");
     assert!(err.contains("needs the verb approve on driftmonitors"), "{err}");
 }
 
 #[tokio::test]
 async fn an_approver_scoped_to_monitor_a_cannot_approve_monitor_b() {
-    let err = try_decide("carol", "carol-b", "monitor-b", "carol").await.unwrap_err();
+    let err = try_decide("carol", "carol-b", "monitor-b", "carol")
+        .await
+        .unwrap_err();
     assert!(err.contains("may not decide events of DriftMonitor"), "{err}");
     assert!(err.contains("/monitor-b"), "{err}");
-    try_decide("carol", "carol-a", "monitor-a", "carol").await.unwrap();
+    try_decide("carol", "carol-a", "monitor-a", "carol")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn the_controller_service_account_records_the_user_it_authenticated() {
-    let decided = try_decide(CONTROLLER_SA, "via-rest-api", "monitor-a", "alice").await.unwrap();
+    let decided = try_decide(CONTROLLER_SA, "via-rest-api", "monitor-a", "alice")
+        .await
+        .unwrap();
     assert_eq!(decided.spec.approval.unwrap().approved_by, "alice");
 }
 
@@ -198,7 +228,10 @@ async fn writes_that_leave_the_approval_alone_are_not_checked() {
     let ns = setup().await;
     let cp = ControlPlane::shared();
     let admin: Api<DriftEvent> = Api::namespaced(cp.client().await, ns);
-    admin.create(&PostParams::default(), &event("labelled", "monitor-b")).await.unwrap();
+    admin
+        .create(&PostParams::default(), &event("labelled", "monitor-b"))
+        .await
+        .unwrap();
     // dave may patch events; a label change does not set spec.approval, so no approve right is needed.
     Api::<DriftEvent>::namespaced(cp.impersonate("dave", &[]).await, ns)
         .patch(

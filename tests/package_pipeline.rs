@@ -142,8 +142,17 @@ fn read_npy(bytes: &[u8]) -> ((usize, usize), Vec<f32>) {
     assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
-    assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"), "{header}");
-    let shape = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
+    assert!(
+        header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"),
+        "{header}"
+    );
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
     let dims: Vec<usize> = shape.split(',').map(|s| s.trim().parse().unwrap()).collect();
     assert_eq!((10 + header_len) % 64, 0);
     let values = bytes[10 + header_len..]
@@ -183,7 +192,11 @@ fn check_archive(bytes: &[u8], format: ArchiveFormat, src: &MemorySource, sample
         let original = by_id[&line["id"].as_u64().unwrap()];
         assert_eq!(line["payload"], original.payload);
         assert_eq!(line["timestamp"], original.timestamp.clone().unwrap().as_str());
-        assert_eq!(&values[row * dims..(row + 1) * dims], original.vector.as_slice(), "row {row}");
+        assert_eq!(
+            &values[row * dims..(row + 1) * dims],
+            original.vector.as_slice(),
+            "row {row}"
+        );
     }
     // Sorted by id, no duplicates.
     let ids: Vec<u64> = lines.iter().map(|l| l["id"].as_u64().unwrap()).collect();
@@ -218,14 +231,20 @@ async fn an_approved_batch_lands_in_s3_and_reads_back_equal_to_the_source() {
     let bytes = download(&dest).await;
     {
         use sha2::Digest;
-        assert_eq!(outcome.sha256.as_deref(), Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str()));
+        assert_eq!(
+            outcome.sha256.as_deref(),
+            Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str())
+        );
         assert_eq!(outcome.size_bytes, Some(bytes.len() as u64));
     }
     let manifest = check_archive(&bytes, ArchiveFormat::TarGz, &src, 500);
     assert_eq!(manifest["approvedBy"], "alice");
     assert_eq!(manifest["monitor"], "frames");
     assert_eq!(manifest["event"]["uid"], "uid-batch-read-back");
-    assert_eq!(manifest["windows"]["comparison"]["start_time"], "2026-11-25T00:00:00Z");
+    assert_eq!(
+        manifest["windows"]["comparison"]["start_time"],
+        "2026-11-25T00:00:00Z"
+    );
     assert_eq!(manifest["driftScores"][0]["score"], 0.31);
     let body: Value = serde_json::from_slice(&receiver.received()[0].body).unwrap();
     assert_eq!(body["s3_uri"], outcome.s3_uri.unwrap());
@@ -239,15 +258,23 @@ async fn a_rerun_finds_the_identical_archive_and_does_not_upload_again() {
     let plan = plan("batch-rerun", 200, ArchiveFormat::TarGz);
     let dest = destination(&plan, 64 << 20).await;
     let work = tempfile::tempdir().unwrap();
-    let first = package::run(&src, &plan, &work.path().join("1"), &dest, None).await.unwrap();
+    let first = package::run(&src, &plan, &work.path().join("1"), &dest, None)
+        .await
+        .unwrap();
     let head = |d: &Destination| {
-        d.client.head_object().bucket(&d.upload.bucket).key(&d.upload.key).send()
+        d.client
+            .head_object()
+            .bucket(&d.upload.bucket)
+            .key(&d.upload.key)
+            .send()
     };
     let before = head(&dest).await.unwrap();
     // A retried Pod reads the window in another order: the sample and the archive are the same.
     let mut shuffled = src.clone();
     shuffled.points.reverse();
-    let second = package::run(&shuffled, &plan, &work.path().join("2"), &dest, None).await.unwrap();
+    let second = package::run(&shuffled, &plan, &work.path().join("2"), &dest, None)
+        .await
+        .unwrap();
     assert!(!first.reused);
     assert!(second.reused);
     assert_eq!(first.sha256, second.sha256);
@@ -271,7 +298,10 @@ async fn a_large_archive_goes_up_in_parts_and_arrives_intact() {
     assert!(outcome.size_bytes.unwrap() > 5 << 20, "{outcome:?}");
     let bytes = download(&dest).await;
     use sha2::Digest;
-    assert_eq!(outcome.sha256.as_deref(), Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str()));
+    assert_eq!(
+        outcome.sha256.as_deref(),
+        Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str())
+    );
     check_archive(&bytes, ArchiveFormat::TarGz, &src, 3000);
     // The multipart ETag has the "-<parts>" suffix.
     let head = dest
@@ -282,7 +312,11 @@ async fn a_large_archive_goes_up_in_parts_and_arrives_intact() {
         .send()
         .await
         .unwrap();
-    assert!(head.e_tag().unwrap_or_default().trim_matches('"').ends_with("-2"), "{:?}", head.e_tag());
+    assert!(
+        head.e_tag().unwrap_or_default().trim_matches('"').ends_with("-2"),
+        "{:?}",
+        head.e_tag()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,7 +369,11 @@ async fn referenced_objects_are_included_and_a_missing_one_is_recorded() {
     let listed = manifest["objects"].as_array().unwrap();
     assert_eq!(listed.len(), 4);
     assert_eq!(listed[1]["sizeBytes"], 1001);
-    assert!(listed[3]["error"].as_str().unwrap().contains("GetObject"), "{}", listed[3]);
+    assert!(
+        listed[3]["error"].as_str().unwrap().contains("GetObject"),
+        "{}",
+        listed[3]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,7 +59,9 @@ fn timeline(attempts: &[Attempt]) -> String {
                 a.number,
                 a.at.as_secs_f64(),
                 a.detail.split(':').next().unwrap_or(""),
-                a.wait.map(|w| format!("{:.3}s", w.as_secs_f64())).unwrap_or_else(|| "-".into())
+                a.wait
+                    .map(|w| format!("{:.3}s", w.as_secs_f64()))
+                    .unwrap_or_else(|| "-".into())
             )
         })
         .collect::<Vec<_>>()
@@ -101,7 +103,13 @@ async fn every_request_carries_the_idempotency_key_token_and_a_verifiable_signat
     let received = receiver.received();
     assert_eq!(received.len(), 2);
     for request in &received {
-        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let header = |name: &str| {
+            request
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        };
         assert_eq!(header("idempotency-key"), "4f1c2a7e-uid");
         assert_eq!(header("authorization"), "Bearer s3cr3t-token");
         assert_eq!(header("content-type"), "application/json");
@@ -135,7 +143,9 @@ async fn every_request_carries_the_idempotency_key_token_and_a_verifiable_signat
 #[tokio::test]
 async fn a_server_that_always_fails_gets_one_attempt_and_three_retries() {
     let receiver = Receiver::start(vec![Reply::Status(500)]).await;
-    let err = webhook::deliver(&settings(&receiver.url), &body()).await.unwrap_err();
+    let err = webhook::deliver(&settings(&receiver.url), &body())
+        .await
+        .unwrap_err();
     match &err {
         WebhookError::Exhausted { attempts, last } => {
             eprintln!("timeline (always 500): {}", timeline(attempts));
@@ -151,7 +161,9 @@ async fn a_server_that_always_fails_gets_one_attempt_and_three_retries() {
 #[tokio::test]
 async fn a_client_error_fails_at_once_without_retrying() {
     let receiver = Receiver::start(vec![Reply::Status(400), Reply::Ok(serde_json::json!({}))]).await;
-    let err = webhook::deliver(&settings(&receiver.url), &body()).await.unwrap_err();
+    let err = webhook::deliver(&settings(&receiver.url), &body())
+        .await
+        .unwrap_err();
     match &err {
         WebhookError::Rejected { status, attempts, .. } => {
             assert_eq!(*status, 400);
@@ -175,15 +187,26 @@ async fn a_slow_receiver_times_out_and_the_attempt_is_retried() {
     eprintln!("timeline (slow, then 200): {}", timeline(&delivery.attempts));
     assert_eq!(delivery.attempts.len(), 2);
     assert!(delivery.attempts[0].status.is_none());
-    assert!(delivery.attempts[0].detail.starts_with("timed out"), "{:?}", delivery.attempts[0]);
+    assert!(
+        delivery.attempts[0].detail.starts_with("timed out"),
+        "{:?}",
+        delivery.attempts[0]
+    );
     assert_eq!(delivery.job_id.as_deref(), Some("after-timeout"));
 }
 
 #[tokio::test]
 async fn too_many_requests_waits_for_retry_after() {
-    let receiver = Receiver::start(vec![Reply::TooMany(1), Reply::Ok(serde_json::json!({"job_id": "j"}))]).await;
+    let receiver = Receiver::start(vec![
+        Reply::TooMany(1),
+        Reply::Ok(serde_json::json!({"job_id": "j"})),
+    ])
+    .await;
     let delivery = webhook::deliver(&settings(&receiver.url), &body()).await.unwrap();
-    eprintln!("timeline (429 Retry-After: 1, then 200): {}", timeline(&delivery.attempts));
+    eprintln!(
+        "timeline (429 Retry-After: 1, then 200): {}",
+        timeline(&delivery.attempts)
+    );
     assert_eq!(delivery.attempts.len(), 2);
     assert_eq!(delivery.attempts[0].status, Some(429));
     assert_eq!(delivery.attempts[0].wait, Some(Duration::from_secs(1)));
@@ -194,7 +217,11 @@ async fn too_many_requests_waits_for_retry_after() {
 #[tokio::test]
 async fn a_refused_connection_is_retried_and_then_reported() {
     // A port nobody listens on: bind, note the port, drop the listener.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut settings = settings(&format!("http://127.0.0.1:{port}/hook"));
     settings.policy.retries = 1;
     let err = webhook::deliver(&settings, &body()).await.unwrap_err();

@@ -352,6 +352,9 @@ mod tests {
         let report = PackageReport::failure("ns/e", "WebhookFailed", "y".repeat(9000), None);
         let text = encode_package_report(&report);
         assert!(text.len() <= MAX_RESULT_BYTES);
-        assert_eq!(parse_package_report(&text).unwrap().error.unwrap().kind, "WebhookFailed");
+        assert_eq!(
+            parse_package_report(&text).unwrap().error.unwrap().kind,
+            "WebhookFailed"
+        );
     }
 }

@@ -116,14 +116,17 @@ pub async fn connect(cli: &Cli) -> Result<Session, PluginError> {
     };
     let config = match &cli.kubeconfig {
         Some(path) => {
-            let kubeconfig =
-                Kubeconfig::read_from(path).map_err(|e| PluginError::Kubeconfig(format!("{}: {e}", path.display())))?;
+            let kubeconfig = Kubeconfig::read_from(path)
+                .map_err(|e| PluginError::Kubeconfig(format!("{}: {e}", path.display())))?;
             Config::from_custom_kubeconfig(kubeconfig, &options).await
         }
         None => Config::from_kubeconfig(&options).await,
     }
     .map_err(|e| PluginError::Kubeconfig(e.to_string()))?;
-    let namespace = cli.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
+    let namespace = cli
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
     let client = Client::try_from(config).map_err(|e| PluginError::Kubeconfig(e.to_string()))?;
     Ok(Session { client, namespace })
 }
@@ -197,8 +200,12 @@ pub async fn run(cli: &Cli, session: &Session) -> Result<String, PluginError> {
                 .map_err(|e| api_error(e, &format!("DriftEvent {}/{event}", session.namespace)))?;
             Ok(render::event_details(&event))
         }
-        Command::Approve { event, reason } => decide(session, &ns_events, event, Decision::Approve, reason).await,
-        Command::Ignore { event, reason } => decide(session, &ns_events, event, Decision::Ignore, reason).await,
+        Command::Approve { event, reason } => {
+            decide(session, &ns_events, event, Decision::Approve, reason).await
+        }
+        Command::Ignore { event, reason } => {
+            decide(session, &ns_events, event, Decision::Ignore, reason).await
+        }
         Command::Check { monitor } => {
             let value = now.to_string();
             let patch = json!({"metadata": {"annotations": {RUN_NOW_ANNOTATION: value}}});
@@ -249,7 +256,10 @@ async fn decide(
         "metadata": {"resourceVersion": event.metadata.resource_version},
         "spec": {"approval": approval}
     });
-    match events.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match events
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => Ok(format!(
             "driftevent.driftwatch.dev/{name} {} by {user}\n",
             match decision {
@@ -257,7 +267,9 @@ async fn decide(
                 Decision::Ignore => "ignored",
             }
         )),
-        Err(kube::Error::Api(status)) if status.code == 409 || status.message.contains("already been decided") => {
+        Err(kube::Error::Api(status))
+            if status.code == 409 || status.message.contains("already been decided") =>
+        {
             match events.get(name).await.ok().and_then(|e| e.spec.approval) {
                 Some(existing) => Err(already_decided(&what, &existing)),
                 None => Err(PluginError::Api(status.message)),
@@ -277,6 +289,10 @@ fn already_decided(what: &str, existing: &crate::api::v1alpha1::Approval) -> Plu
         "{what} was already decided: {} by {}{}; a decision cannot be changed",
         existing.decision.as_str(),
         existing.approved_by,
-        existing.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        existing
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
     ))
 }

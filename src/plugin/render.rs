@@ -8,10 +8,17 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 
 /// A one-line sparkline of `values` scaled between their min and max (a gap `·` for missing values).
 pub fn sparkline(values: &[Option<f64>]) -> String {
-    let finite: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+    let finite: Vec<f64> = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
     let (lo, hi) = finite
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
     values
         .iter()
         .map(|v| match v {
@@ -42,7 +49,13 @@ pub fn age(seconds: i64) -> String {
 fn pad_table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for row in rows {
@@ -121,14 +134,24 @@ pub fn event_details(event: &DriftEvent) -> String {
     let window = |w: &crate::api::v1alpha1::TimeWindow| {
         format!(
             "{} → {}",
-            w.start.as_ref().map(|t| t.0.to_string()).unwrap_or_else(|| "?".into()),
-            w.end.as_ref().map(|t| t.0.to_string()).unwrap_or_else(|| "?".into())
+            w.start
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_else(|| "?".into()),
+            w.end
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_else(|| "?".into())
         )
     };
     let _ = writeln!(out, "Reference:   {}", window(&spec.reference_window));
     let _ = writeln!(out, "Comparison:  {}", window(&spec.comparison_window));
     if let Some(samples) = &spec.samples {
-        let _ = writeln!(out, "Samples:     reference {}, comparison {}", samples.reference, samples.comparison);
+        let _ = writeln!(
+            out,
+            "Samples:     reference {}, comparison {}",
+            samples.reference, samples.comparison
+        );
     }
     match &spec.approval {
         Some(a) => {
@@ -141,17 +164,26 @@ pub fn event_details(event: &DriftEvent) -> String {
             );
         }
         None => {
-            let _ = writeln!(out, "Decision:    none yet (kubectl drift approve|ignore EVENT --reason …)");
+            let _ = writeln!(
+                out,
+                "Decision:    none yet (kubectl drift approve|ignore EVENT --reason …)"
+            );
         }
     }
     let _ = writeln!(out, "Scores:");
-    let mut rows = vec![["METHOD", "SOURCE", "SCORE", "THRESHOLD", "P-VALUE", "DRIFTED"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["METHOD", "SOURCE", "SCORE", "THRESHOLD", "P-VALUE", "DRIFTED"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for s in &spec.scores {
         rows.push(vec![
             s.method.as_str().to_string(),
             s.source.as_str().to_string(),
             format!("{:.4}", s.score),
-            s.threshold.map(|t| format!("{t:.4}")).unwrap_or_else(|| "-".into()),
+            s.threshold
+                .map(|t| format!("{t:.4}"))
+                .unwrap_or_else(|| "-".into()),
             s.p_value.map(|p| format!("{p:.4}")).unwrap_or_else(|| "-".into()),
             if s.drifted { "yes" } else { "no" }.to_string(),
         ]);
@@ -174,7 +206,11 @@ pub fn event_details(event: &DriftEvent) -> String {
             }
         }
     }
-    let transitions = event.status.as_ref().map(|s| s.transitions.as_slice()).unwrap_or_default();
+    let transitions = event
+        .status
+        .as_ref()
+        .map(|s| s.transitions.as_slice())
+        .unwrap_or_default();
     if !transitions.is_empty() {
         let _ = writeln!(out, "History:");
         for t in transitions {
@@ -183,7 +219,10 @@ pub fn event_details(event: &DriftEvent) -> String {
                 "  {}  {}{}{}",
                 t.time.0,
                 t.phase.as_str(),
-                t.actor.as_deref().map(|a| format!("  by {a}")).unwrap_or_default(),
+                t.actor
+                    .as_deref()
+                    .map(|a| format!("  by {a}"))
+                    .unwrap_or_default(),
                 t.message.as_deref().map(|m| format!("  {m}")).unwrap_or_default()
             );
         }
@@ -193,7 +232,11 @@ pub fn event_details(event: &DriftEvent) -> String {
 
 /// The `history` view: one sparkline per detector over `status.history`, plus the latest values.
 pub fn monitor_history(monitor: &DriftMonitor, limit: usize) -> String {
-    let history = monitor.status.as_ref().map(|s| s.history.as_slice()).unwrap_or_default();
+    let history = monitor
+        .status
+        .as_ref()
+        .map(|s| s.history.as_slice())
+        .unwrap_or_default();
     let start = history.len().saturating_sub(limit);
     let recent = &history[start..];
     let mut out = String::new();
@@ -218,7 +261,11 @@ pub fn monitor_history(monitor: &DriftMonitor, limit: usize) -> String {
             }
         }
     }
-    let mut rows = vec![["DETECTOR", "LAST", "THRESHOLD", "TREND"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["DETECTOR", "LAST", "THRESHOLD", "TREND"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for (method, source) in &detectors {
         let values: Vec<Option<f64>> = recent
             .iter()
@@ -230,20 +277,28 @@ pub fn monitor_history(monitor: &DriftMonitor, limit: usize) -> String {
             })
             .collect();
         let last = recent.iter().rev().find_map(|e| {
-            e.scores.iter().find(|s| s.method.as_str() == method && s.source.as_str() == source)
+            e.scores
+                .iter()
+                .find(|s| s.method.as_str() == method && s.source.as_str() == source)
         });
         rows.push(vec![
             format!("{method}/{source}"),
             last.map(|s| format!("{:.4}{}", s.score, if s.drifted { " !" } else { "" }))
                 .unwrap_or_else(|| "-".into()),
-            last.and_then(|s| s.threshold).map(|t| format!("{t:.4}")).unwrap_or_else(|| "-".into()),
+            last.and_then(|s| s.threshold)
+                .map(|t| format!("{t:.4}"))
+                .unwrap_or_else(|| "-".into()),
             sparkline(&values),
         ]);
     }
     out.push_str(&pad_table(&rows));
     let failed = recent.iter().filter(|e| e.error.is_some()).count();
     let drifted = recent.iter().filter(|e| e.drift_detected == Some(true)).count();
-    let _ = writeln!(out, "drift detected in {drifted} of {} checks; {failed} failed", recent.len());
+    let _ = writeln!(
+        out,
+        "drift detected in {drifted} of {} checks; {failed} failed",
+        recent.len()
+    );
     out
 }
 
@@ -284,11 +339,22 @@ mod tests {
 
     #[test]
     fn the_list_table_has_aligned_columns_and_the_decision() {
-        let now = "2026-11-26T03:00:00Z".parse::<jiff::Timestamp>().unwrap().as_second();
-        let table = events_table(&[event("frames-1", 0.31), event("frames-long-name", 0.2)], true, now);
+        let now = "2026-11-26T03:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_second();
+        let table = events_table(
+            &[event("frames-1", 0.31), event("frames-long-name", 0.2)],
+            true,
+            now,
+        );
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[0].starts_with("NAMESPACE   EVENT"), "{table}");
-        assert!(lines[1].contains("0.3100") && lines[1].contains("Actioned") && lines[1].contains("Approve by alice"));
+        assert!(
+            lines[1].contains("0.3100")
+                && lines[1].contains("Actioned")
+                && lines[1].contains("Approve by alice")
+        );
         assert!(lines[1].ends_with("3h"));
         assert_eq!(lines[1].find("frames   "), lines[2].find("frames   "));
     }

@@ -58,7 +58,9 @@ impl Receiver {
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(handle))
             .with_state(shared);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
         let addr = listener.local_addr().expect("receiver address");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

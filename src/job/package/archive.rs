@@ -24,7 +24,11 @@ pub enum ArchiveError {
     #[error("writing {path}: {source}")]
     Io { path: String, source: io::Error },
     #[error("point {id} has a {found}-dimensional vector, the others have {expected}")]
-    Dimensions { id: String, expected: usize, found: usize },
+    Dimensions {
+        id: String,
+        expected: usize,
+        found: usize,
+    },
     #[error("point {0} has no vector (is --vector-name right?)")]
     NoVector(String),
     #[error("serializing point {id}: {source}")]
@@ -282,7 +286,11 @@ pub fn archive_name(format: ArchiveFormat) -> &'static str {
 const GZIP_LEVEL: u32 = 1;
 
 /// Writes the entries, in the given order, into `out` and returns its checksum and size.
-pub fn write_archive(format: ArchiveFormat, entries: &[Entry], out: &Path) -> Result<ArchiveFile, ArchiveError> {
+pub fn write_archive(
+    format: ArchiveFormat,
+    entries: &[Entry],
+    out: &Path,
+) -> Result<ArchiveFile, ArchiveError> {
     match format {
         ArchiveFormat::TarGz => write_tar_gz(entries, out)?,
         ArchiveFormat::Zip => write_zip(entries, out)?,
@@ -297,9 +305,10 @@ pub fn write_archive(format: ArchiveFormat, entries: &[Entry], out: &Path) -> Re
 
 fn write_tar_gz(entries: &[Entry], out: &Path) -> Result<(), ArchiveError> {
     let file = File::create(out).map_err(io_err(out))?;
-    let gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(BufWriter::with_capacity(1 << 20, file), flate2::Compression::new(GZIP_LEVEL));
+    let gz = flate2::GzBuilder::new().mtime(0).write(
+        BufWriter::with_capacity(1 << 20, file),
+        flate2::Compression::new(GZIP_LEVEL),
+    );
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);
     for entry in entries {
@@ -342,7 +351,10 @@ fn write_zip(entries: &[Entry], out: &Path) -> Result<(), ArchiveError> {
     for entry in entries {
         match &entry.source {
             EntrySource::Bytes(bytes) => {
-                zip.start_file(entry.name.as_str(), base.large_file(bytes.len() as u64 >= u32::MAX as u64))?;
+                zip.start_file(
+                    entry.name.as_str(),
+                    base.large_file(bytes.len() as u64 >= u32::MAX as u64),
+                )?;
                 zip.write_all(bytes).map_err(io_err(out))?;
             }
             EntrySource::File(path) => {
@@ -390,7 +402,11 @@ mod tests {
         spool.push(&point(1, 3), None).unwrap();
         assert!(matches!(
             spool.push(&point(2, 4), None),
-            Err(ArchiveError::Dimensions { expected: 3, found: 4, .. })
+            Err(ArchiveError::Dimensions {
+                expected: 3,
+                found: 4,
+                ..
+            })
         ));
     }
 

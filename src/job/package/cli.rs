@@ -187,7 +187,8 @@ fn optional_timestamp(flag: &str, value: Option<&str>) -> Result<Option<String>,
 }
 
 fn quantity(flag: &str, value: &str) -> Result<u64, PackageError> {
-    parse_quantity(value).ok_or_else(|| invalid(format!("--{flag} {value:?} is not a byte quantity such as 20Mi")))
+    parse_quantity(value)
+        .ok_or_else(|| invalid(format!("--{flag} {value:?} is not a byte quantity such as 20Mi")))
 }
 
 fn duration(flag: &str, value: &str) -> Result<Duration, PackageError> {
@@ -215,7 +216,11 @@ impl PackageArgs {
         if self.sample_size == 0 {
             return Err(invalid("--sample-size must be at least 1"));
         }
-        for (flag, value) in [("namespace", &self.namespace), ("event", &self.event), ("monitor", &self.monitor)] {
+        for (flag, value) in [
+            ("namespace", &self.namespace),
+            ("event", &self.event),
+            ("monitor", &self.monitor),
+        ] {
             if value.is_empty() || value.contains('/') {
                 return Err(invalid(format!("--{flag} must be a non-empty Kubernetes name")));
             }
@@ -225,8 +230,13 @@ impl PackageArgs {
         {
             return Err(invalid("--sse must be AES256 or aws:kms"));
         }
-        if !matches!(self.timestamp_format.as_str(), "rfc3339" | "unixSeconds" | "unixMillis") {
-            return Err(invalid("--timestamp-format must be rfc3339, unixSeconds or unixMillis"));
+        if !matches!(
+            self.timestamp_format.as_str(),
+            "rfc3339" | "unixSeconds" | "unixMillis"
+        ) {
+            return Err(invalid(
+                "--timestamp-format must be rfc3339, unixSeconds or unixMillis",
+            ));
         }
         if let Some(filter) = &self.filter {
             serde_json::from_str::<crate::api::v1alpha1::PayloadFilter>(filter)
@@ -346,7 +356,12 @@ async fn execute_inner(
     let work = super::work_dir(args.work_dir.as_deref()).map_err(|e| {
         (
             PackageError::WorkDir {
-                path: args.work_dir.as_deref().unwrap_or(Path::new("$TMPDIR")).display().to_string(),
+                path: args
+                    .work_dir
+                    .as_deref()
+                    .unwrap_or(Path::new("$TMPDIR"))
+                    .display()
+                    .to_string(),
                 message: e.to_string(),
             },
             None,
@@ -359,10 +374,24 @@ async fn execute_inner(
     };
     if let Some(path) = &args.points_file {
         let source = load_points_file(path).map_err(|e| (e, None))?;
-        return super::run(&source, &resolved.plan, work.path(), &destination, resolved.webhook.as_ref()).await;
+        return super::run(
+            &source,
+            &resolved.plan,
+            work.path(),
+            &destination,
+            resolved.webhook.as_ref(),
+        )
+        .await;
     }
     let source = super::qdrant::QdrantPoints::from_args(args).map_err(|e| (e, None))?;
-    super::run(&source, &resolved.plan, work.path(), &destination, resolved.webhook.as_ref()).await
+    super::run(
+        &source,
+        &resolved.plan,
+        work.path(),
+        &destination,
+        resolved.webhook.as_ref(),
+    )
+    .await
 }
 
 /// Writes the report where it belongs and returns the exit code.
@@ -382,7 +411,11 @@ pub fn report(args: &PackageArgs, report: &PackageReport) -> ExitCode {
                 r.s3_uri.as_deref().unwrap_or("?"),
                 r.size_bytes.unwrap_or(0),
                 r.sha256.as_deref().unwrap_or("?"),
-                if r.reused { ", reused the existing upload" } else { "" },
+                if r.reused {
+                    ", reused the existing upload"
+                } else {
+                    ""
+                },
                 r.attempts,
                 r.retraining_job_id
                     .as_deref()

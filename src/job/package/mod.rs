@@ -428,7 +428,9 @@ pub async fn run<S: PointSource>(
 /// A fresh work folder under `base` (removed when dropped).
 pub fn work_dir(base: Option<&Path>) -> std::io::Result<tempfile::TempDir> {
     let base: PathBuf = base.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
-    tempfile::Builder::new().prefix("driftwatch-package-").tempdir_in(base)
+    tempfile::Builder::new()
+        .prefix("driftwatch-package-")
+        .tempdir_in(base)
 }
 
 #[cfg(test)]

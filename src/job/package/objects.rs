@@ -134,7 +134,10 @@ impl ObjectFetcher {
                         format!("maxTotalBytes ({}) reached", self.limits.max_total_bytes)
                     }
                     FetchError::S3(S3Error::TooLarge { .. }) => {
-                        format!("larger than maxObjectBytes ({} bytes)", self.limits.max_object_bytes)
+                        format!(
+                            "larger than maxObjectBytes ({} bytes)",
+                            self.limits.max_object_bytes
+                        )
                     }
                     other => other.to_string(),
                 };
@@ -169,7 +172,11 @@ impl ObjectFetcher {
         }
         let mut file = tokio::fs::File::create(dest).await?;
         let mut total = 0u64;
-        while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Http(e.to_string()))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| FetchError::Http(e.to_string()))?
+        {
             total += chunk.len() as u64;
             if total > limit {
                 return Err(FetchError::TooLarge(limit));
@@ -208,7 +215,13 @@ fn basename(uri: &str) -> &str {
 fn sanitize(name: &str) -> String {
     let cleaned: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(100)
         .collect();
     if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') {

@@ -33,10 +33,7 @@ pub enum S3Error {
         message: String,
     },
     #[error("reading {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("{0} is not an s3://bucket/key URI")]
     BadUri(String),
     #[error("object is larger than the limit of {limit} bytes")]
@@ -136,9 +133,7 @@ pub async fn existing_checksum(
             Ok(Some((sha, size)))
         }
         Err(err) => {
-            let not_found = err
-                .as_service_error()
-                .is_some_and(|e| e.is_not_found())
+            let not_found = err.as_service_error().is_some_and(|e| e.is_not_found())
                 || err.raw_response().is_some_and(|r| r.status().as_u16() == 404);
             if not_found {
                 Ok(None)
@@ -160,10 +155,23 @@ pub async fn upload_or_reuse(
     let (bucket, key) = (settings.bucket.as_str(), settings.key.as_str());
     if let Some((existing_sha, existing_size)) = existing_checksum(client, bucket, key).await? {
         if existing_sha.as_deref() == Some(sha256) && existing_size == size {
-            tracing::info!(bucket, key, sha256, "identical archive already uploaded; reusing it");
-            return Ok(UploadOutcome { reused: true, parts: 0 });
+            tracing::info!(
+                bucket,
+                key,
+                sha256,
+                "identical archive already uploaded; reusing it"
+            );
+            return Ok(UploadOutcome {
+                reused: true,
+                parts: 0,
+            });
         }
-        tracing::warn!(bucket, key, ?existing_sha, "a different object is at the key; replacing it");
+        tracing::warn!(
+            bucket,
+            key,
+            ?existing_sha,
+            "a different object is at the key; replacing it"
+        );
     }
     let sse = settings.sse.as_deref().map(ServerSideEncryption::from);
     if size < settings.multipart_threshold.max(MIN_PART_SIZE) {
@@ -184,7 +192,10 @@ pub async fn upload_or_reuse(
             .send()
             .await
             .map_err(|e| request_error("PutObject", bucket, key, e))?;
-        return Ok(UploadOutcome { reused: false, parts: 1 });
+        return Ok(UploadOutcome {
+            reused: false,
+            parts: 1,
+        });
     }
     let created = client
         .create_multipart_upload()
@@ -210,7 +221,10 @@ pub async fn upload_or_reuse(
                 .send()
                 .await
                 .map_err(|e| request_error("CompleteMultipartUpload", bucket, key, e))?;
-            Ok(UploadOutcome { reused: false, parts: count })
+            Ok(UploadOutcome {
+                reused: false,
+                parts: count,
+            })
         }
         Err(err) => {
             if let Err(abort) = client
@@ -275,11 +289,13 @@ async fn upload_parts(
                     .send()
                     .await
                     .map_err(|e| request_error("UploadPart", bucket, key, e))?;
-                Ok(CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(part.e_tag().map(str::to_string))
-                    .checksum_sha256(checksum)
-                    .build())
+                Ok::<CompletedPart, S3Error>(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(part.e_tag().map(str::to_string))
+                        .checksum_sha256(checksum)
+                        .build(),
+                )
             }
         })
         .buffered(PART_CONCURRENCY)
@@ -355,6 +371,9 @@ mod tests {
     #[test]
     fn a_hex_digest_becomes_the_base64_s3_expects() {
         let hex_digest = hex::encode(Sha256::digest(b"abc"));
-        assert_eq!(hex_to_base64(&hex_digest), "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+        assert_eq!(
+            hex_to_base64(&hex_digest),
+            "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+        );
     }
 }

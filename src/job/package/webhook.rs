@@ -72,7 +72,9 @@ impl RetryPolicy {
         if let Some(after) = retry_after {
             return after.min(self.max_retry_after);
         }
-        let exp = self.base.saturating_mul(1u32 << (retry.saturating_sub(1)).min(20));
+        let exp = self
+            .base
+            .saturating_mul(1u32 << (retry.saturating_sub(1)).min(20));
         let capped = exp.min(self.max_delay);
         capped.mul_f64(0.5 + jitter.clamp(0.0, 1.0))
     }
@@ -274,7 +276,10 @@ pub async fn deliver(settings: &WebhookSettings, body: &WebhookBody) -> Result<D
                 if number == total {
                     tracing::warn!(attempt = number, %detail, "webhook attempt failed; no retries left");
                     attempts.push(attempt);
-                    return Err(WebhookError::Exhausted { last: detail, attempts });
+                    return Err(WebhookError::Exhausted {
+                        last: detail,
+                        attempts,
+                    });
                 }
                 let jitter: f64 = rand::rng().random();
                 let wait = settings.policy.delay(number, jitter, retry_after);
@@ -312,7 +317,10 @@ mod tests {
     #[test]
     fn retry_after_replaces_the_backoff_but_is_capped() {
         let policy = RetryPolicy::default();
-        assert_eq!(policy.delay(1, 0.3, Some(Duration::from_secs(7))), Duration::from_secs(7));
+        assert_eq!(
+            policy.delay(1, 0.3, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
         assert_eq!(
             policy.delay(1, 0.3, Some(Duration::from_secs(100_000))),
             Duration::from_secs(300)
@@ -332,7 +340,10 @@ mod tests {
 
     #[test]
     fn the_job_id_is_read_from_either_field() {
-        assert_eq!(job_id_from_response(br#"{"job_id":"j-1"}"#).as_deref(), Some("j-1"));
+        assert_eq!(
+            job_id_from_response(br#"{"job_id":"j-1"}"#).as_deref(),
+            Some("j-1")
+        );
         assert_eq!(
             job_id_from_response(br#"{"retraining_job_id":42}"#).as_deref(),
             Some("42")
