@@ -22,7 +22,7 @@ const CONTROLLER_SA: &str = "system:serviceaccount:driftwatch-system:driftwatch-
 fn docs(path: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde_yaml::with::singleton_map_recursive::deserialize::<Value, _>(d).unwrap())
+        .map(|d| <Value as serde::Deserialize>::deserialize(d).unwrap())
         .filter(|v| !v.is_null())
         .collect()
 }
