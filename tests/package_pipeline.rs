@@ -105,6 +105,16 @@ async fn download(dest: &Destination) -> Vec<u8> {
     out.body.collect().await.unwrap().into_bytes().to_vec()
 }
 
+async fn head(dest: &Destination) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+    dest.client
+        .head_object()
+        .bucket(&dest.upload.bucket)
+        .key(&dest.upload.key)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Entries of a tar.gz or zip, by name.
 fn unpack(bytes: &[u8], format: ArchiveFormat) -> (Vec<String>, HashMap<String, Vec<u8>>) {
     let mut names = Vec::new();
@@ -261,14 +271,7 @@ async fn a_rerun_finds_the_identical_archive_and_does_not_upload_again() {
     let first = package::run(&src, &plan, &work.path().join("1"), &dest, None)
         .await
         .unwrap();
-    let head = |d: &Destination| {
-        d.client
-            .head_object()
-            .bucket(&d.upload.bucket)
-            .key(&d.upload.key)
-            .send()
-    };
-    let before = head(&dest).await.unwrap();
+    let before = head(&dest).await;
     // A retried Pod reads the window in another order: the sample and the archive are the same.
     let mut shuffled = src.clone();
     shuffled.points.reverse();
@@ -278,7 +281,7 @@ async fn a_rerun_finds_the_identical_archive_and_does_not_upload_again() {
     assert!(!first.reused);
     assert!(second.reused);
     assert_eq!(first.sha256, second.sha256);
-    let after = head(&dest).await.unwrap();
+    let after = head(&dest).await;
     assert_eq!(before.e_tag(), after.e_tag());
     assert_eq!(before.last_modified(), after.last_modified());
     assert_eq!(
