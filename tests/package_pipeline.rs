@@ -386,9 +386,10 @@ async fn a_failing_webhook_reports_the_upload_and_every_attempt() {
     let dest = destination(&plan, 64 << 20).await;
     let receiver = Receiver::start(vec![Reply::Status(503)]).await;
     let work = tempfile::tempdir().unwrap();
-    let (err, partial) = package::run(&src, &plan, work.path(), &dest, Some(&webhook(&receiver.url)))
+    let failure = package::run(&src, &plan, work.path(), &dest, Some(&webhook(&receiver.url)))
         .await
         .unwrap_err();
+    let (err, partial) = (failure.error, failure.partial);
     assert_eq!(err.kind(), "WebhookFailed");
     let partial = partial.unwrap();
     assert_eq!(partial.attempts, 4);
@@ -401,9 +402,10 @@ async fn an_empty_window_is_insufficient_data_and_uploads_nothing() {
     let plan = plan("batch-empty", 10, ArchiveFormat::TarGz);
     let dest = destination(&plan, 64 << 20).await;
     let work = tempfile::tempdir().unwrap();
-    let (err, _) = package::run(&MemorySource::default(), &plan, work.path(), &dest, None)
+    let err = package::run(&MemorySource::default(), &plan, work.path(), &dest, None)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .error;
     assert!(matches!(err, PackageError::NoPoints));
     assert_eq!(err.kind(), "InsufficientData");
 }

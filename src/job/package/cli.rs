@@ -342,17 +342,19 @@ pub async fn execute(args: &PackageArgs) -> PackageReport {
     let event_id = format!("{}/{}", args.namespace, args.event);
     match execute_inner(args).await {
         Ok(outcome) => PackageReport::success(event_id, outcome),
-        Err((err, partial)) => {
-            tracing::error!(kind = err.kind(), error = %err, "packaging failed");
-            PackageReport::failure(event_id, err.kind(), err.to_string(), partial)
+        Err(failure) => {
+            let super::Failure { error, partial } = *failure;
+            tracing::error!(kind = error.kind(), %error, "packaging failed");
+            PackageReport::failure(event_id, error.kind(), error.to_string(), partial)
         }
     }
 }
 
 async fn execute_inner(
     args: &PackageArgs,
-) -> Result<crate::job::result::PackageOutcome, (PackageError, Option<crate::job::result::PackageOutcome>)> {
-    let resolved = args.resolve().map_err(|e| (e, None))?;
+) -> Result<crate::job::result::PackageOutcome, Box<super::Failure>> {
+    let fail = |error: PackageError| Box::new(super::Failure { error, partial: None });
+    let resolved = args.resolve().map_err(fail)?;
     let work = super::work_dir(args.work_dir.as_deref()).map_err(|e| {
         (
             PackageError::WorkDir {
@@ -373,7 +375,7 @@ async fn execute_inner(
         upload: resolved.upload.clone(),
     };
     if let Some(path) = &args.points_file {
-        let source = load_points_file(path).map_err(|e| (e, None))?;
+        let source = load_points_file(path).map_err(fail)?;
         return super::run(
             &source,
             &resolved.plan,
@@ -383,7 +385,7 @@ async fn execute_inner(
         )
         .await;
     }
-    let source = super::qdrant::QdrantPoints::from_args(args).map_err(|e| (e, None))?;
+    let source = super::qdrant::QdrantPoints::from_args(args).map_err(fail)?;
     super::run(
         &source,
         &resolved.plan,

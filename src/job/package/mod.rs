@@ -352,6 +352,13 @@ fn object_uri(payload: &serde_json::Value, field: &str) -> Option<String> {
     value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+/// A failed run: the error and what was achieved before it (e.g. the upload, when the webhook failed).
+#[derive(Debug)]
+pub struct Failure {
+    pub error: PackageError,
+    pub partial: Option<PackageOutcome>,
+}
+
 /// Where the archive goes.
 #[derive(Clone, Debug)]
 pub struct Destination {
@@ -366,11 +373,12 @@ pub async fn run<S: PointSource>(
     work_dir: &Path,
     destination: &Destination,
     webhook: Option<&WebhookSettings>,
-) -> Result<PackageOutcome, (PackageError, Option<PackageOutcome>)> {
+) -> Result<PackageOutcome, Box<Failure>> {
     let started = Instant::now();
+    let fail = |error: PackageError, partial: Option<PackageOutcome>| Box::new(Failure { error, partial });
     let built = build_archive(source, plan, work_dir, Some(destination.client.clone()))
         .await
-        .map_err(|e| (e, None))?;
+        .map_err(|e| fail(e, None))?;
     let upload = s3::upload_or_reuse(
         &destination.client,
         &destination.upload,
@@ -379,7 +387,7 @@ pub async fn run<S: PointSource>(
         built.file.size,
     )
     .await
-    .map_err(|e| (PackageError::from(e), None))?;
+    .map_err(|e| fail(e.into(), None))?;
     let s3_uri = format!("s3://{}/{}", destination.upload.bucket, destination.upload.key);
     tracing::info!(%s3_uri, reused = upload.reused, parts = upload.parts, "archive in S3");
     let mut outcome = PackageOutcome {
@@ -417,7 +425,7 @@ pub async fn run<S: PointSource>(
             Err(err) => {
                 outcome.attempts = err.attempts();
                 outcome.duration_seconds = started.elapsed().as_secs_f64();
-                return Err((err.into(), Some(outcome)));
+                return Err(fail(err.into(), Some(outcome)));
             }
         }
     }
