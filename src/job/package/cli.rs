@@ -356,18 +356,15 @@ async fn execute_inner(
     let fail = |error: PackageError| Box::new(super::Failure { error, partial: None });
     let resolved = args.resolve().map_err(fail)?;
     let work = super::work_dir(args.work_dir.as_deref()).map_err(|e| {
-        (
-            PackageError::WorkDir {
-                path: args
-                    .work_dir
-                    .as_deref()
-                    .unwrap_or(Path::new("$TMPDIR"))
-                    .display()
-                    .to_string(),
-                message: e.to_string(),
-            },
-            None,
-        )
+        fail(PackageError::WorkDir {
+            path: args
+                .work_dir
+                .as_deref()
+                .unwrap_or(Path::new("$TMPDIR"))
+                .display()
+                .to_string(),
+            message: e.to_string(),
+        })
     })?;
     let client = super::s3::client(&resolved.s3).await;
     let destination = Destination {
