@@ -324,9 +324,11 @@ pub fn plan(alert: &DriftAlert, monitor: &DriftMonitor, events: &[DriftEvent], n
         &alert.namespace,
         events,
         cooldown,
-        &check_id,
-        slot,
-        &outcome,
+        raise::Firing {
+            check_id: &check_id,
+            slot,
+            outcome: &outcome,
+        },
         now,
     );
     if let EventPlan::Create(event) = &mut plan {
@@ -580,7 +582,7 @@ mod tests {
         };
         assert_eq!(name, "frames-202611260200");
         let mut counted = open.clone();
-        counted.status = Some(status);
+        counted.status = Some(*status);
         assert!(matches!(
             plan(alert, &monitor(), &[counted], now),
             EventPlan::AlreadyCounted { .. }
