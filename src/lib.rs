@@ -11,5 +11,6 @@ pub mod http;
 pub mod job;
 pub mod k8s;
 pub mod metrics;
+pub mod plugin;
 pub mod source;
 pub mod telemetry;

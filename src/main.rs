@@ -32,6 +32,8 @@ enum Command {
     },
     /// Run the drift detectors on local .npy files, or on the bundled example data without arguments.
     Compute(driftwatch::compute::ComputeArgs),
+    /// Retrain-packaging Job: sample the comparison window, archive it to S3, call the retraining webhook.
+    Package(Box<driftwatch::job::package::cli::PackageArgs>),
     /// Run one drift check: read both windows from Qdrant, run the detectors, report the result.
     Check(Box<driftwatch::job::check::CheckArgs>),
     /// Upsert embeddings (+ timestamps, confidence scores) from .npy/.jsonl into a Qdrant collection.
@@ -112,6 +114,17 @@ fn main() -> ExitCode {
             }
         },
         Command::Check(args) => driftwatch::job::check::main(&args),
+        Command::Package(args) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("error: starting the async runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let report = runtime.block_on(driftwatch::job::package::cli::execute(&args));
+            driftwatch::job::package::cli::report(&args, &report)
+        }
         Command::QdrantLoad(args) => match driftwatch::job::load::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
