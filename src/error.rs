@@ -23,6 +23,18 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("failed to read Job {job}")]
+    ReadJob {
+        job: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to read DriftMonitor {name}")]
+    ReadMonitor {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("failed to delete finished Job {job}")]
     DeleteJob {
         job: String,
@@ -66,6 +78,8 @@ impl Error {
             Error::BuildJob(_) => "build_job",
             Error::ApplyJob { .. } => "apply_job",
             Error::DeleteJob { .. } => "delete_job",
+            Error::ReadJob { .. } => "read_job",
+            Error::ReadMonitor { .. } => "read_monitor",
             Error::ListEvents(_) => "list_events",
             Error::ApplyEvent { .. } => "apply_event",
             Error::WriteStatus { .. } => "write_status",

@@ -79,6 +79,11 @@ struct ControllerArgs {
     /// and decide on every event. For local development only.
     #[arg(long)]
     insecure_no_auth: bool,
+    /// Write decisions made through the REST API as the caller (impersonation; the chart's
+    /// rbac.impersonation=true grants the right). Default: the controller writes them itself after the
+    /// caller's TokenReview and SubjectAccessReview, with approvedBy set to the caller.
+    #[arg(long)]
+    impersonate_callers: bool,
     /// Grafana panel URL to embed in the dashboard instead of its own history charts
     /// (`var-namespace` and `var-monitor` are appended).
     #[arg(long, env = "DRIFTWATCH_GRAFANA_URL")]
@@ -202,7 +207,7 @@ fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
                 } else {
                     driftwatch::http::api::AuthMode::Enabled
                 },
-                client_config: Some(kube_config),
+                client_config: args.impersonate_callers.then_some(kube_config),
                 settings: driftwatch::http::api::ApiSettings {
                     grafana_url: args.grafana_url.clone(),
                 },

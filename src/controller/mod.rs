@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod drift_event;
 pub mod drift_monitor;
+pub mod job_status;
 pub mod leader;
 
 use std::{
@@ -255,6 +256,10 @@ pub async fn run_with(
             ),
         };
         let (monitors, jobs, events) = api(client.clone());
+        let jobs_of = |client: &Client| match &scope {
+            Some(ns) => Api::<Job>::namespaced(client.clone(), ns),
+            None => Api::<Job>::all(client.clone()),
+        };
         let job_watch = watcher::Config::default().labels(&format!(
             "{}={}",
             drift_monitor::desired::labels::COMPONENT,
@@ -271,8 +276,14 @@ pub async fn run_with(
         if let Some(jumps) = config.clock.jumps() {
             monitor_controller = monitor_controller.reconcile_all_on(jumps);
         }
+        let package_watch = watcher::Config::default().labels(&format!(
+            "{}={}",
+            drift_monitor::desired::labels::COMPONENT,
+            drift_event::desired::PACKAGE_COMPONENT
+        ));
         let event_controller = Controller::new(events, watcher::Config::default())
             .with_config(controller::Config::default().concurrency(config.concurrency))
+            .owns(jobs_of(&client), package_watch)
             .graceful_shutdown_on(stopped(halt_rx.clone()));
         let monitor_store = monitor_controller.store();
         let event_store = event_controller.store();

@@ -1,7 +1,7 @@
 //! The Jobs the controller runs (drift check, retrain packaging) and the result document they report.
 
 pub mod check;
-pub mod package;
 pub mod cli;
 pub mod load;
+pub mod package;
 pub mod result;

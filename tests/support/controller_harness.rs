@@ -204,6 +204,11 @@ pub fn outcome(score: f64, drifted: bool) -> CheckOutcome {
 /// Plays kubelet + Job controller: a Pod with the report as termination message, then the Job's final
 /// condition.
 pub async fn finish_job(client: &Client, ns: &str, job: &str, report: &CheckReport, succeeded: bool) {
+    finish_job_with_message(client, ns, job, &encode_check_report(report), succeeded).await;
+}
+
+/// [`finish_job`] with any termination message (e.g. what a real Job process wrote).
+pub async fn finish_job_with_message(client: &Client, ns: &str, job: &str, message: &str, succeeded: bool) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod_name = format!("{job}-pod");
     let pod: Pod = serde_json::from_value(json!({
@@ -222,7 +227,7 @@ pub async fn finish_job(client: &Client, ns: &str, job: &str, report: &CheckRepo
             "name": "check", "image": IMAGE, "imageID": "", "ready": false, "restartCount": 0,
             "state": {"terminated": {
                 "exitCode": exit_code, "reason": if succeeded { "Completed" } else { "Error" },
-                "message": encode_check_report(report), "startedAt": now, "finishedAt": now
+                "message": message, "startedAt": now, "finishedAt": now
             }}
         }]
     }});

@@ -139,12 +139,21 @@ pub fn check_selector(monitor: &str) -> String {
     )
 }
 
-fn rfc3339(t: Timestamp) -> String {
+pub fn rfc3339(t: Timestamp) -> String {
     t.to_string()
 }
 
-fn json<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String, DesiredError> {
+pub fn json<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String, DesiredError> {
     serde_json::to_string(value).map_err(|source| DesiredError::Encode { what, source })
+}
+
+/// The `--timestamp-format` value of the Job commands.
+pub fn timestamp_format_flag(format: TimestampFormat) -> &'static str {
+    match format {
+        TimestampFormat::Rfc3339 => "rfc3339",
+        TimestampFormat::UnixSeconds => "unixSeconds",
+        TimestampFormat::UnixMillis => "unixMillis",
+    }
 }
 
 /// The `driftwatch check` arguments for a monitor and slot.
@@ -166,12 +175,10 @@ pub fn check_args(
         flag("vector-name", vector.clone());
     }
     flag("timestamp-field", q.timestamp_field.clone());
-    let format = match q.timestamp_format {
-        TimestampFormat::Rfc3339 => "rfc3339",
-        TimestampFormat::UnixSeconds => "unixSeconds",
-        TimestampFormat::UnixMillis => "unixMillis",
-    };
-    flag("timestamp-format", format.into());
+    flag(
+        "timestamp-format",
+        timestamp_format_flag(q.timestamp_format).into(),
+    );
     if let Some(field) = q.confidence_field.as_ref().filter(|f| !f.is_empty()) {
         flag("confidence-field", field.clone());
     }
@@ -216,6 +223,55 @@ pub fn check_args(
     Ok(args)
 }
 
+/// The restricted Pod Security Standard for a Job's container: no privilege escalation, read-only root
+/// filesystem, non-root, all capabilities dropped, the runtime's default seccomp profile.
+pub fn restricted_container_security() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_string()]),
+            add: None,
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_string(),
+            localhost_profile: None,
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// The Pod-level half of [`restricted_container_security`]: a fixed non-root user and group.
+pub fn restricted_pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS_USER),
+        run_as_group: Some(RUN_AS_USER),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_string(),
+            localhost_profile: None,
+        }),
+        ..PodSecurityContext::default()
+    }
+}
+
+/// An env var filled by the kubelet from a Secret key (the controller never reads the value).
+pub fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_string(),
+                key: key.to_string(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
 /// The check Job for `slot`, owned by the monitor.
 pub fn check_job(
     monitor: &DriftMonitor,
@@ -249,18 +305,7 @@ pub fn check_job(
         .qdrant
         .api_key_secret_ref
         .as_ref()
-        .map(|secret| EnvVar {
-            name: QDRANT_API_KEY_ENV.to_string(),
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: secret.name.clone(),
-                    key: secret.key.clone(),
-                    optional: Some(false),
-                }),
-                ..EnvVarSource::default()
-            }),
-            ..EnvVar::default()
-        })
+        .map(|secret| secret_env(QDRANT_API_KEY_ENV, &secret.name, &secret.key))
         .into_iter()
         .collect::<Vec<_>>();
     let container = Container {
@@ -273,20 +318,7 @@ pub fn check_job(
         resources: template.resources.clone(),
         termination_message_path: Some(TERMINATION_LOG.to_string()),
         termination_message_policy: Some("File".to_string()),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_string()]),
-                add: None,
-            }),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".to_string(),
-                localhost_profile: None,
-            }),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(restricted_container_security()),
         ..Container::default()
     };
     let pod = PodSpec {
@@ -298,16 +330,7 @@ pub fn check_job(
         tolerations: (!template.tolerations.is_empty()).then(|| template.tolerations.clone()),
         affinity: template.affinity.clone(),
         priority_class_name: template.priority_class_name.clone(),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(RUN_AS_USER),
-            run_as_group: Some(RUN_AS_USER),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".to_string(),
-                localhost_profile: None,
-            }),
-            ..PodSecurityContext::default()
-        }),
+        security_context: Some(restricted_pod_security()),
         ..PodSpec::default()
     };
     Ok(Job {

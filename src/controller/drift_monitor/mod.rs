@@ -31,7 +31,11 @@ use self::{
     schedule::{DEFAULT_STARTING_DEADLINE, Schedule, ScheduleInput, Trigger},
     status::{CheckResult, FinishedCheck, Readiness},
 };
-use super::{Context, retry_after};
+use super::{
+    Context,
+    job_status::{JobState, job_state, read_termination_message},
+    retry_after,
+};
 use crate::{
     api::{
         parse_duration,
@@ -46,90 +50,11 @@ use crate::{
 pub const DEFAULT_HISTORY_LIMIT: usize = 3;
 const KIND: &str = "DriftMonitor";
 
-/// Where a check Job stands.
-#[derive(Clone, Debug, PartialEq)]
-enum JobState {
-    Active,
-    Succeeded {
-        at: Timestamp,
-    },
-    Failed {
-        at: Timestamp,
-        reason: String,
-        message: String,
-    },
-}
-
-fn job_state(job: &Job, now: Timestamp) -> JobState {
-    let status = job.status.as_ref();
-    let conditions = status
-        .and_then(|s| s.conditions.as_ref())
-        .cloned()
-        .unwrap_or_default();
-    let completion = status.and_then(|s| s.completion_time.as_ref()).map(|t| t.0);
-    for c in &conditions {
-        if c.status != "True" {
-            continue;
-        }
-        let at = c
-            .last_transition_time
-            .as_ref()
-            .map(|t| t.0)
-            .or(completion)
-            .unwrap_or(now);
-        match c.type_.as_str() {
-            "Complete" => {
-                return JobState::Succeeded {
-                    at: completion.unwrap_or(at),
-                };
-            }
-            "Failed" => {
-                return JobState::Failed {
-                    at,
-                    reason: c.reason.clone().unwrap_or_else(|| "JobFailed".to_string()),
-                    message: c.message.clone().unwrap_or_default(),
-                };
-            }
-            _ => {}
-        }
-    }
-    JobState::Active
-}
-
 fn job_slot(job: &Job) -> Option<Timestamp> {
     job.annotations()
         .get(annotations::SLOT)
         .and_then(|s| s.parse().ok())
         .or_else(|| job.metadata.creation_timestamp.as_ref().map(|t| t.0))
-}
-
-/// The termination message of the check container of the Job's newest Pod.
-async fn read_termination_message(pods: &Api<Pod>, job: &str) -> Result<Option<String>> {
-    let read = |selector: String| async move {
-        pods.list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|source| Error::ReadPods {
-                job: job.to_string(),
-                source,
-            })
-    };
-    let mut list = read(format!("batch.kubernetes.io/job-name={job}")).await?.items;
-    if list.is_empty() {
-        list = read(format!("job-name={job}")).await?.items;
-    }
-    list.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
-    let message = list.iter().rev().find_map(|pod| {
-        let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-        statuses.iter().find_map(|cs| {
-            let current = cs.state.as_ref().and_then(|s| s.terminated.as_ref());
-            let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
-            current
-                .and_then(|t| t.message.clone())
-                .or_else(|| last.and_then(|t| t.message.clone()))
-                .filter(|m| !m.trim().is_empty())
-        })
-    });
-    Ok(message)
 }
 
 /// Reads the result of a finished Job from its Pod.

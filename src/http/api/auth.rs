@@ -1,11 +1,16 @@
 //! Authentication and authorization of API calls in the manner of kube-rbac-proxy: the bearer token is
 //! checked with a TokenReview, the caller's right with a SubjectAccessReview, both by the API server.
-//! Writes are made *as the caller* (impersonation), so RBAC and the approval admission policy
-//! (`approvedBy` must be the requesting user) judge the real user. Does I/O (API server calls).
 //!
-//! The controller's ServiceAccount therefore needs `create` on `tokenreviews` and `subjectaccessreviews`
-//! (the `system:auth-delegator` ClusterRole) and `impersonate` on `users`, `groups`, `serviceaccounts` and
-//! `userextras/*` (for reviewers authenticated with ServiceAccount tokens).
+//! Writes (decisions) have two modes:
+//! - default, trusted writer: after the reviews the controller writes the decision itself with
+//!   `approvedBy` set to the authenticated caller. The approval admission policy exempts exactly the
+//!   controller's ServiceAccount, which needs no `impersonate` right.
+//! - `--impersonate-callers` (chart `rbac.impersonation=true`): writes are made *as the caller*, so RBAC and
+//!   the admission policy judge the real user; the ServiceAccount then needs `impersonate` on `users`,
+//!   `groups`, `serviceaccounts` and `userextras/*`.
+//!
+//! Either way the ServiceAccount needs `create` on `tokenreviews` and `subjectaccessreviews` (the
+//! `system:auth-delegator` ClusterRole). Does I/O (API server calls).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -286,14 +291,17 @@ impl Authenticator {
         )))
     }
 
-    /// A client that acts as `user` (impersonation), or the controller's own client with auth off.
+    /// The client that writes `user`'s decision: one acting as `user` (impersonation) when this server was
+    /// given a client configuration to impersonate with, else the controller's own (trusted writer, and
+    /// with auth off).
     pub fn client_as(&self, user: &User) -> Result<Client, ApiError> {
-        if self.mode == AuthMode::InsecureNoAuth {
+        let Some(mut config) = self
+            .config
+            .clone()
+            .filter(|_| self.mode != AuthMode::InsecureNoAuth)
+        else {
             return Ok(self.client.clone());
-        }
-        let mut config = self.config.clone().ok_or_else(|| {
-            ApiError::unavailable("this server has no client configuration to act as the caller")
-        })?;
+        };
         config.auth_info.impersonate = Some(user.name.clone());
         config.auth_info.impersonate_groups = Some(user.groups.clone());
         Client::try_from(config).map_err(|e| ApiError::internal(format!("cannot build a client: {e}")))

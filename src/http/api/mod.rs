@@ -49,8 +49,8 @@ pub struct ApiSettings {
 #[derive(Clone)]
 pub struct ApiConfig {
     pub auth: AuthMode,
-    /// The controller's client configuration, from which clients acting as callers are built
-    /// (impersonation). Required with auth on.
+    /// With a configuration, decisions are written as the caller (impersonation, built from it); without,
+    /// the controller writes them itself after authorizing the caller (trusted writer).
     pub client_config: Option<kube::Config>,
     pub settings: ApiSettings,
 }

@@ -75,8 +75,8 @@ impl RetryPolicy {
         let exp = self
             .base
             .saturating_mul(1u32 << (retry.saturating_sub(1)).min(20));
-        let capped = exp.min(self.max_delay);
-        capped.mul_f64(0.5 + jitter.clamp(0.0, 1.0))
+        // Jitter first, then the cap: no delay ever exceeds max_delay.
+        exp.mul_f64(0.5 + jitter.clamp(0.0, 1.0)).min(self.max_delay)
     }
 }
 
@@ -311,7 +311,8 @@ mod tests {
         assert_eq!(policy.delay(2, 0.5, None), Duration::from_secs(2));
         assert_eq!(policy.delay(3, 0.5, None), Duration::from_secs(3));
         assert_eq!(policy.delay(1, 0.0, None), Duration::from_millis(500));
-        assert_eq!(policy.delay(2, 1.0, None), Duration::from_secs(4));
+        assert_eq!(policy.delay(2, 1.0, None), Duration::from_secs(3));
+        assert_eq!(policy.delay(9, 1.0, None), Duration::from_secs(3));
     }
 
     #[test]
