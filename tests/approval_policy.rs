@@ -131,8 +131,10 @@ async fn setup() -> &'static str {
         let events: Api<DriftEvent> = Api::namespaced(admin.clone(), &ns);
         events.create(&PostParams::default(), &event("probe", "monitor-a")).await.unwrap();
         let bob: Api<DriftEvent> = Api::namespaced(cp.impersonate("bob", &[]).await, &ns);
-        let mut dry = PatchParams::default();
-        dry.dry_run = true;
+        let dry = PatchParams {
+            dry_run: true,
+            ..PatchParams::default()
+        };
         for _ in 0..300 {
             match bob.patch("probe", &dry, &approval("Approve", "alice")).await {
                 Err(kube::Error::Api(e)) if e.message.contains("driftwatch-approval") => return ns,

@@ -123,8 +123,32 @@ async fn a_successful_check_fills_status_conditions_history_and_gauges() {
     let addr = running.handles.http_addr().unwrap();
     let body = http_get(addr, "/metrics").await;
     assert!(body.contains("video_ai_drift_score"));
+    promtool_check_metrics(&body);
     assert!(http_get(addr, "/readyz").await.contains("ok"));
     running.stop().await.unwrap();
+}
+
+/// `promtool check metrics` (Prometheus' own linter) on a real scrape: names, types, HELP, units.
+fn promtool_check_metrics(response: &str) {
+    use std::io::Write;
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(!head.to_ascii_lowercase().contains("chunked"), "{head}");
+    let promtool = std::env::var("DRIFTWATCH_PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let mut child = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {promtool} (hack/ops-deps.sh installs it): {e}"));
+    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
