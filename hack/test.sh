@@ -17,7 +17,8 @@ cp_log=$(mktemp)
 hack/build-control-plane.sh >"$cp_log" 2>&1 &
 cp_pid=$!
 deps_log=$(mktemp)
-hack/ops-deps.sh >"$deps_log" 2>&1 &
+# One job for both installers: they share apt and dpkg's lock. ops-deps.sh prints helm's path last.
+{ hack/api-test-deps.sh >&2 && hack/test-deps.sh >&2 && hack/ops-deps.sh; } >"$deps_log" 2>&1 &
 deps_pid=$!
 if ! cargo test --no-run --locked 2>&1 | { grep -vE '^\s+(Compiling|Downloaded|Downloading) ' || true; }; then
   kill $cp_pid $deps_pid 2>/dev/null

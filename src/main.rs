@@ -22,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator: schedule drift checks, record results, raise DriftEvents, export metrics.
+    Controller(ControllerArgs),
     /// Print the CustomResourceDefinitions (YAML) of DriftMonitor and DriftEvent.
     Crd {
         /// Write one file per CRD into this folder (e.g. crds/) instead of printing.
@@ -30,16 +32,75 @@ enum Command {
     },
     /// Run the drift detectors on local .npy files, or on the bundled example data without arguments.
     Compute(driftwatch::compute::ComputeArgs),
+    /// Retrain-packaging Job: sample the comparison window, archive it to S3, call the retraining webhook.
+    Package(Box<driftwatch::job::package::cli::PackageArgs>),
     /// Run one drift check: read both windows from Qdrant, run the detectors, report the result.
     Check(Box<driftwatch::job::check::CheckArgs>),
     /// Upsert embeddings (+ timestamps, confidence scores) from .npy/.jsonl into a Qdrant collection.
     QdrantLoad(Box<driftwatch::job::load::LoadArgs>),
 }
 
+#[derive(clap::Args)]
+struct ControllerArgs {
+    /// Image of the check and packaging Jobs (the operator's own image).
+    #[arg(long, env = "DRIFTWATCH_JOB_IMAGE")]
+    job_image: String,
+    /// Namespace to watch; repeat for several. Default: all namespaces.
+    #[arg(long = "namespace", env = "DRIFTWATCH_NAMESPACES", value_delimiter = ',')]
+    namespaces: Vec<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "DRIFTWATCH_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    http_addr: std::net::SocketAddr,
+    /// Prefix of every metric name.
+    #[arg(long, env = "DRIFTWATCH_METRICS_PREFIX", default_value = driftwatch::metrics::DEFAULT_PREFIX)]
+    metrics_prefix: String,
+    /// Elect a leader with a Lease so only one replica acts.
+    #[arg(long, env = "DRIFTWATCH_LEADER_ELECT")]
+    leader_elect: bool,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "driftwatch-controller")]
+    lease_name: String,
+    /// Namespace of the leader Lease (the controller's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Seconds a lease holds without renewal.
+    #[arg(long, default_value_t = 15)]
+    lease_duration_seconds: u64,
+    /// Seconds between renewals (and between follower attempts).
+    #[arg(long, default_value_t = 5)]
+    lease_retry_seconds: u64,
+    /// This instance's identity for the lease and Events. Default: the Pod name or host name.
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Most reconciles running at once per kind.
+    #[arg(long, default_value_t = 16)]
+    concurrency: u16,
+    /// Serve the REST API and the dashboard WITHOUT authentication: anybody who reaches the port can read
+    /// and decide on every event. For local development only.
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// Write decisions made through the REST API as the caller (impersonation; the chart's
+    /// rbac.impersonation=true grants the right). Default: the controller writes them itself after the
+    /// caller's TokenReview and SubjectAccessReview, with approvedBy set to the caller.
+    #[arg(long)]
+    impersonate_callers: bool,
+    /// Grafana panel URL to embed in the dashboard instead of its own history charts
+    /// (`var-namespace` and `var-monitor` are appended).
+    #[arg(long, env = "DRIFTWATCH_GRAFANA_URL")]
+    grafana_url: Option<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     match cli.command {
+        Command::Controller(args) => match run_controller(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                tracing::error!(error = format!("{err:#}"), "controller failed");
+                ExitCode::FAILURE
+            }
+        },
         Command::Crd { output_dir } => match driftwatch::crd::emit(output_dir.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
@@ -58,6 +119,17 @@ fn main() -> ExitCode {
             }
         },
         Command::Check(args) => driftwatch::job::check::main(&args),
+        Command::Package(args) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("error: starting the async runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let report = runtime.block_on(driftwatch::job::package::cli::execute(&args));
+            driftwatch::job::package::cli::report(&args, &report)
+        }
         Command::QdrantLoad(args) => match driftwatch::job::load::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
@@ -66,4 +138,82 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn identity(args: &ControllerArgs) -> String {
+    args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "driftwatch".to_string());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown requested");
+}
+
+fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
+    use std::{sync::Arc, time::Duration};
+
+    use driftwatch::controller::{self, Config, JobSettings, LeaderElection, SystemClock};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let kube_config = kube::Config::infer().await?;
+        let client = kube::Client::try_from(kube_config.clone())?;
+        let metrics = Arc::new(driftwatch::metrics::Metrics::new(&args.metrics_prefix)?);
+        let identity = identity(&args);
+        let leader_election = args.leader_elect.then(|| LeaderElection {
+            lease_name: args.lease_name.clone(),
+            namespace: args.lease_namespace.clone(),
+            identity: identity.clone(),
+            lease_duration: Duration::from_secs(args.lease_duration_seconds),
+            retry_period: Duration::from_secs(args.lease_retry_seconds),
+        });
+        let config = Config {
+            namespaces: args.namespaces.clone(),
+            jobs: JobSettings {
+                image: args.job_image.clone(),
+            },
+            metrics,
+            clock: Arc::new(SystemClock),
+            http_addr: Some(args.http_addr),
+            leader_election,
+            instance: Some(identity),
+            concurrency: args.concurrency,
+            api: Some(driftwatch::http::api::ApiConfig {
+                auth: if args.insecure_no_auth {
+                    driftwatch::http::api::AuthMode::InsecureNoAuth
+                } else {
+                    driftwatch::http::api::AuthMode::Enabled
+                },
+                client_config: args.impersonate_callers.then_some(kube_config),
+                settings: driftwatch::http::api::ApiSettings {
+                    grafana_url: args.grafana_url.clone(),
+                },
+            }),
+        };
+        controller::run(client, config, shutdown_signal()).await?;
+        Ok(())
+    })
 }

@@ -60,7 +60,10 @@ fn one_dimensional_detectors_match_scipy_and_numpy() {
         close(d, num(&case["ks_d"]), 1e-12, &format!("{name} ks D"));
         if case["ks_mode"] == "exact" {
             let expect = num(&case["ks_p"]);
-            assert!((p - expect).abs() <= 1e-6 * expect + 1e-12, "{name} ks p exact: {p} vs {expect}");
+            assert!(
+                (p - expect).abs() <= 1e-6 * expect + 1e-12,
+                "{name} ks p exact: {p} vs {expect}"
+            );
         } else {
             let expect = num(&case["ks_p"]);
             assert!(

@@ -47,19 +47,25 @@ where
     F: Fn(&[u32], &[u32]) -> f64 + Sync,
 {
     let base: u64 = rng.random();
+    let k = n_first.min(total);
+    // Draw the smaller group as a uniform random subset (partial Fisher–Yates); the rest is the other.
+    let small = k.min(total - k);
     (0..b)
         .into_par_iter()
         .map(|i| {
             let mut r = rng::child(base, i as u64);
             let mut idx: Vec<u32> = (0..total as u32).collect();
-            // Only the first group needs to be a uniform random subset.
-            let k = n_first.min(total);
-            for j in 0..k {
+            for j in 0..small {
                 let s = r.random_range(j..total);
                 idx.swap(j, s);
             }
-            let (a, c) = idx.split_at(k);
-            stat(a, c)
+            if small == k {
+                let (a, c) = idx.split_at(k);
+                stat(a, c)
+            } else {
+                let (c, a) = idx.split_at(small);
+                stat(a, c)
+            }
         })
         .collect()
 }
@@ -67,17 +73,19 @@ where
 /// Random relabellings as boolean masks (`true` = first group), for statistics that sweep pooled data.
 pub fn permutation_masks(rng: &mut Rng, b: usize, total: usize, n_first: usize) -> Vec<Vec<bool>> {
     let base: u64 = rng.random();
+    let k = n_first.min(total);
+    let small = k.min(total - k);
+    let small_is_first = small == k;
     (0..b)
         .into_par_iter()
         .map(|i| {
             let mut r = rng::child(base, i as u64);
             let mut idx: Vec<u32> = (0..total as u32).collect();
-            let k = n_first.min(total);
-            let mut mask = vec![false; total];
-            for j in 0..k {
+            let mut mask = vec![!small_is_first; total];
+            for j in 0..small {
                 let s = r.random_range(j..total);
                 idx.swap(j, s);
-                mask[idx[j] as usize] = true;
+                mask[idx[j] as usize] = small_is_first;
             }
             mask
         })

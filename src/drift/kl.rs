@@ -327,14 +327,14 @@ fn grid_kl(p: &[f64], q: &[f64]) -> f64 {
 
 /// scipy `gaussian_kde`-style log-density: kernel covariance = sample covariance * factor², evaluated
 /// exactly at each point of `at` (log-sum-exp).
-struct FullKde<'a> {
+struct FullKde {
     data: Array2<f64>,
     log_norm: f64,
-    _src: std::marker::PhantomData<&'a ()>,
 }
 
-impl FullKde<'_> {
-    fn new(x: ArrayView2<f64>, rule: Bandwidth) -> Option<(FullKde<'static>, Array2<f64>)> {
+impl FullKde {
+    /// The whitened data, the log normaliser and the whitening matrix.
+    fn fit(x: ArrayView2<f64>, rule: Bandwidth) -> Option<(FullKde, Array2<f64>)> {
         let (n, k) = x.dim();
         if n == 0 {
             return None;
@@ -349,14 +349,7 @@ impl FullKde<'_> {
         let data = x.dot(&linv.t());
         let log_det: f64 = (0..k).map(|i| l[[i, i]].ln()).sum::<f64>();
         let log_norm = -(k as f64) * 0.5 * (std::f64::consts::TAU).ln() - log_det - (n as f64).ln();
-        Some((
-            FullKde {
-                data,
-                log_norm,
-                _src: std::marker::PhantomData,
-            },
-            linv,
-        ))
+        Some((FullKde { data, log_norm }, linv))
     }
 }
 
@@ -416,7 +409,7 @@ fn lower_inverse(l: &Array2<f64>) -> Array2<f64> {
 /// The original estimator: mean over comparison points of ln q(y) - ln p(y), each KDE with its own
 /// scipy bandwidth.
 pub fn resubstitution(rule: Bandwidth, reference: ArrayView2<f64>, comparison: ArrayView2<f64>) -> f64 {
-    let (Some((p, lp)), Some((q, lq))) = (FullKde::new(reference, rule), FullKde::new(comparison, rule))
+    let (Some((p, lp)), Some((q, lq))) = (FullKde::fit(reference, rule), FullKde::fit(comparison, rule))
     else {
         return 0.0;
     };

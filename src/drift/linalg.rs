@@ -76,7 +76,7 @@ pub fn covariance(x: ArrayView2<f32>, mean: ArrayView1<f64>) -> Array2<f64> {
     let sum = chunks(n)
         .into_par_iter()
         .map(|(a, b)| {
-            let xc = rows(x, a, b).mapv(f64::from) - &mean;
+            let xc = rows(x, a, b).mapv(f64::from) - mean;
             xc.t().dot(&xc)
         })
         .reduce(|| Array2::zeros((d, d)), |p1, p2| p1 + p2);

@@ -167,7 +167,7 @@ pub fn run(
                 run_embeddings(plan, reference.embeddings, comparison.embeddings, proj, &mut rng)?
             }
             DataSource::ConfidenceScores => {
-                let (r, c) = scores.as_ref().ok_or_else(|| DriftError::MissingScores {
+                let (r, c) = scores.as_ref().ok_or(DriftError::MissingScores {
                     window: validate::Window::Reference,
                 })?;
                 univariate::run(plan, r, c, &mut rng)

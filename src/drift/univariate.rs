@@ -144,7 +144,7 @@ pub fn hist_kl(reference: &[f64], comparison: &[f64], lo: f64, hi: f64) -> f64 {
     }
     let width = (hi - lo) / KL_BINS as f64;
     let counts = |x: &[f64]| {
-        let mut c = vec![0.5f64; KL_BINS];
+        let mut c = [0.5f64; KL_BINS];
         for v in x {
             let i = (((v - lo) / width).floor().max(0.0) as usize).min(KL_BINS - 1);
             c[i] += 1.0;

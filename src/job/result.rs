@@ -174,6 +174,129 @@ pub fn encode_check_report(report: &CheckReport) -> String {
     text
 }
 
+/// What a retrain-packaging Job reports (`kind: PackageResult`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageReport {
+    pub api_version: String,
+    /// Always `PackageResult`.
+    pub kind: String,
+    /// The DriftEvent packaged (`<namespace>/<name>`).
+    pub event: String,
+    /// Present on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<PackageOutcome>,
+    /// Present on failure; the Job also exits non-zero. Partial progress (e.g. the upload done before the
+    /// webhook failed) stays in `result`'s absence but is kept in `partial`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    /// On failure: what was achieved before it (uploaded archive, webhook attempts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<PackageOutcome>,
+}
+
+/// A packaged and delivered retraining batch.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageOutcome {
+    /// `s3://bucket/key` of the archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_uri: Option<String>,
+    /// SHA-256 of the archive (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Archive size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    /// Points packaged.
+    pub points: u64,
+    /// Points in the comparison window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points_available: Option<u64>,
+    /// Objects copied into the archive / that could not be fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<ObjectCounts>,
+    /// True when an identical archive was already in S3 (a retried Job) and was not uploaded again.
+    pub reused: bool,
+    /// The retraining job id the webhook returned (`job_id` or `retraining_job_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retraining_job_id: Option<String>,
+    /// Webhook attempts made (1 = first try succeeded).
+    pub attempts: u32,
+    pub duration_seconds: f64,
+}
+
+/// Objects referenced by the points' payload field.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectCounts {
+    pub included: u64,
+    pub missing: u64,
+    pub bytes: u64,
+}
+
+impl PackageReport {
+    pub fn success(event: impl Into<String>, outcome: PackageOutcome) -> Self {
+        Self {
+            api_version: RESULT_API_VERSION.to_string(),
+            kind: "PackageResult".to_string(),
+            event: event.into(),
+            result: Some(outcome),
+            error: None,
+            partial: None,
+        }
+    }
+
+    pub fn failure(
+        event: impl Into<String>,
+        kind: impl Into<String>,
+        message: impl Into<String>,
+        partial: Option<PackageOutcome>,
+    ) -> Self {
+        Self {
+            api_version: RESULT_API_VERSION.to_string(),
+            kind: "PackageResult".to_string(),
+            event: event.into(),
+            result: None,
+            error: Some(JobError {
+                kind: kind.into(),
+                message: message.into(),
+            }),
+            partial,
+        }
+    }
+}
+
+/// Reads a packaging result document from a termination message.
+pub fn parse_package_report(text: &str) -> Result<PackageReport, ResultError> {
+    let report: PackageReport = serde_json::from_str(text)?;
+    if report.api_version != RESULT_API_VERSION {
+        return Err(ResultError::UnknownVersion(report.api_version));
+    }
+    Ok(report)
+}
+
+/// Serializes a packaging report compactly, shortening the error message until it fits the
+/// termination-message limit.
+pub fn encode_package_report(report: &PackageReport) -> String {
+    let mut report = report.clone();
+    let mut text = serde_json::to_string(&report).unwrap_or_default();
+    if text.len() > MAX_RESULT_BYTES {
+        if let Some(error) = report.error.as_mut() {
+            let excess = text.len() - MAX_RESULT_BYTES + 3;
+            let keep = error.message.len().saturating_sub(excess);
+            let cut = (0..=keep)
+                .rev()
+                .find(|i| error.message.is_char_boundary(*i))
+                .unwrap_or(0);
+            error.message.truncate(cut);
+            error.message.push_str("...");
+        }
+        text = serde_json::to_string(&report).unwrap_or_default();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +326,35 @@ mod tests {
             parse_check_report(text),
             Err(ResultError::UnknownVersion(_))
         ));
+    }
+
+    #[test]
+    fn a_package_report_round_trips_and_stays_small() {
+        let outcome = PackageOutcome {
+            s3_uri: Some("s3://b/batches/ns/e/batch.tar.gz".into()),
+            sha256: Some("ab".repeat(32)),
+            size_bytes: Some(1234),
+            points: 1000,
+            reused: true,
+            retraining_job_id: Some("job-7".into()),
+            attempts: 2,
+            ..PackageOutcome::default()
+        };
+        let report = PackageReport::success("ns/e", outcome);
+        let text = encode_package_report(&report);
+        assert!(text.contains(r#""kind":"PackageResult""#));
+        assert!(text.contains(r#""s3Uri":"s3://b/batches/ns/e/batch.tar.gz""#));
+        assert_eq!(parse_package_report(&text).unwrap(), report);
+    }
+
+    #[test]
+    fn an_oversized_package_error_is_cut_to_fit() {
+        let report = PackageReport::failure("ns/e", "WebhookFailed", "y".repeat(9000), None);
+        let text = encode_package_report(&report);
+        assert!(text.len() <= MAX_RESULT_BYTES);
+        assert_eq!(
+            parse_package_report(&text).unwrap().error.unwrap().kind,
+            "WebhookFailed"
+        );
     }
 }

@@ -531,6 +531,9 @@ pub struct DriftMonitorStatus {
     /// Check ids already folded into this status; a result is processed once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_processed_check_id: Option<String>,
+    /// The `driftwatch.dev/run-now` annotation value last acted on; a new value runs one check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_now: Option<String>,
 }
 
 /// The result of one check as kept in status.

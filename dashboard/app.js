@@ -1,0 +1,425 @@
+// driftwatch governance dashboard: plain JavaScript, no dependencies, everything from this server.
+"use strict";
+
+const SVG_NS = "http:" + "//www.w3.org/2000/svg";
+const TOKEN_KEY = "driftwatch.token";
+const state = { config: { auth: true, grafana_url: null }, monitors: [], events: [], next: null, selected: null };
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const child of children) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "text") node.textContent = v;
+    else node.setAttribute(k, String(v));
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
+
+class ApiError extends Error {
+  constructor(status, reason, message) { super(message); this.status = status; this.reason = reason; }
+}
+
+async function api(path, options = {}) {
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  if (token()) headers.Authorization = "Bearer " + token();
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  } catch (err) {
+    throw new ApiError(0, "Network", "The server cannot be reached: " + err.message);
+  }
+  let body = null;
+  try { body = await response.json(); } catch (_) { body = null; }
+  if (!response.ok) {
+    const e = (body && body.error) || {};
+    throw new ApiError(response.status, e.reason || response.statusText, e.message || ("HTTP " + response.status));
+  }
+  return body;
+}
+
+function banner(text, kind) {
+  const b = $("banner");
+  if (!text) { b.hidden = true; b.textContent = ""; return; }
+  b.hidden = false; b.className = "banner" + (kind ? " " + kind : ""); b.textContent = text;
+}
+
+function handleError(err) {
+  if (err.status === 401) {
+    banner(token() ? "Your token was not accepted (" + err.message + "). Sign in again." : "Sign in with a Kubernetes bearer token (e.g. `kubectl create token <serviceaccount>`).", "error");
+    $("token").focus();
+  } else if (err.status === 403) {
+    const hint = $("filter-namespace").value.trim() ? "" : " Enter a namespace you may read in the Namespace filter.";
+    banner("Not allowed: " + err.message + hint, "error");
+  } else {
+    banner(err.message, "error");
+  }
+}
+
+function fmtTime(text) {
+  if (!text) return "–";
+  const d = new Date(text);
+  return isNaN(d) ? text : d.toISOString().replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC");
+}
+function fmtNum(x, digits = 4) { return typeof x === "number" && isFinite(x) ? x.toFixed(digits) : "–"; }
+function badge(status) { return el("span", { class: "badge " + status, "data-status": status, text: status }); }
+
+// ---- monitors -------------------------------------------------------------------------------------
+
+function seriesOf(history) {
+  // One line per detector (method/source), in history order (oldest first).
+  const series = new Map();
+  history.forEach((entry, i) => {
+    for (const s of entry.scores || []) {
+      const key = s.method + " · " + s.source;
+      if (!series.has(key)) series.set(key, { key, points: [], threshold: null });
+      const line = series.get(key);
+      line.points.push({ i, score: s.score, drifted: s.drifted, time: entry.time });
+      if (typeof s.threshold === "number") line.threshold = s.threshold;
+    }
+  });
+  return [...series.values()];
+}
+
+function historyChart(monitor) {
+  const history = monitor.history || [];
+  const lines = seriesOf(history).slice(0, 4);
+  const W = 420, H = 150, L = 40, R = 8, T = 8, B = 22;
+  const root = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Drift score history of " + monitor.name, "data-testid": "history-chart" });
+  if (!lines.length) {
+    root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", text: "No checks recorded yet" }));
+    return root;
+  }
+  const first = lines[0];
+  const values = lines.flatMap((l) => l.points.map((p) => p.score)).concat(first.threshold !== null ? [first.threshold] : []);
+  const max = Math.max(...values, 1e-9) * 1.15;
+  const n = Math.max(history.length - 1, 1);
+  const x = (i) => L + (i / n) * (W - L - R);
+  const y = (v) => T + (1 - v / max) * (H - T - B);
+  for (let k = 0; k <= 4; k++) {
+    const v = (max * k) / 4;
+    root.append(svg("line", { class: "grid", x1: L, x2: W - R, y1: y(v), y2: y(v) }));
+    root.append(svg("text", { x: L - 4, y: y(v) + 3, "text-anchor": "end", text: v.toPrecision(2) }));
+  }
+  root.append(svg("line", { class: "axis", x1: L, x2: L, y1: T, y2: H - B }));
+  root.append(svg("line", { class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B }));
+  if (history.length) {
+    root.append(svg("text", { x: L, y: H - 6, text: fmtTime(history[0].time) }));
+    root.append(svg("text", { x: W - R, y: H - 6, "text-anchor": "end", text: fmtTime(history[history.length - 1].time) }));
+  }
+  lines.forEach((line, k) => {
+    const d = line.points.map((p, j) => (j ? "L" : "M") + x(p.i).toFixed(1) + " " + y(p.score).toFixed(1)).join(" ");
+    root.append(svg("path", { class: "score s" + k, d, "data-series": line.key }));
+    if (k === 0) {
+      for (const p of line.points) {
+        const dot = svg("circle", { class: "point" + (p.drifted ? " drifted" : ""), cx: x(p.i), cy: y(p.score), r: 2.6 });
+        dot.append(svg("title", { text: `${fmtTime(p.time)}: ${fmtNum(p.score)}` }));
+        root.append(dot);
+      }
+    }
+  });
+  if (first.threshold !== null) {
+    root.append(svg("line", { class: "threshold", x1: L, x2: W - R, y1: y(first.threshold), y2: y(first.threshold), "data-testid": "threshold-line" }));
+  }
+  return root;
+}
+
+function grafanaFrame(monitor) {
+  const url = new URL(state.config.grafana_url, window.location.href);
+  url.searchParams.set("var-namespace", monitor.namespace);
+  url.searchParams.set("var-monitor", monitor.name);
+  return el("iframe", { class: "grafana", src: url.toString(), title: "Grafana: " + monitor.name, loading: "lazy" });
+}
+
+function conditionBadges(monitor) {
+  const box = el("div", { class: "conditions" });
+  for (const c of monitor.conditions || []) {
+    const bad = (c.type === "Degraded" && c.status === "True") || (c.type === "Ready" && c.status !== "True") || (c.type === "Drifted" && c.status === "True");
+    const b = el("span", { class: "badge " + (bad ? "warn" : c.status === "True" ? "true" : "false"), title: (c.reason || "") + ": " + (c.message || ""), text: c.type + "=" + c.status });
+    box.append(b);
+  }
+  if (!box.childElementCount) box.append(el("span", { class: "muted", text: "no conditions yet" }));
+  return box;
+}
+
+function renderMonitors() {
+  const box = $("monitors");
+  box.replaceChildren();
+  if (!state.monitors.length) { box.append(el("p", { class: "muted", text: "No DriftMonitors." })); return; }
+  for (const m of state.monitors) {
+    const legend = el("div", { class: "legend" });
+    seriesOf(m.history || []).slice(0, 4).forEach((l, k) => legend.append(el("span", {}, el("i", { class: "s" + k }), l.key)));
+    if (seriesOf(m.history || []).some((l) => l.threshold !== null)) legend.append(el("span", {}, el("i", { class: "threshold" }), "threshold"));
+    const card = el("article", { class: "monitor", "data-monitor": m.namespace + "/" + m.name },
+      el("header", {}, el("span", { class: "name", text: m.namespace + "/" + m.name }),
+        el("span", { class: "meta", text: (m.suspend ? "suspended · " : "") + m.schedule + " · " + m.collection })),
+      conditionBadges(m),
+      el("div", { class: "meta", text: "Last score " + fmtNum(m.last_score) + " · last check " + fmtTime(m.last_schedule_time) + " · next " + fmtTime(m.next_schedule_time) }),
+      state.config.grafana_url ? grafanaFrame(m) : historyChart(m),
+      state.config.grafana_url ? null : legend,
+      m.open_event ? el("div", { class: "meta" }, "Open event: ", el("a", { href: "#" + m.open_event, "data-open-event": m.open_event, text: m.open_event })) : null);
+    box.append(card);
+  }
+  box.querySelectorAll("a[data-open-event]").forEach((a) => a.addEventListener("click", (ev) => { ev.preventDefault(); showDetails(a.dataset.openEvent); }));
+}
+
+async function loadMonitors() {
+  const ns = $("filter-namespace").value.trim();
+  const body = await api("/api/v1/monitors" + (ns ? "?namespace=" + encodeURIComponent(ns) : ""));
+  state.monitors = body.monitors || [];
+  renderMonitors();
+}
+
+// ---- events ---------------------------------------------------------------------------------------
+
+function eventQuery(cont) {
+  const q = new URLSearchParams();
+  const ns = $("filter-namespace").value.trim();
+  const monitor = $("filter-monitor").value.trim();
+  const status = $("filter-status").value;
+  if (ns) q.set("namespace", ns);
+  if (monitor) q.set("monitor", monitor);
+  if (status) q.set("status", status);
+  q.set("limit", "50");
+  if (cont) q.set("continue", cont);
+  return "/api/v1/drift-events?" + q.toString();
+}
+
+function renderEvents() {
+  const body = $("events");
+  body.replaceChildren();
+  for (const e of state.events) {
+    const row = el("tr", { "data-event-id": e.event_id, class: state.selected === e.event_id ? "selected" : "" },
+      el("td", { text: e.event_id }), el("td", { text: fmtTime(e.timestamp) }),
+      el("td", { class: "num", text: fmtNum(e.drift_score) }), el("td", {}, badge(e.status)));
+    row.addEventListener("click", () => showDetails(e.event_id));
+    body.append(row);
+  }
+  $("events-empty").hidden = state.events.length > 0;
+  $("more").hidden = !state.next;
+}
+
+async function loadEvents(append) {
+  const page = await api(eventQuery(append ? state.next : null));
+  state.events = append ? state.events.concat(page.events) : page.events;
+  state.next = page.continue || null;
+  renderEvents();
+}
+
+// ---- details --------------------------------------------------------------------------------------
+
+function distributionPicture(event, monitor) {
+  const box = $("details-distribution");
+  box.replaceChildren();
+  // Histograms along the top principal components, when the check result carries them.
+  const result = monitor && monitor.last_result;
+  const summary = result && (result.distribution || result.summary);
+  const sameCheck = result && event.spec.checkId && result.checkId === event.spec.checkId;
+  if (summary && sameCheck && Array.isArray(summary.components) && summary.components.length) {
+    summary.components.slice(0, 2).forEach((c, k) => box.append(histogram(c, "PC" + (k + 1))));
+    box.append(el("div", { class: "legend" }, el("span", {}, el("i", { class: "ref" }), "reference"), el("span", {}, el("i", { class: "cmp" }), "comparison")));
+    return;
+  }
+  // Otherwise: every detector's score against its threshold.
+  box.append(el("p", { class: "muted", text: "Histograms along the principal components are not recorded for this check; each detector's score against its threshold:" }));
+  box.append(scoreBars(event.spec.scores || []));
+}
+
+function histogram(component, label) {
+  const W = 420, H = 150, L = 8, R = 8, T = 8, B = 22;
+  const ref = component.reference || [], cmp = component.comparison || [];
+  const bins = Math.max(ref.length, cmp.length, 1);
+  const norm = (xs) => { const s = xs.reduce((a, b) => a + b, 0) || 1; return xs.map((v) => v / s); };
+  const r = norm(ref), c = norm(cmp);
+  const max = Math.max(...r, ...c, 1e-9);
+  const bw = (W - L - R) / bins;
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label + " histogram" });
+  for (let i = 0; i < bins; i++) {
+    const hr = ((r[i] || 0) / max) * (H - T - B), hc = ((c[i] || 0) / max) * (H - T - B);
+    root.append(svg("rect", { class: "ref", x: L + i * bw, y: H - B - hr, width: Math.max(bw - 1, 1), height: hr }));
+    root.append(svg("rect", { class: "cmp", x: L + i * bw, y: H - B - hc, width: Math.max(bw - 1, 1), height: hc }));
+  }
+  const [lo, hi] = component.range || [0, 1];
+  root.append(svg("text", { x: L, y: H - 6, text: fmtNum(lo, 2) }));
+  root.append(svg("text", { x: W / 2, y: H - 6, "text-anchor": "middle", text: label }));
+  root.append(svg("text", { x: W - R, y: H - 6, "text-anchor": "end", text: fmtNum(hi, 2) }));
+  return root;
+}
+
+function scoreBars(scores) {
+  const W = 420, rowH = 26, L = 150, R = 60;
+  const H = Math.max(scores.length, 1) * rowH + 10;
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Scores against thresholds", class: "bars" });
+  scores.forEach((s, k) => {
+    const scale = Math.max(s.score, s.threshold || 0, 1e-9) * 1.2;
+    const w = (v) => (v / scale) * (W - L - R);
+    const y = 5 + k * rowH;
+    root.append(svg("text", { x: 0, y: y + 14, text: s.method + " · " + s.source }));
+    root.append(svg("rect", { class: "bar-score" + (s.drifted ? " drifted" : ""), x: L, y: y + 4, width: Math.max(w(s.score), 1), height: 14 }));
+    if (typeof s.threshold === "number") root.append(svg("line", { class: "threshold", x1: L + w(s.threshold), x2: L + w(s.threshold), y1: y, y2: y + 22 }));
+    root.append(svg("text", { x: W - R + 4, y: y + 14, text: fmtNum(s.score, 3) }));
+  });
+  return root;
+}
+
+async function showDetails(eventId) {
+  state.selected = eventId;
+  renderEvents();
+  const [ns, name] = eventId.split("/");
+  let detail;
+  try {
+    detail = await api("/api/v1/drift-events/" + encodeURIComponent(ns) + "/" + encodeURIComponent(name));
+  } catch (err) { handleError(err); return; }
+  const { event, object, actionable } = detail;
+  const spec = object.spec, status = object.status || {};
+  const monitor = state.monitors.find((m) => m.namespace === ns && m.name === spec.monitorRef.name);
+  $("details").hidden = false;
+  $("details").dataset.eventId = eventId;
+  $("details-title").textContent = eventId;
+  $("details-status").replaceWith(Object.assign(badge(event.status), { id: "details-status" }));
+  const facts = $("details-facts");
+  facts.replaceChildren();
+  const samples = spec.samples || {};
+  const win = (w) => fmtTime(w.start_time) + " → " + fmtTime(w.end_time);
+  const rows = [
+    ["Monitor", event.monitor], ["Detected", fmtTime(event.timestamp)], ["Drift score", fmtNum(event.drift_score)],
+    ["Reference window", win(event.reference_window) + (spec.referenceWindow.collection ? " (" + spec.referenceWindow.collection + ")" : "")],
+    ["Comparison window", win(event.comparison_window)],
+    ["Samples", spec.samples ? `reference ${samples.reference}${samples.referenceAvailable !== undefined ? " of " + samples.referenceAvailable : ""} · comparison ${samples.comparison}${samples.comparisonAvailable !== undefined ? " of " + samples.comparisonAvailable : ""}` : "–"],
+    ["Occurrences", status.occurrences !== undefined ? String(status.occurrences) : "1"],
+    ["Raised by", spec.source || "controller"],
+    ["Decision", spec.approval ? `${spec.approval.decision} by ${spec.approval.approvedBy}${spec.approval.reason ? " — " + spec.approval.reason : ""}` : "pending"],
+  ];
+  if (status.retraining) {
+    const r = status.retraining;
+    rows.push(["Retraining", [r.jobName && "job " + r.jobName, r.s3Uri, r.retrainingJobId && "pipeline job " + r.retrainingJobId, r.lastError].filter(Boolean).join(" · ") || "–"]);
+  }
+  for (const [k, v] of rows) facts.append(el("dt", { text: k }), el("dd", { text: v }));
+  const scores = $("details-scores");
+  scores.replaceChildren();
+  for (const s of spec.scores || []) {
+    scores.append(el("tr", {}, el("td", { text: s.method }), el("td", { text: s.source }), el("td", { class: "num", text: fmtNum(s.score) }),
+      el("td", { class: "num", text: fmtNum(s.threshold) }), el("td", { class: "num", text: fmtNum(s.pValue) }),
+      el("td", {}, el("span", { class: "badge " + (s.drifted ? "warn" : "false"), text: s.drifted ? "yes" : "no" }))));
+  }
+  const trail = $("details-trail");
+  trail.replaceChildren();
+  for (const t of status.transitions || []) {
+    trail.append(el("li", { text: `${fmtTime(t.time)} — ${t.phase}${t.actor ? " by " + t.actor : ""}${t.message ? ": " + t.message : ""}` }));
+  }
+  if (!trail.childElementCount) trail.append(el("li", { class: "muted", text: "no transitions recorded yet" }));
+  distributionPicture(object, monitor);
+  $("approve").disabled = !actionable;
+  $("ignore").disabled = !actionable;
+  $("reason").disabled = !actionable;
+  const fb = $("decision-feedback");
+  fb.className = "feedback";
+  fb.textContent = actionable ? "" : spec.approval
+    ? `Decided: ${spec.approval.decision} by ${spec.approval.approvedBy}. A decision is made once.`
+    : `This event is ${event.status}: there is nothing to decide.`;
+}
+
+async function decide(action) {
+  const eventId = $("details").dataset.eventId;
+  const fb = $("decision-feedback");
+  const reason = $("reason").value.trim();
+  $("approve").disabled = $("ignore").disabled = true;
+  fb.className = "feedback"; fb.textContent = "Sending…";
+  try {
+    const body = { event_id: eventId, action };
+    if (reason) body.reason = reason;
+    const res = await api("/api/v1/retrain", { method: "POST", body });
+    fb.className = "feedback ok";
+    fb.textContent = action === "IGNORE" ? `Ignored by ${res.approved_by}.` : `${res.status}: packaging job ${res.retraining_job_id} (approved by ${res.approved_by}).`;
+    $("reason").value = "";
+    await pollUntilDecided(eventId);
+  } catch (err) {
+    fb.className = "feedback error";
+    if (err.status === 403) fb.textContent = "You are not allowed to decide on this event (you need the approve verb on its DriftMonitor): " + err.message;
+    else if (err.status === 409) fb.textContent = "This event was already decided or is no longer in review: " + err.message;
+    else if (err.status === 401) { fb.textContent = "Sign in first."; handleError(err); }
+    else fb.textContent = err.message;
+    const current = state.events.find((e) => e.event_id === eventId);
+    const open = !current || current.status === "NEEDS_REVIEW";
+    $("approve").disabled = $("ignore").disabled = !(open && err.status !== 409);
+  }
+}
+
+async function pollUntilDecided(eventId) {
+  // The controller moves the event on; the cache follows within moments.
+  for (let i = 0; i < 20; i++) {
+    await loadEvents(false).catch(() => {});
+    const e = state.events.find((x) => x.event_id === eventId);
+    if (e && e.status !== "NEEDS_REVIEW") break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const feedback = $("decision-feedback").textContent;
+  await showDetails(eventId);
+  const fb = $("decision-feedback");
+  fb.className = "feedback ok";
+  fb.textContent = feedback;
+}
+
+// ---- wiring ---------------------------------------------------------------------------------------
+
+async function refresh() {
+  banner("");
+  try {
+    await Promise.all([loadMonitors(), loadEvents(false)]);
+  } catch (err) { handleError(err); }
+}
+
+function renderSignin() {
+  const signedIn = !!token();
+  $("signout-button").hidden = !signedIn;
+  $("token").hidden = signedIn;
+  $("signin-button").hidden = signedIn;
+  $("whoami").textContent = !state.config.auth ? "authentication off" : signedIn ? "signed in" : "";
+  $("signin").hidden = !state.config.auth;
+}
+
+async function main() {
+  // Filters may come from the address: /?namespace=ml&monitor=frames&status=NEEDS_REVIEW
+  const params = new URLSearchParams(location.search);
+  $("filter-namespace").value = params.get("namespace") || "";
+  $("filter-monitor").value = params.get("monitor") || "";
+  if (params.get("status")) $("filter-status").value = params.get("status");
+  try { state.config = await api("/api/v1/config"); } catch (_) { /* keep defaults */ }
+  renderSignin();
+  $("signin").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const t = $("token").value.trim();
+    if (!t) return;
+    sessionStorage.setItem(TOKEN_KEY, t);
+    $("token").value = "";
+    renderSignin();
+    refresh();
+  });
+  $("signout-button").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); renderSignin(); refresh(); });
+  $("filters").addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });
+  $("refresh").addEventListener("click", refresh);
+  $("more").addEventListener("click", () => loadEvents(true).catch(handleError));
+  $("details-close").addEventListener("click", () => { $("details").hidden = true; state.selected = null; renderEvents(); });
+  $("approve").addEventListener("click", () => decide("TRIGGER_RETRAINING"));
+  $("ignore").addEventListener("click", () => decide("IGNORE"));
+  await refresh();
+  if (location.hash.length > 1) showDetails(decodeURIComponent(location.hash.slice(1)));
+}
+
+document.addEventListener("DOMContentLoaded", main);

@@ -1,0 +1,501 @@
+//! The retrain-packaging Job of an approved DriftEvent (DESIGN §4). Pure: built from the event, its monitor's
+//! `spec.retraining` and the controller settings; no I/O.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::{
+    batch::v1::{Job, JobSpec},
+    core::v1::{Container, EmptyDirVolumeSource, PodSpec, PodTemplateSpec, Volume, VolumeMount},
+};
+use kube::{Resource, api::ObjectMeta};
+
+use super::naming::packaging_job_name;
+use crate::{
+    api::{
+        parse_duration,
+        v1alpha1::{ArchiveFormat, Decision, DriftEvent, DriftMonitor},
+    },
+    controller::drift_monitor::desired::{
+        JobSettings, QDRANT_API_KEY_ENV, TERMINATION_LOG, json, labels, monitor_label,
+        restricted_container_security, restricted_pod_security, rfc3339, secret_env, timestamp_format_flag,
+    },
+};
+
+/// `app.kubernetes.io/component` of packaging Jobs (the DriftEvent controller watches these).
+pub const PACKAGE_COMPONENT: &str = "retrain-package";
+/// Where the Job spools points and builds the archive (an emptyDir: the root filesystem is read-only).
+pub const WORK_DIR: &str = "/work";
+/// Default `activeDeadlineSeconds` of a packaging Job: sampling, uploading and the webhook's retries.
+pub const DEFAULT_ACTIVE_DEADLINE_SECONDS: i64 = 3600;
+/// Pod retries of a packaging Job. A retried Pod rebuilds the identical archive and reuses the upload.
+pub const DEFAULT_BACKOFF_LIMIT: i32 = 2;
+/// Keys of the S3 credentials Secret (`spec.retraining.s3.credentialsSecretRef`).
+pub const S3_CREDENTIAL_KEYS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+
+/// Why an approved event cannot be packaged; recorded on the event as `RetrainingFailed`.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PackagingError {
+    #[error("the event has no {0}")]
+    MissingMetadata(&'static str),
+    #[error("the event is not approved")]
+    NotApproved,
+    #[error("DriftMonitor {0} no longer exists")]
+    MonitorGone(String),
+    #[error(
+        "DriftMonitor {0} has no spec.retraining: set spec.retraining.s3 and .webhook to package approved events"
+    )]
+    NoRetraining(String),
+    #[error("the comparison window cannot be derived: {0}")]
+    Window(String),
+    #[error("cannot encode {0} as JSON")]
+    Encode(&'static str),
+}
+
+/// The labels of an event's packaging Job and its Pod.
+pub fn package_labels(monitor: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::NAME.to_string(), labels::APP.to_string()),
+        (labels::COMPONENT.to_string(), PACKAGE_COMPONENT.to_string()),
+        (
+            labels::MANAGED_BY.to_string(),
+            crate::controller::CONTROLLER_NAME.to_string(),
+        ),
+        (labels::MONITOR.to_string(), monitor_label(monitor)),
+    ])
+}
+
+/// The comparison window to package: the event's own, or (for events raised from alerts, which carry only
+/// the detection time) the monitor's comparison duration ending at the detection time.
+fn comparison_window(
+    event: &DriftEvent,
+    monitor: &DriftMonitor,
+) -> Result<(Timestamp, Timestamp), PackagingError> {
+    let window = &event.spec.comparison_window;
+    let end = window.end.as_ref().map_or(event.spec.detected_at.0, |t| t.0);
+    let start = match &window.start {
+        Some(start) => start.0,
+        None => {
+            let duration = parse_duration(&monitor.spec.windows.comparison.duration)
+                .map_err(|e| PackagingError::Window(e.to_string()))?;
+            let duration =
+                SignedDuration::try_from(duration).map_err(|e| PackagingError::Window(e.to_string()))?;
+            end.checked_sub(duration)
+                .map_err(|e| PackagingError::Window(e.to_string()))?
+        }
+    };
+    if start >= end {
+        return Err(PackagingError::Window(format!(
+            "start {start} is not before end {end}"
+        )));
+    }
+    Ok((start, end))
+}
+
+/// The `driftwatch package` arguments for an approved event.
+pub fn package_args(
+    event: &DriftEvent,
+    monitor: &DriftMonitor,
+    created_at: Timestamp,
+) -> Result<Vec<String>, PackagingError> {
+    let approval = event
+        .spec
+        .approval
+        .as_ref()
+        .filter(|a| a.decision == Decision::Approve)
+        .ok_or(PackagingError::NotApproved)?;
+    let name = event
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(PackagingError::MissingMetadata("name"))?;
+    let namespace = event
+        .metadata
+        .namespace
+        .as_deref()
+        .ok_or(PackagingError::MissingMetadata("namespace"))?;
+    let monitor_name = &event.spec.monitor_ref.name;
+    let retraining = monitor
+        .spec
+        .retraining
+        .as_ref()
+        .ok_or_else(|| PackagingError::NoRetraining(monitor_name.clone()))?;
+    let q = &monitor.spec.source.qdrant;
+    let (start, end) = comparison_window(event, monitor)?;
+    let mut args: Vec<String> = vec!["package".into()];
+    let mut flag = |flag: &str, value: String| {
+        args.push(format!("--{flag}"));
+        args.push(value);
+    };
+    flag("qdrant-url", q.url.clone());
+    let collection = event
+        .spec
+        .comparison_window
+        .collection
+        .clone()
+        .unwrap_or_else(|| q.collection.clone());
+    flag("collection", collection);
+    if let Some(vector) = q.vector_name.as_ref().filter(|v| !v.is_empty()) {
+        flag("vector-name", vector.clone());
+    }
+    flag("timestamp-field", q.timestamp_field.clone());
+    flag(
+        "timestamp-format",
+        timestamp_format_flag(q.timestamp_format).into(),
+    );
+    if let Some(filter) = &q.filter {
+        flag(
+            "filter",
+            json("source.qdrant.filter", filter)
+                .map_err(|_| PackagingError::Encode("source.qdrant.filter"))?,
+        );
+    }
+    flag("comparison-start", rfc3339(start));
+    flag("comparison-end", rfc3339(end));
+    if let Some(t) = &event.spec.reference_window.start {
+        flag("reference-start", rfc3339(t.0));
+    }
+    if let Some(t) = &event.spec.reference_window.end {
+        flag("reference-end", rfc3339(t.0));
+    }
+    flag("sample-size", retraining.sample_size.to_string());
+    flag("seed", monitor.spec.sampling.seed.to_string());
+    flag("namespace", namespace.to_string());
+    flag("event", name.to_string());
+    if let Some(uid) = &event.metadata.uid {
+        flag("event-uid", uid.clone());
+    }
+    flag("monitor", monitor_name.clone());
+    flag(
+        "scores-json",
+        json("scores", &event.spec.scores).map_err(|_| PackagingError::Encode("scores"))?,
+    );
+    flag("approved-by", approval.approved_by.clone());
+    if let Some(reason) = approval.reason.as_ref().filter(|r| !r.is_empty()) {
+        flag("reason", reason.clone());
+    }
+    flag("created-at", rfc3339(created_at));
+    let s3 = &retraining.s3;
+    flag("bucket", s3.bucket.clone());
+    if !s3.prefix.is_empty() {
+        flag("prefix", s3.prefix.clone());
+    }
+    if let Some(region) = &s3.region {
+        flag("region", region.clone());
+    }
+    if let Some(endpoint) = &s3.endpoint {
+        flag("s3-endpoint", endpoint.clone());
+    }
+    if let Some(sse) = &s3.server_side_encryption {
+        flag("sse", sse.clone());
+    }
+    let format = match retraining.format {
+        ArchiveFormat::TarGz => "tar.gz",
+        ArchiveFormat::Zip => "zip",
+    };
+    flag("format", format.into());
+    if let Some(objects) = &retraining.include_objects {
+        flag("include-objects-field", objects.payload_field.clone());
+        if let Some(max) = &objects.max_object_bytes {
+            flag("max-object-bytes", max.clone());
+        }
+        if let Some(max) = &objects.max_total_bytes {
+            flag("max-total-bytes", max.clone());
+        }
+    }
+    if let Some(timeout) = &retraining.webhook.timeout {
+        flag("webhook-timeout", timeout.clone());
+    }
+    flag("work-dir", WORK_DIR.into());
+    flag("termination-log", TERMINATION_LOG.into());
+    flag("output", "json".into());
+    Ok(args)
+}
+
+/// Secrets reach the Job as `secretKeyRef` env vars: Qdrant API key, S3 credentials, webhook URL, token and
+/// HMAC key.
+fn package_env(monitor: &DriftMonitor) -> Vec<k8s_openapi::api::core::v1::EnvVar> {
+    let mut env = Vec::new();
+    if let Some(secret) = &monitor.spec.source.qdrant.api_key_secret_ref {
+        env.push(secret_env(QDRANT_API_KEY_ENV, &secret.name, &secret.key));
+    }
+    if let Some(retraining) = &monitor.spec.retraining {
+        if let Some(secret) = &retraining.s3.credentials_secret_ref {
+            for key in S3_CREDENTIAL_KEYS {
+                env.push(secret_env(key, &secret.name, key));
+            }
+        }
+        let webhook = &retraining.webhook;
+        env.push(secret_env(
+            "DRIFTWATCH_WEBHOOK_URL",
+            &webhook.url_secret_ref.name,
+            &webhook.url_secret_ref.key,
+        ));
+        if let Some(secret) = &webhook.token_secret_ref {
+            env.push(secret_env("DRIFTWATCH_WEBHOOK_TOKEN", &secret.name, &secret.key));
+        }
+        if let Some(secret) = &webhook.hmac_secret_ref {
+            env.push(secret_env(
+                "DRIFTWATCH_WEBHOOK_HMAC_KEY",
+                &secret.name,
+                &secret.key,
+            ));
+        }
+    }
+    env
+}
+
+/// The packaging Job of an approved event, owned by the event (not the monitor: events outlive monitors).
+pub fn packaging_job(
+    event: &DriftEvent,
+    monitor: &DriftMonitor,
+    created_at: Timestamp,
+    settings: &JobSettings,
+) -> Result<Job, PackagingError> {
+    let args = package_args(event, monitor, created_at)?;
+    let namespace = event
+        .metadata
+        .namespace
+        .as_deref()
+        .ok_or(PackagingError::MissingMetadata("namespace"))?;
+    let owner = event
+        .controller_owner_ref(&())
+        .ok_or(PackagingError::MissingMetadata("uid"))?;
+    let template = monitor.spec.job_template.clone().unwrap_or_default();
+    let labels = package_labels(&event.spec.monitor_ref.name);
+    let container = Container {
+        name: "package".to_string(),
+        image: Some(settings.image.clone()),
+        image_pull_policy: Some("IfNotPresent".to_string()),
+        command: Some(vec!["driftwatch".to_string()]),
+        args: Some(args),
+        env: Some(package_env(monitor)),
+        resources: template.resources.clone(),
+        termination_message_path: Some(TERMINATION_LOG.to_string()),
+        termination_message_policy: Some("File".to_string()),
+        security_context: Some(restricted_container_security()),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "work".to_string(),
+            mount_path: WORK_DIR.to_string(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    };
+    let pod = PodSpec {
+        containers: vec![container],
+        restart_policy: Some("Never".to_string()),
+        automount_service_account_token: Some(false),
+        service_account_name: template.service_account_name.clone(),
+        node_selector: (!template.node_selector.is_empty()).then(|| template.node_selector.clone()),
+        tolerations: (!template.tolerations.is_empty()).then(|| template.tolerations.clone()),
+        affinity: template.affinity.clone(),
+        priority_class_name: template.priority_class_name.clone(),
+        security_context: Some(restricted_pod_security()),
+        volumes: Some(vec![Volume {
+            name: "work".to_string(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        }]),
+        ..PodSpec::default()
+    };
+    Ok(Job {
+        metadata: ObjectMeta {
+            name: Some(packaging_job_name(event)),
+            namespace: Some(namespace.to_string()),
+            labels: Some(labels.clone()),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(DEFAULT_BACKOFF_LIMIT),
+            active_deadline_seconds: Some(
+                template
+                    .active_deadline_seconds
+                    .map_or(DEFAULT_ACTIVE_DEADLINE_SECONDS, |d| {
+                        d.max(DEFAULT_ACTIVE_DEADLINE_SECONDS)
+                    }),
+            ),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            ..JobSpec::default()
+        }),
+        status: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    use super::*;
+    use crate::api::v1alpha1::{Approval, DriftEventSpec, DriftMonitorSpec, MonitorRef, TimeWindow};
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn monitor(retraining: bool) -> DriftMonitor {
+        let mut spec: serde_json::Value = serde_json::json!({
+            "schedule": "0 * * * *",
+            "source": {"qdrant": {"url": "http://qdrant:6334", "collection": "frames",
+                "apiKeySecretRef": {"name": "qdrant", "key": "api-key"}}},
+            "windows": {"reference": {"duration": "7d"}, "comparison": {"duration": "1h"}},
+            "detectors": [{"method": "mmd", "threshold": 0.05}]
+        });
+        if retraining {
+            spec["retraining"] = serde_json::json!({
+                "s3": {"bucket": "batches", "prefix": "drift/", "endpoint": "http://minio:9000",
+                    "credentialsSecretRef": {"name": "s3"}},
+                "webhook": {"urlSecretRef": {"name": "hook", "key": "url"},
+                    "hmacSecretRef": {"name": "hook", "key": "hmac"}},
+                "sampleSize": 500
+            });
+        }
+        let spec: DriftMonitorSpec = serde_json::from_value(spec).unwrap();
+        let mut m = DriftMonitor::new("frames", spec);
+        m.metadata.namespace = Some("ml".into());
+        m.metadata.uid = Some("m-uid".into());
+        m
+    }
+
+    fn event(start: Option<&str>) -> DriftEvent {
+        let mut e = DriftEvent::new(
+            "frames-202603010200",
+            DriftEventSpec {
+                monitor_ref: MonitorRef {
+                    name: "frames".into(),
+                },
+                detected_at: Time(ts("2026-03-01T02:00:00Z")),
+                drift_score: 0.4,
+                scores: vec![],
+                reference_window: TimeWindow {
+                    start: None,
+                    end: None,
+                    collection: None,
+                },
+                comparison_window: TimeWindow {
+                    start: start.map(|s| Time(ts(s))),
+                    end: start.map(|_| Time(ts("2026-03-01T02:00:00Z"))),
+                    collection: None,
+                },
+                check_id: None,
+                samples: None,
+                source: None,
+                approval: Some(Approval {
+                    decision: Decision::Approve,
+                    approved_by: "alice".into(),
+                    reason: Some("new camera firmware".into()),
+                }),
+            },
+        );
+        e.metadata.namespace = Some("ml".into());
+        e.metadata.uid = Some("e-uid".into());
+        e
+    }
+
+    fn arg<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+        let i = args.iter().position(|a| a == &format!("--{flag}"))?;
+        args.get(i + 1).map(String::as_str)
+    }
+
+    #[test]
+    fn the_job_is_named_after_the_event_owned_by_it_and_holds_no_credentials() {
+        let job = packaging_job(
+            &event(Some("2026-03-01T01:00:00Z")),
+            &monitor(true),
+            ts("2026-03-01T09:00:00Z"),
+            &JobSettings {
+                image: "driftwatch:1".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(job.metadata.name.as_deref(), Some("frames-202603010200-package"));
+        let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+            ("DriftEvent", "e-uid", Some(true))
+        );
+        let labels = job.metadata.labels.as_ref().unwrap();
+        assert_eq!(
+            labels.get(labels::COMPONENT).map(String::as_str),
+            Some(PACKAGE_COMPONENT)
+        );
+        let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        let container = &pod.containers[0];
+        assert_eq!(
+            container
+                .security_context
+                .as_ref()
+                .unwrap()
+                .read_only_root_filesystem,
+            Some(true)
+        );
+        assert_eq!(container.volume_mounts.as_ref().unwrap()[0].mount_path, WORK_DIR);
+        let env = container.env.as_ref().unwrap();
+        let names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "QDRANT_API_KEY",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "DRIFTWATCH_WEBHOOK_URL",
+                "DRIFTWATCH_WEBHOOK_HMAC_KEY"
+            ]
+        );
+        assert!(
+            env.iter()
+                .all(|e| e.value.is_none() && e.value_from.as_ref().unwrap().secret_key_ref.is_some())
+        );
+    }
+
+    #[test]
+    fn the_args_carry_the_window_the_decision_and_the_destination() {
+        let args = package_args(
+            &event(Some("2026-03-01T01:00:00Z")),
+            &monitor(true),
+            ts("2026-03-01T09:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(args[0], "package");
+        assert_eq!(arg(&args, "comparison-start"), Some("2026-03-01T01:00:00Z"));
+        assert_eq!(arg(&args, "comparison-end"), Some("2026-03-01T02:00:00Z"));
+        assert_eq!(arg(&args, "approved-by"), Some("alice"));
+        assert_eq!(arg(&args, "reason"), Some("new camera firmware"));
+        assert_eq!(arg(&args, "event-uid"), Some("e-uid"));
+        assert_eq!(arg(&args, "created-at"), Some("2026-03-01T09:00:00Z"));
+        assert_eq!(arg(&args, "bucket"), Some("batches"));
+        assert_eq!(arg(&args, "prefix"), Some("drift/"));
+        assert_eq!(arg(&args, "s3-endpoint"), Some("http://minio:9000"));
+        assert_eq!(arg(&args, "sample-size"), Some("500"));
+        assert_eq!(arg(&args, "format"), Some("tar.gz"));
+        assert_eq!(arg(&args, "work-dir"), Some(WORK_DIR));
+        assert!(!args.iter().any(|a| a.contains("hmac") && !a.starts_with("--")));
+    }
+
+    #[test]
+    fn an_alert_raised_event_packages_the_monitors_comparison_duration_before_detection() {
+        let args = package_args(&event(None), &monitor(true), ts("2026-03-01T09:00:00Z")).unwrap();
+        assert_eq!(arg(&args, "comparison-start"), Some("2026-03-01T01:00:00Z"));
+        assert_eq!(arg(&args, "comparison-end"), Some("2026-03-01T02:00:00Z"));
+    }
+
+    #[test]
+    fn a_monitor_without_retraining_or_an_unapproved_event_cannot_be_packaged() {
+        let err = package_args(&event(None), &monitor(false), ts("2026-03-01T09:00:00Z")).unwrap_err();
+        assert_eq!(err, PackagingError::NoRetraining("frames".into()));
+        assert!(err.to_string().contains("spec.retraining"));
+        let mut ignored = event(None);
+        ignored.spec.approval.as_mut().unwrap().decision = Decision::Ignore;
+        assert_eq!(
+            package_args(&ignored, &monitor(true), ts("2026-03-01T09:00:00Z")).unwrap_err(),
+            PackagingError::NotApproved
+        );
+    }
+}

@@ -1,0 +1,582 @@
+//! The desired drift-check Job of a monitor for one slot, and the deterministic names of a monitor's
+//! children. Pure: builds objects from the monitor, the slot and the controller settings; no I/O.
+
+use std::collections::BTreeMap;
+
+use jiff::{Timestamp, tz::TimeZone};
+use k8s_openapi::api::{
+    batch::v1::{Job, JobSpec},
+    core::v1::{
+        Capabilities, Container, EnvVar, EnvVarSource, PodSecurityContext, PodSpec, PodTemplateSpec,
+        SeccompProfile, SecretKeySelector, SecurityContext,
+    },
+};
+use kube::{Resource, ResourceExt, api::ObjectMeta};
+
+use crate::api::v1alpha1::{DriftMonitor, TimestampFormat};
+
+/// Label keys and values on every child of a monitor.
+pub mod labels {
+    pub const NAME: &str = "app.kubernetes.io/name";
+    pub const COMPONENT: &str = "app.kubernetes.io/component";
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    pub const MONITOR: &str = "driftwatch.dev/monitor";
+    pub const APP: &str = "driftwatch";
+    pub const CHECK_COMPONENT: &str = "drift-check";
+}
+
+/// Annotations the controller sets or reads.
+pub mod annotations {
+    /// On a monitor: a request to run a check now (any new value runs once).
+    pub const RUN_NOW: &str = "driftwatch.dev/run-now";
+    /// On a check Job: its slot time (RFC 3339).
+    pub const SLOT: &str = "driftwatch.dev/slot";
+}
+
+/// Path of the termination log the check writes its result to.
+pub const TERMINATION_LOG: &str = "/dev/termination-log";
+/// Env var carrying the Qdrant API key.
+pub const QDRANT_API_KEY_ENV: &str = "QDRANT_API_KEY";
+/// Default `activeDeadlineSeconds` of a check Job.
+pub const DEFAULT_ACTIVE_DEADLINE_SECONDS: i64 = 1800;
+/// Default `backoffLimit` of a check Job.
+pub const DEFAULT_BACKOFF_LIMIT: i32 = 1;
+/// User and group the check runs as.
+pub const RUN_AS_USER: i64 = 65532;
+
+const MAX_JOB_NAME: usize = 63;
+const MAX_LABEL_VALUE: usize = 63;
+const MAX_OBJECT_NAME: usize = 253;
+const SLOT_SUFFIX_LEN: usize = 13; // "-yyyymmddhhmm"
+
+/// Controller settings that shape the Job.
+#[derive(Clone, Debug)]
+pub struct JobSettings {
+    /// Image of the check Job (the operator's own image).
+    pub image: String,
+}
+
+/// Why a Job cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DesiredError {
+    #[error("monitor has no {0}")]
+    MissingMetadata(&'static str),
+    #[error("failed to encode {what} as JSON")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The slot as it appears in names: `yyyymmddhhmm` in UTC.
+pub fn slot_stamp(slot: Timestamp) -> String {
+    slot.to_zoned(TimeZone::UTC).strftime("%Y%m%d%H%M").to_string()
+}
+
+/// FNV-1a, stable across builds and platforms, for name shortening.
+fn short_hash(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:08x}", hash & 0xffff_ffff)
+}
+
+/// `name` if it fits in `max`, else a prefix plus a hash of the whole name; dots become dashes.
+fn fit(name: &str, max: usize) -> String {
+    let clean: String = name.chars().map(|c| if c == '.' { '-' } else { c }).collect();
+    if clean.len() <= max {
+        return clean;
+    }
+    let keep = max - 9;
+    let prefix = clean[..keep].trim_end_matches('-');
+    format!("{prefix}-{}", short_hash(name))
+}
+
+/// The value of the `driftwatch.dev/monitor` label: the monitor name, hash-shortened to 63 characters.
+pub fn monitor_label(monitor: &str) -> String {
+    fit(monitor, MAX_LABEL_VALUE)
+}
+
+/// Deterministic check Job name: `<monitor>-<yyyymmddhhmm>`, at most 63 characters.
+pub fn job_name(monitor: &str, slot: Timestamp) -> String {
+    format!(
+        "{}-{}",
+        fit(monitor, MAX_JOB_NAME - SLOT_SUFFIX_LEN),
+        slot_stamp(slot)
+    )
+}
+
+/// Deterministic DriftEvent name: `<monitor>-<yyyymmddhhmm>` of the detecting check's slot.
+pub fn event_name(monitor: &str, slot: Timestamp) -> String {
+    format!(
+        "{}-{}",
+        fit(monitor, MAX_OBJECT_NAME - SLOT_SUFFIX_LEN),
+        slot_stamp(slot)
+    )
+}
+
+/// Labels of every check Job (and its Pod) of a monitor.
+pub fn check_labels(monitor: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::NAME.to_string(), labels::APP.to_string()),
+        (labels::COMPONENT.to_string(), labels::CHECK_COMPONENT.to_string()),
+        (labels::MANAGED_BY.to_string(), labels::APP.to_string()),
+        (labels::MONITOR.to_string(), monitor_label(monitor)),
+    ])
+}
+
+/// Label selector matching every check Job of a monitor.
+pub fn check_selector(monitor: &str) -> String {
+    format!(
+        "{}={},{}={}",
+        labels::COMPONENT,
+        labels::CHECK_COMPONENT,
+        labels::MONITOR,
+        monitor_label(monitor)
+    )
+}
+
+pub fn rfc3339(t: Timestamp) -> String {
+    t.to_string()
+}
+
+pub fn json<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String, DesiredError> {
+    serde_json::to_string(value).map_err(|source| DesiredError::Encode { what, source })
+}
+
+/// The `--timestamp-format` value of the Job commands.
+pub fn timestamp_format_flag(format: TimestampFormat) -> &'static str {
+    match format {
+        TimestampFormat::Rfc3339 => "rfc3339",
+        TimestampFormat::UnixSeconds => "unixSeconds",
+        TimestampFormat::UnixMillis => "unixMillis",
+    }
+}
+
+/// The `driftwatch check` arguments for a monitor and slot.
+pub fn check_args(
+    monitor: &DriftMonitor,
+    slot: Timestamp,
+    check_id: &str,
+) -> Result<Vec<String>, DesiredError> {
+    let spec = &monitor.spec;
+    let q = &spec.source.qdrant;
+    let mut args: Vec<String> = vec!["check".into()];
+    let mut flag = |name: &str, value: String| {
+        args.push(format!("--{name}"));
+        args.push(value);
+    };
+    flag("qdrant-url", q.url.clone());
+    flag("collection", q.collection.clone());
+    if let Some(vector) = q.vector_name.as_ref().filter(|v| !v.is_empty()) {
+        flag("vector-name", vector.clone());
+    }
+    flag("timestamp-field", q.timestamp_field.clone());
+    flag(
+        "timestamp-format",
+        timestamp_format_flag(q.timestamp_format).into(),
+    );
+    if let Some(field) = q.confidence_field.as_ref().filter(|f| !f.is_empty()) {
+        flag("confidence-field", field.clone());
+    }
+    if let Some(filter) = &q.filter {
+        flag("filter", json("source.qdrant.filter", filter)?);
+    }
+    let reference = &spec.windows.reference;
+    if let Some(duration) = &reference.duration {
+        flag("reference", duration.clone());
+    }
+    if let Some(offset) = &reference.offset {
+        flag("reference-offset", offset.clone());
+    }
+    if let Some(start) = &reference.start {
+        flag("reference-start", rfc3339(start.0));
+    }
+    if let Some(end) = &reference.end {
+        flag("reference-end", rfc3339(end.0));
+    }
+    if let Some(collection) = &reference.collection {
+        flag("reference-collection", collection.clone());
+    }
+    if let Some(filter) = &reference.filter {
+        flag("reference-filter", json("windows.reference.filter", filter)?);
+    }
+    let comparison = &spec.windows.comparison;
+    flag("comparison", comparison.duration.clone());
+    if let Some(offset) = &comparison.offset {
+        flag("comparison-offset", offset.clone());
+    }
+    flag("at", rfc3339(slot));
+    flag("max-reference", spec.sampling.max_reference.to_string());
+    flag("max-comparison", spec.sampling.max_comparison.to_string());
+    flag("min-samples", spec.sampling.min_samples.to_string());
+    flag("seed", spec.sampling.seed.to_string());
+    if !spec.detectors.is_empty() {
+        flag("detectors-json", json("detectors", &spec.detectors)?);
+    }
+    flag("check-id", check_id.to_string());
+    flag("termination-log", TERMINATION_LOG.to_string());
+    flag("output", "json".to_string());
+    Ok(args)
+}
+
+/// The restricted Pod Security Standard for a Job's container: no privilege escalation, read-only root
+/// filesystem, non-root, all capabilities dropped, the runtime's default seccomp profile.
+pub fn restricted_container_security() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_string()]),
+            add: None,
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_string(),
+            localhost_profile: None,
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// The Pod-level half of [`restricted_container_security`]: a fixed non-root user and group.
+pub fn restricted_pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS_USER),
+        run_as_group: Some(RUN_AS_USER),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_string(),
+            localhost_profile: None,
+        }),
+        ..PodSecurityContext::default()
+    }
+}
+
+/// An env var filled by the kubelet from a Secret key (the controller never reads the value).
+pub fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_string(),
+                key: key.to_string(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// The check Job for `slot`, owned by the monitor.
+pub fn check_job(
+    monitor: &DriftMonitor,
+    slot: Timestamp,
+    run_now: Option<&str>,
+    settings: &JobSettings,
+) -> Result<Job, DesiredError> {
+    let name = monitor
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(DesiredError::MissingMetadata("name"))?;
+    let namespace = monitor
+        .metadata
+        .namespace
+        .as_deref()
+        .ok_or(DesiredError::MissingMetadata("namespace"))?;
+    let owner = monitor
+        .controller_owner_ref(&())
+        .ok_or(DesiredError::MissingMetadata("uid"))?;
+    let job_name = job_name(name, slot);
+    let template = monitor.spec.job_template.clone().unwrap_or_default();
+    let labels = check_labels(name);
+    let mut annotations = BTreeMap::from([(annotations::SLOT.to_string(), rfc3339(slot))]);
+    if let Some(request) = run_now {
+        annotations.insert(annotations::RUN_NOW.to_string(), request.to_string());
+    }
+    let env = monitor
+        .spec
+        .source
+        .qdrant
+        .api_key_secret_ref
+        .as_ref()
+        .map(|secret| secret_env(QDRANT_API_KEY_ENV, &secret.name, &secret.key))
+        .into_iter()
+        .collect::<Vec<_>>();
+    let container = Container {
+        name: "check".to_string(),
+        image: Some(settings.image.clone()),
+        image_pull_policy: Some("IfNotPresent".to_string()),
+        command: Some(vec!["driftwatch".to_string()]),
+        args: Some(check_args(monitor, slot, &job_name)?),
+        env: (!env.is_empty()).then_some(env),
+        resources: template.resources.clone(),
+        termination_message_path: Some(TERMINATION_LOG.to_string()),
+        termination_message_policy: Some("File".to_string()),
+        security_context: Some(restricted_container_security()),
+        ..Container::default()
+    };
+    let pod = PodSpec {
+        containers: vec![container],
+        restart_policy: Some("Never".to_string()),
+        automount_service_account_token: Some(false),
+        service_account_name: template.service_account_name.clone(),
+        node_selector: (!template.node_selector.is_empty()).then(|| template.node_selector.clone()),
+        tolerations: (!template.tolerations.is_empty()).then(|| template.tolerations.clone()),
+        affinity: template.affinity.clone(),
+        priority_class_name: template.priority_class_name.clone(),
+        security_context: Some(restricted_pod_security()),
+        ..PodSpec::default()
+    };
+    Ok(Job {
+        metadata: ObjectMeta {
+            name: Some(job_name),
+            namespace: Some(namespace.to_string()),
+            labels: Some(labels.clone()),
+            annotations: Some(annotations),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(template.backoff_limit.unwrap_or(DEFAULT_BACKOFF_LIMIT)),
+            active_deadline_seconds: Some(
+                template
+                    .active_deadline_seconds
+                    .unwrap_or(DEFAULT_ACTIVE_DEADLINE_SECONDS),
+            ),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            ..JobSpec::default()
+        }),
+        status: None,
+    })
+}
+
+/// Name of the monitor that owns a Job, from its owner references.
+pub fn owning_monitor(job: &Job) -> Option<String> {
+    job.owner_references()
+        .iter()
+        .find(|o| o.kind == "DriftMonitor" && o.controller == Some(true))
+        .map(|o| o.name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::ResourceRequirements;
+
+    use super::*;
+    use crate::api::v1alpha1::{DriftMonitorSpec, JobTemplateSpec};
+
+    fn monitor(name: &str) -> DriftMonitor {
+        let spec: DriftMonitorSpec = serde_json::from_value(serde_json::json!({
+            "schedule": "0 2 * * *",
+            "source": {"qdrant": {
+                "url": "http://qdrant:6334",
+                "collection": "video_frames",
+                "apiKeySecretRef": {"name": "qdrant", "key": "api-key"},
+                "confidenceField": "confidence",
+                "filter": {"must": [{"key": "model_version", "match": {"keyword": "v3"}}]}
+            }},
+            "windows": {"reference": {"duration": "7d", "offset": "24h"}, "comparison": {"duration": "24h"}},
+            "detectors": [{"method": "kl_divergence", "source": "embeddings", "threshold": 0.1}]
+        }))
+        .unwrap();
+        let mut monitor = DriftMonitor::new(name, spec);
+        monitor.metadata.namespace = Some("ml".into());
+        monitor.metadata.uid = Some("uid-1".into());
+        monitor
+    }
+
+    fn slot() -> Timestamp {
+        "2026-03-01T02:00:00Z".parse().unwrap()
+    }
+
+    fn settings() -> JobSettings {
+        JobSettings {
+            image: "ghcr.io/driftwatch/driftwatch:1".into(),
+        }
+    }
+
+    fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+        args.iter()
+            .position(|a| a == &format!("--{name}"))
+            .map(|i| args[i + 1].as_str())
+    }
+
+    #[test]
+    fn job_name_is_monitor_and_slot_minute() {
+        assert_eq!(job_name("frames", slot()), "frames-202603010200");
+    }
+
+    #[test]
+    fn long_monitor_names_are_hash_shortened_to_a_valid_job_name() {
+        let long = "a".repeat(70);
+        let other = format!("{}b", "a".repeat(69));
+        let name = job_name(&long, slot());
+        assert!(name.len() <= 63, "{name}");
+        assert!(name.ends_with("-202603010200"));
+        assert_ne!(name, job_name(&other, slot()));
+        assert_eq!(name, job_name(&long, slot()));
+        assert!(monitor_label(&long).len() <= 63);
+    }
+
+    #[test]
+    fn shortened_names_never_end_a_segment_with_a_dash() {
+        let name = job_name(&format!("{}-{}", "a".repeat(40), "b".repeat(30)), slot());
+        assert!(!name.contains("--"), "{name}");
+    }
+
+    #[test]
+    fn event_names_keep_long_monitor_names_up_to_the_object_limit() {
+        assert_eq!(event_name("frames", slot()), "frames-202603010200");
+        assert!(event_name(&"x".repeat(253), slot()).len() <= 253);
+    }
+
+    #[test]
+    fn job_runs_the_check_with_the_contract_flags() {
+        let job = check_job(&monitor("frames"), slot(), None, &settings()).unwrap();
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let container = &pod.containers[0];
+        assert_eq!(
+            container.command.as_deref(),
+            Some(&["driftwatch".to_string()][..])
+        );
+        let args = container.args.clone().unwrap();
+        assert_eq!(args[0], "check");
+        assert_eq!(flag(&args, "qdrant-url"), Some("http://qdrant:6334"));
+        assert_eq!(flag(&args, "collection"), Some("video_frames"));
+        assert_eq!(flag(&args, "timestamp-field"), Some("timestamp"));
+        assert_eq!(flag(&args, "timestamp-format"), Some("rfc3339"));
+        assert_eq!(flag(&args, "confidence-field"), Some("confidence"));
+        assert_eq!(
+            flag(&args, "filter"),
+            Some(r#"{"must":[{"key":"model_version","match":{"keyword":"v3"}}]}"#)
+        );
+        assert_eq!(flag(&args, "reference"), Some("7d"));
+        assert_eq!(flag(&args, "reference-offset"), Some("24h"));
+        assert_eq!(flag(&args, "comparison"), Some("24h"));
+        assert_eq!(flag(&args, "at"), Some("2026-03-01T02:00:00Z"));
+        assert_eq!(flag(&args, "max-reference"), Some("20000"));
+        assert_eq!(flag(&args, "max-comparison"), Some("5000"));
+        assert_eq!(flag(&args, "min-samples"), Some("50"));
+        assert_eq!(flag(&args, "seed"), Some("42"));
+        assert_eq!(
+            flag(&args, "detectors-json"),
+            Some(r#"[{"method":"kl_divergence","source":"embeddings","threshold":0.1}]"#)
+        );
+        assert_eq!(flag(&args, "check-id"), Some("frames-202603010200"));
+        assert_eq!(flag(&args, "termination-log"), Some("/dev/termination-log"));
+        assert_eq!(flag(&args, "output"), Some("json"));
+        assert_eq!(flag(&args, "vector-name"), None);
+        assert_eq!(flag(&args, "reference-start"), None);
+    }
+
+    #[test]
+    fn pinned_reference_windows_pass_start_and_end() {
+        let mut monitor = monitor("frames");
+        monitor.spec.windows.reference.duration = None;
+        monitor.spec.windows.reference.offset = None;
+        monitor.spec.windows.reference.start = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+        ));
+        monitor.spec.windows.reference.end = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-01-08T00:00:00Z".parse().unwrap(),
+        ));
+        monitor.spec.windows.reference.collection = Some("training".into());
+        let args = check_args(&monitor, slot(), "id").unwrap();
+        assert_eq!(flag(&args, "reference-start"), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(flag(&args, "reference-end"), Some("2026-01-08T00:00:00Z"));
+        assert_eq!(flag(&args, "reference-collection"), Some("training"));
+        assert_eq!(flag(&args, "reference"), None);
+    }
+
+    #[test]
+    fn the_api_key_comes_only_from_a_secret_key_ref() {
+        let job = check_job(&monitor("frames"), slot(), None, &settings()).unwrap();
+        let container = &job.spec.unwrap().template.spec.unwrap().containers[0];
+        let env = container.env.clone().unwrap();
+        assert_eq!(env.len(), 1);
+        assert_eq!(env[0].name, "QDRANT_API_KEY");
+        assert_eq!(env[0].value, None);
+        let secret = env[0].value_from.clone().unwrap().secret_key_ref.unwrap();
+        assert_eq!((secret.name.as_str(), secret.key.as_str()), ("qdrant", "api-key"));
+    }
+
+    #[test]
+    fn the_pod_is_locked_down_and_holds_no_kubernetes_credentials() {
+        let job = check_job(&monitor("frames"), slot(), None, &settings()).unwrap();
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        let psc = pod.security_context.unwrap();
+        assert_eq!(psc.run_as_non_root, Some(true));
+        assert_eq!(psc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+        let sc = pod.containers[0].security_context.clone().unwrap();
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.capabilities.unwrap().drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(
+            pod.containers[0].termination_message_policy.as_deref(),
+            Some("File")
+        );
+    }
+
+    #[test]
+    fn the_job_is_owned_by_the_monitor_and_labelled() {
+        let job = check_job(&monitor("frames"), slot(), Some("now-1"), &settings()).unwrap();
+        let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("DriftMonitor", "frames")
+        );
+        assert_eq!(owner.controller, Some(true));
+        let labels = job.metadata.labels.clone().unwrap();
+        assert_eq!(labels["app.kubernetes.io/name"], "driftwatch");
+        assert_eq!(labels["app.kubernetes.io/component"], "drift-check");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "driftwatch");
+        assert_eq!(labels["driftwatch.dev/monitor"], "frames");
+        let annotations = job.metadata.annotations.clone().unwrap();
+        assert_eq!(annotations["driftwatch.dev/slot"], "2026-03-01T02:00:00Z");
+        assert_eq!(annotations["driftwatch.dev/run-now"], "now-1");
+        assert_eq!(owning_monitor(&job).as_deref(), Some("frames"));
+    }
+
+    #[test]
+    fn job_template_settings_reach_the_pod() {
+        let mut monitor = monitor("frames");
+        monitor.spec.job_template = Some(JobTemplateSpec {
+            resources: Some(ResourceRequirements::default()),
+            node_selector: BTreeMap::from([("pool".into(), "cpu".into())]),
+            service_account_name: Some("irsa".into()),
+            active_deadline_seconds: Some(600),
+            backoff_limit: Some(0),
+            ..JobTemplateSpec::default()
+        });
+        let job = check_job(&monitor, slot(), None, &settings()).unwrap();
+        let spec = job.spec.unwrap();
+        assert_eq!(spec.active_deadline_seconds, Some(600));
+        assert_eq!(spec.backoff_limit, Some(0));
+        let pod = spec.template.spec.unwrap();
+        assert_eq!(pod.service_account_name.as_deref(), Some("irsa"));
+        assert_eq!(pod.node_selector.unwrap()["pool"], "cpu");
+        assert!(pod.containers[0].resources.is_some());
+    }
+
+    #[test]
+    fn defaults_apply_without_a_job_template() {
+        let job = check_job(&monitor("frames"), slot(), None, &settings()).unwrap();
+        let spec = job.spec.unwrap();
+        assert_eq!(spec.active_deadline_seconds, Some(1800));
+        assert_eq!(spec.backoff_limit, Some(1));
+    }
+}

@@ -1,0 +1,336 @@
+//! When a monitor's next check runs: due slot, run-now requests, suspend, concurrency Forbid and the
+//! starting deadline. Pure: takes the spec, status facts and `now`; no I/O.
+
+use std::time::Duration;
+
+use jiff::{Timestamp, tz::TimeZone};
+
+use super::cron::{Cron, CronError};
+
+/// Default `startingDeadlineSeconds`: how late a missed slot may still run.
+pub const DEFAULT_STARTING_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// A parsed schedule: cron expression plus time zone.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    cron: Cron,
+    tz: TimeZone,
+}
+
+/// Why a schedule cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(transparent)]
+    Cron(#[from] CronError),
+    #[error("unknown time zone {0:?}; use an IANA name such as UTC or Europe/Berlin")]
+    TimeZone(String),
+    #[error("schedule {0:?} never fires")]
+    Never(String),
+}
+
+impl Schedule {
+    /// Parses the cron expression and resolves the IANA time zone (default UTC).
+    pub fn parse(expression: &str, time_zone: Option<&str>) -> Result<Self, ScheduleError> {
+        let cron = Cron::parse(expression)?;
+        let tz = match time_zone {
+            None => TimeZone::UTC,
+            Some(name) => TimeZone::get(name).map_err(|_| ScheduleError::TimeZone(name.to_string()))?,
+        };
+        let schedule = Self { cron, tz };
+        if schedule.next_after(Timestamp::UNIX_EPOCH).is_none() {
+            return Err(ScheduleError::Never(expression.to_string()));
+        }
+        Ok(schedule)
+    }
+
+    /// The first slot strictly after `after`.
+    pub fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
+        self.cron.next_after(after, &self.tz)
+    }
+
+    /// The latest slot in `(earliest, now]`, not looking further back than `floor`.
+    pub fn latest_slot(&self, earliest: Timestamp, floor: Timestamp, now: Timestamp) -> Option<Timestamp> {
+        let mut cursor = earliest.max(floor);
+        let mut latest = None;
+        while let Some(slot) = self.next_after(cursor) {
+            if slot > now {
+                break;
+            }
+            latest = Some(slot);
+            cursor = slot;
+        }
+        latest
+    }
+}
+
+/// What the scheduler knows about a monitor.
+#[derive(Clone, Debug)]
+pub struct ScheduleInput<'a> {
+    pub now: Timestamp,
+    /// The monitor's creation time: slots before it never run.
+    pub created: Timestamp,
+    /// Slot of the latest check Job created.
+    pub last_schedule: Option<Timestamp>,
+    pub suspend: bool,
+    pub starting_deadline: Duration,
+    /// Value of the `driftwatch.dev/run-now` annotation.
+    pub run_now: Option<&'a str>,
+    /// The run-now value already handled (from status).
+    pub handled_run_now: Option<&'a str>,
+    /// A check Job of this monitor has not finished yet.
+    pub active: bool,
+}
+
+/// Why a check runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// A cron slot (possibly missed and caught up within the starting deadline).
+    Scheduled,
+    /// The run-now annotation with this value.
+    RunNow(String),
+}
+
+/// A check to start now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// The slot time: the check's `--at` and the Job name's time.
+    pub slot: Timestamp,
+    pub trigger: Trigger,
+}
+
+/// The scheduler's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleDecision {
+    pub run: Option<Run>,
+    /// The next cron slot after now (absent while suspended).
+    pub next: Option<Timestamp>,
+    /// When to look again.
+    pub requeue_after: Duration,
+}
+
+/// Longest wait between two looks at a monitor when nothing else wakes it.
+pub const MAX_REQUEUE: Duration = Duration::from_secs(6 * 3600);
+
+/// Decides whether a check starts now and when to look again.
+pub fn decide(schedule: &Schedule, input: &ScheduleInput<'_>) -> ScheduleDecision {
+    let now = input.now;
+    let next = if input.suspend {
+        None
+    } else {
+        schedule.next_after(now)
+    };
+    let requeue_after = next
+        .and_then(|next| Duration::try_from(next.duration_since(now)).ok())
+        .map_or(MAX_REQUEUE, |wait| wait.min(MAX_REQUEUE));
+    let decision = |run| ScheduleDecision {
+        run,
+        next,
+        requeue_after,
+    };
+    if input.active {
+        return decision(None);
+    }
+    if let Some(request) = input
+        .run_now
+        .filter(|r| !r.is_empty() && Some(*r) != input.handled_run_now)
+    {
+        return decision(Some(Run {
+            slot: truncate_to_minute(now),
+            trigger: Trigger::RunNow(request.to_string()),
+        }));
+    }
+    if input.suspend {
+        return decision(None);
+    }
+    let earliest = input
+        .last_schedule
+        .map_or(input.created, |last| last.max(input.created));
+    let deadline =
+        jiff::SignedDuration::try_from(input.starting_deadline).unwrap_or(jiff::SignedDuration::MAX);
+    let floor = now.checked_sub(deadline).unwrap_or(Timestamp::MIN);
+    // Slots older than the floor can no longer run; start just before it so one on the floor still does.
+    let floor = floor
+        .checked_sub(jiff::SignedDuration::from_secs(1))
+        .unwrap_or(floor);
+    let run = schedule.latest_slot(earliest, floor, now).map(|slot| Run {
+        slot,
+        trigger: Trigger::Scheduled,
+    });
+    decision(run)
+}
+
+/// Drops seconds and sub-seconds: Job and event names carry minutes.
+pub fn truncate_to_minute(t: Timestamp) -> Timestamp {
+    let seconds = t.as_second();
+    Timestamp::from_second(seconds - seconds.rem_euclid(60)).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn hourly() -> Schedule {
+        Schedule::parse("0 * * * *", None).unwrap()
+    }
+
+    fn input(now: &str) -> ScheduleInput<'static> {
+        ScheduleInput {
+            now: ts(now),
+            created: ts("2026-03-01T09:30:00Z"),
+            last_schedule: None,
+            suspend: false,
+            starting_deadline: DEFAULT_STARTING_DEADLINE,
+            run_now: None,
+            handled_run_now: None,
+            active: false,
+        }
+    }
+
+    #[test]
+    fn a_new_monitor_waits_for_its_first_slot() {
+        let decision = decide(&hourly(), &input("2026-03-01T09:45:00Z"));
+        assert_eq!(decision.run, None);
+        assert_eq!(decision.next, Some(ts("2026-03-01T10:00:00Z")));
+        assert_eq!(decision.requeue_after, Duration::from_secs(15 * 60));
+    }
+
+    #[test]
+    fn a_due_slot_runs_with_its_slot_time() {
+        let decision = decide(&hourly(), &input("2026-03-01T10:00:05Z"));
+        assert_eq!(
+            decision.run,
+            Some(Run {
+                slot: ts("2026-03-01T10:00:00Z"),
+                trigger: Trigger::Scheduled
+            })
+        );
+        assert_eq!(decision.next, Some(ts("2026-03-01T11:00:00Z")));
+    }
+
+    #[test]
+    fn a_slot_already_scheduled_does_not_run_again() {
+        let mut input = input("2026-03-01T10:20:00Z");
+        input.last_schedule = Some(ts("2026-03-01T10:00:00Z"));
+        assert_eq!(decide(&hourly(), &input).run, None);
+    }
+
+    #[test]
+    fn several_missed_slots_run_once_as_the_latest() {
+        let mut input = input("2026-03-01T13:10:00Z");
+        input.last_schedule = Some(ts("2026-03-01T10:00:00Z"));
+        let run = decide(&hourly(), &input).run.unwrap();
+        assert_eq!(run.slot, ts("2026-03-01T13:00:00Z"));
+    }
+
+    #[test]
+    fn a_slot_missed_beyond_the_starting_deadline_is_skipped() {
+        let mut input = input("2026-03-01T10:40:00Z");
+        input.starting_deadline = Duration::from_secs(600);
+        assert_eq!(decide(&hourly(), &input).run, None);
+    }
+
+    #[test]
+    fn a_slot_missed_within_the_starting_deadline_still_runs() {
+        let mut input = input("2026-03-01T10:40:00Z");
+        input.starting_deadline = Duration::from_secs(3600);
+        assert_eq!(
+            decide(&hourly(), &input).run.unwrap().slot,
+            ts("2026-03-01T10:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_suspended_monitor_runs_nothing_and_has_no_next_slot() {
+        let mut input = input("2026-03-01T10:00:05Z");
+        input.suspend = true;
+        let decision = decide(&hourly(), &input);
+        assert_eq!(decision.run, None);
+        assert_eq!(decision.next, None);
+        assert_eq!(decision.requeue_after, MAX_REQUEUE);
+    }
+
+    #[test]
+    fn an_active_check_forbids_another() {
+        let mut input = input("2026-03-01T10:00:05Z");
+        input.active = true;
+        input.run_now = Some("2026-03-01T10:00:00Z");
+        assert_eq!(decide(&hourly(), &input).run, None);
+    }
+
+    #[test]
+    fn a_new_run_now_request_runs_at_the_current_minute() {
+        let mut input = input("2026-03-01T09:45:31Z");
+        input.run_now = Some("req-1");
+        assert_eq!(
+            decide(&hourly(), &input).run,
+            Some(Run {
+                slot: ts("2026-03-01T09:45:00Z"),
+                trigger: Trigger::RunNow("req-1".into())
+            })
+        );
+    }
+
+    #[test]
+    fn a_handled_run_now_request_does_not_run_again() {
+        let mut input = input("2026-03-01T09:45:31Z");
+        input.run_now = Some("req-1");
+        input.handled_run_now = Some("req-1");
+        assert_eq!(decide(&hourly(), &input).run, None);
+    }
+
+    #[test]
+    fn run_now_works_while_suspended() {
+        let mut input = input("2026-03-01T09:45:31Z");
+        input.suspend = true;
+        input.run_now = Some("req-2");
+        assert!(matches!(
+            decide(&hourly(), &input).run,
+            Some(Run {
+                trigger: Trigger::RunNow(_),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn slots_before_creation_never_run() {
+        let mut input = input("2026-03-01T09:31:00Z");
+        input.created = ts("2026-03-01T09:30:30Z");
+        let every_minute = Schedule::parse("* * * * *", None).unwrap();
+        assert_eq!(
+            decide(&every_minute, &input).run.unwrap().slot,
+            ts("2026-03-01T09:31:00Z")
+        );
+        input.now = ts("2026-03-01T09:30:45Z");
+        assert_eq!(decide(&every_minute, &input).run, None);
+    }
+
+    #[test]
+    fn requeue_is_capped_for_rare_schedules() {
+        let yearly = Schedule::parse("@yearly", Some("Europe/Berlin")).unwrap();
+        assert_eq!(
+            decide(&yearly, &input("2026-03-01T10:00:00Z")).requeue_after,
+            MAX_REQUEUE
+        );
+    }
+
+    #[test]
+    fn an_unknown_time_zone_is_refused() {
+        assert!(matches!(
+            Schedule::parse("0 2 * * *", Some("Mars/Olympus")),
+            Err(ScheduleError::TimeZone(_))
+        ));
+    }
+
+    #[test]
+    fn a_schedule_that_never_fires_is_refused() {
+        assert!(matches!(
+            Schedule::parse("0 0 31 2 *", None),
+            Err(ScheduleError::Never(_))
+        ));
+    }
+}

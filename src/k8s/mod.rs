@@ -1,0 +1,3 @@
+//! Kubernetes plumbing shared by the controllers: the one place that writes (server-side apply).
+
+pub mod apply;

@@ -1,0 +1,305 @@
+//! Prometheus metrics: reconcile health, per-check counters and histograms, and drift gauges computed at
+//! scrape time from the reflector stores (deleted monitors disappear; a restart loses nothing). No I/O.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use kube::{ResourceExt, runtime::reflector::Store};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    core::{Collector, Desc},
+    proto::MetricFamily,
+};
+
+use crate::api::v1alpha1::{DriftEvent, DriftMonitor, Phase, condition};
+
+/// Default metric name prefix (the original design's names).
+pub const DEFAULT_PREFIX: &str = "video_ai";
+
+/// All metrics of the controller.
+pub struct Metrics {
+    registry: Registry,
+    /// `<prefix>_drift_check_duration_seconds{namespace,monitor}`.
+    pub check_duration: HistogramVec,
+    /// `<prefix>_drift_detected_total{namespace,monitor}`.
+    pub drift_detected: IntCounterVec,
+    /// `<prefix>_drift_check_failures_total{namespace,monitor,kind}`.
+    pub check_failures: IntCounterVec,
+    /// `<prefix>_retraining_triggered_total{namespace,monitor}`.
+    pub retraining_triggered: IntCounterVec,
+    /// `<prefix>_retraining_failed_total{namespace,monitor}`.
+    pub retraining_failed: IntCounterVec,
+    /// `<prefix>_controller_reconcile_total{controller}`.
+    pub reconciles: IntCounterVec,
+    /// `<prefix>_controller_reconcile_errors_total{controller,error}`.
+    pub reconcile_errors: IntCounterVec,
+    /// `<prefix>_controller_reconcile_duration_seconds{controller}`.
+    pub reconcile_duration: HistogramVec,
+    stores: Arc<StoreCollector>,
+}
+
+impl Metrics {
+    /// Creates and registers every metric under `prefix` (e.g. `video_ai`).
+    pub fn new(prefix: &str) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some(prefix.to_string()), None)?;
+        let labels = &["namespace", "monitor"];
+        let check_duration = HistogramVec::new(
+            HistogramOpts::new("drift_check_duration_seconds", "Wall time of drift checks.").buckets(vec![
+                0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+            ]),
+            labels,
+        )?;
+        let drift_detected = IntCounterVec::new(
+            Opts::new(
+                "drift_detected_total",
+                "Checks in which at least one detector fired.",
+            ),
+            labels,
+        )?;
+        let check_failures = IntCounterVec::new(
+            Opts::new("drift_check_failures_total", "Checks that failed, by error kind."),
+            &["namespace", "monitor", "kind"],
+        )?;
+        let retraining_triggered = IntCounterVec::new(
+            Opts::new("retraining_triggered_total", "Retraining hand-offs delivered."),
+            labels,
+        )?;
+        let retraining_failed = IntCounterVec::new(
+            Opts::new("retraining_failed_total", "Retraining hand-offs that failed."),
+            labels,
+        )?;
+        let reconciles = IntCounterVec::new(
+            Opts::new("controller_reconcile_total", "Reconcile runs."),
+            &["controller"],
+        )?;
+        let reconcile_errors = IntCounterVec::new(
+            Opts::new(
+                "controller_reconcile_errors_total",
+                "Reconcile runs that failed, by step.",
+            ),
+            &["controller", "error"],
+        )?;
+        let reconcile_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "controller_reconcile_duration_seconds",
+                "Duration of reconcile runs.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["controller"],
+        )?;
+        let stores = Arc::new(StoreCollector::new()?);
+        registry.register(Box::new(check_duration.clone()))?;
+        registry.register(Box::new(drift_detected.clone()))?;
+        registry.register(Box::new(check_failures.clone()))?;
+        registry.register(Box::new(retraining_triggered.clone()))?;
+        registry.register(Box::new(retraining_failed.clone()))?;
+        registry.register(Box::new(reconciles.clone()))?;
+        registry.register(Box::new(reconcile_errors.clone()))?;
+        registry.register(Box::new(reconcile_duration.clone()))?;
+        registry.register(Box::new(SharedCollector(stores.clone())))?;
+        Ok(Self {
+            registry,
+            check_duration,
+            drift_detected,
+            check_failures,
+            retraining_triggered,
+            retraining_failed,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            stores,
+        })
+    }
+
+    /// Adds the stores the scrape-time gauges are computed from (one pair per watched namespace scope).
+    pub fn watch_stores(&self, monitors: Store<DriftMonitor>, events: Store<DriftEvent>) {
+        if let Ok(mut stores) = self.stores.stores.write() {
+            stores.push((monitors, events));
+        }
+    }
+
+    /// Forgets every store (a controller run ended).
+    pub fn clear_stores(&self) {
+        if let Ok(mut stores) = self.stores.stores.write() {
+            stores.clear();
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let encoder = TextEncoder::new();
+        if encoder.encode(&self.registry.gather(), &mut buffer).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+type StorePair = (Store<DriftMonitor>, Store<DriftEvent>);
+
+/// Gauges derived from the stores on every scrape.
+struct StoreCollector {
+    stores: RwLock<Vec<StorePair>>,
+    lock: Mutex<()>,
+    score: GaugeVec,
+    threshold: GaugeVec,
+    last_success: GaugeVec,
+    drifted: GaugeVec,
+    events: GaugeVec,
+    descs: Vec<Desc>,
+}
+
+impl StoreCollector {
+    fn new() -> Result<Self, prometheus::Error> {
+        let score_labels = &["method", "source", "namespace", "monitor"];
+        let score = GaugeVec::new(
+            Opts::new(
+                "drift_score",
+                "Latest drift score per detector (from status.lastResult).",
+            ),
+            score_labels,
+        )?;
+        let threshold = GaugeVec::new(
+            Opts::new("drift_threshold", "Threshold the latest score was compared with."),
+            score_labels,
+        )?;
+        let last_success = GaugeVec::new(
+            Opts::new(
+                "drift_last_success_timestamp_seconds",
+                "Unix time of the last successful check.",
+            ),
+            &["namespace", "monitor"],
+        )?;
+        let drifted = GaugeVec::new(
+            Opts::new(
+                "drift_monitor_drifted",
+                "1 when the last successful check found drift.",
+            ),
+            &["namespace", "monitor"],
+        )?;
+        let events = GaugeVec::new(
+            Opts::new("drift_events", "DriftEvents by phase."),
+            &["namespace", "monitor", "phase"],
+        )?;
+        let descs = [&score, &threshold, &last_success, &drifted, &events]
+            .iter()
+            .flat_map(|g| g.desc().into_iter().cloned())
+            .collect();
+        Ok(Self {
+            stores: RwLock::new(Vec::new()),
+            lock: Mutex::new(()),
+            score,
+            threshold,
+            last_success,
+            drifted,
+            events,
+            descs,
+        })
+    }
+
+    fn fill(&self) {
+        for gauge in [
+            &self.score,
+            &self.threshold,
+            &self.last_success,
+            &self.drifted,
+            &self.events,
+        ] {
+            gauge.reset();
+        }
+        let Ok(stores) = self.stores.read() else {
+            return;
+        };
+        for (monitors, events) in stores.iter() {
+            for monitor in monitors.state() {
+                let namespace = monitor.namespace().unwrap_or_default();
+                let name = monitor.name_any();
+                let Some(status) = monitor.status.as_ref() else {
+                    continue;
+                };
+                if let Some(result) = &status.last_result {
+                    for score in &result.scores {
+                        let labels = [score.method.as_str(), score.source.as_str(), &namespace, &name];
+                        self.score.with_label_values(&labels).set(score.score);
+                        if let Some(threshold) = score.threshold {
+                            self.threshold.with_label_values(&labels).set(threshold);
+                        }
+                    }
+                }
+                if let Some(time) = &status.last_successful_time {
+                    self.last_success
+                        .with_label_values(&[&namespace, &name])
+                        .set(time.0.as_millisecond() as f64 / 1000.0);
+                }
+                if let Some(drifted) = status.conditions.iter().find(|c| c.type_ == condition::DRIFTED) {
+                    let value = if drifted.status == "True" { 1.0 } else { 0.0 };
+                    self.drifted.with_label_values(&[&namespace, &name]).set(value);
+                }
+            }
+            for event in events.state() {
+                let namespace = event.namespace().unwrap_or_default();
+                let phase = event
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase)
+                    .unwrap_or(Phase::NeedsReview);
+                self.events
+                    .with_label_values(&[&namespace, &event.spec.monitor_ref.name, phase.as_str()])
+                    .inc();
+            }
+        }
+    }
+}
+
+struct SharedCollector(Arc<StoreCollector>);
+
+impl Collector for SharedCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let inner = &self.0;
+        let Ok(_guard) = inner.lock.lock() else {
+            return Vec::new();
+        };
+        inner.fill();
+        [
+            &inner.score,
+            &inner.threshold,
+            &inner.last_success,
+            &inner.drifted,
+            &inner.events,
+        ]
+        .iter()
+        .flat_map(|g| g.collect())
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_carries_the_configured_prefix() {
+        let metrics = Metrics::new("video_ai").unwrap();
+        metrics.drift_detected.with_label_values(&["ml", "frames"]).inc();
+        metrics
+            .check_duration
+            .with_label_values(&["ml", "frames"])
+            .observe(2.0);
+        let text = metrics.render();
+        assert!(text.contains("video_ai_drift_detected_total{monitor=\"frames\",namespace=\"ml\"} 1"));
+        assert!(text.contains("video_ai_drift_check_duration_seconds_bucket"));
+    }
+
+    #[test]
+    fn gauges_from_empty_stores_render_nothing_and_do_not_fail() {
+        let metrics = Metrics::new("custom").unwrap();
+        let text = metrics.render();
+        assert!(!text.contains("custom_drift_score{"));
+    }
+}

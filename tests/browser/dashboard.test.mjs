@@ -1,0 +1,125 @@
+// Drives the governance dashboard in Debian's headless chromium (playwright-core, no browser download).
+// Env: BASE_URL, APPROVER_TOKEN, VIEWER_TOKEN, APPROVE_EVENT, IGNORE_EVENT, DECIDED_EVENT, SCREENSHOT_DIR.
+// Exits non-zero on the first failed expectation; prints one JSON line of what it saw.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`missing env ${k}`);
+  return v;
+};
+const BASE_URL = env("BASE_URL");
+const SHOTS = env("SCREENSHOT_DIR");
+mkdirSync(SHOTS, { recursive: true });
+const seen = {};
+const expect = (cond, what) => {
+  if (!cond) throw new Error("expectation failed: " + what);
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic"],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await context.newPage();
+  const consoleErrors = [];
+  page.on("console", (m) => { if (m.type() === "error" && !/401|403|409/.test(m.text())) consoleErrors.push(m.text()); });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  // Nothing may be fetched from outside this server.
+  const foreign = [];
+  page.on("request", (r) => { if (!r.url().startsWith(BASE_URL)) foreign.push(r.url()); });
+
+  // 1. Without a token the dashboard asks to sign in.
+  const home = BASE_URL + "/?namespace=" + encodeURIComponent(env("NAMESPACE"));
+  await page.goto(home, { waitUntil: "domcontentloaded" });
+  await page.waitForSelector("#banner:not([hidden])");
+  expect((await page.textContent("#banner")).includes("Sign in"), "sign-in prompt shown");
+  await page.screenshot({ path: join(SHOTS, "01-signed-out.png") });
+
+  // 2. Sign in as the approver: monitors, history chart with threshold, events.
+  await page.fill("#token", env("APPROVER_TOKEN"));
+  await page.click("#signin-button");
+  await page.waitForSelector(`tr[data-event-id="${env("APPROVE_EVENT")}"]`);
+  seen.rows = await page.locator("#events tr").count();
+  seen.monitors = await page.locator("article.monitor").count();
+  expect(seen.monitors >= 1, "a monitor card");
+  expect(await page.locator("article.monitor svg.chart path.score").count() >= 1, "a history line");
+  expect(await page.locator("article.monitor svg.chart line.threshold").count() >= 1, "a threshold line");
+  seen.badges = await page.locator("#events .badge").allTextContents();
+  expect(seen.badges.includes("NEEDS_REVIEW"), "NEEDS_REVIEW badge");
+  expect(await page.evaluate(() => sessionStorage.getItem("driftwatch.token") !== null), "token kept in sessionStorage");
+
+  // 3. Filters: status IGNORED shows only ignored events.
+  await page.selectOption("#filter-status", "ACTIONED");
+  await page.click("#filters button[type=submit]");
+  await page.waitForFunction(() => [...document.querySelectorAll("#events .badge")].every((b) => b.textContent === "ACTIONED"));
+  seen.filteredRows = await page.locator("#events tr").count();
+  await page.selectOption("#filter-status", "");
+  await page.click("#filters button[type=submit]");
+  await page.waitForFunction((n) => document.querySelectorAll("#events tr").length === n, seen.rows);
+
+  // 4. A decided event: details shown, buttons disabled.
+  await page.click(`tr[data-event-id="${env("DECIDED_EVENT")}"]`);
+  await page.waitForFunction((id) => document.getElementById("details-title").textContent === id, env("DECIDED_EVENT"));
+  expect(await page.isDisabled("#approve"), "approve disabled for a decided event");
+  expect(await page.isDisabled("#ignore"), "ignore disabled for a decided event");
+
+  // 5. The event in review: every detector, windows, samples, the distribution picture; approve with a reason.
+  const target = env("APPROVE_EVENT");
+  await page.click(`tr[data-event-id="${target}"]`);
+  await page.waitForFunction((id) => document.getElementById("details-title").textContent === id, target);
+  seen.detectorRows = await page.locator("#details-scores tr").count();
+  expect(seen.detectorRows === 4, "four detector rows, got " + seen.detectorRows);
+  const facts = await page.textContent("#details-facts");
+  expect(facts.includes("Reference window") && facts.includes("reference 20000 of 48211"), "windows and samples shown");
+  expect(await page.locator("#details-distribution svg").count() === 1, "distribution picture");
+  expect(await page.isEnabled("#approve"), "approve enabled in review");
+  await page.screenshot({ path: join(SHOTS, "02-details.png"), fullPage: true });
+  await page.fill("#reason", "new camera firmware shifted the embeddings");
+  await page.click("#approve");
+  await page.waitForFunction(() => /packaging job/.test(document.getElementById("decision-feedback").textContent));
+  seen.approveFeedback = await page.textContent("#decision-feedback");
+  await page.waitForFunction(() => /Approve by system:serviceaccount:/.test(document.getElementById("details-facts").textContent));
+  expect(await page.isDisabled("#approve"), "approve disabled after the decision");
+  seen.approvedStatus = await page.textContent(`tr[data-event-id="${target}"] .badge`);
+
+  // 6. Ignore another event: the status changes to IGNORED in the table.
+  const other = env("IGNORE_EVENT");
+  await page.click(`tr[data-event-id="${other}"]`);
+  await page.waitForFunction((id) => document.getElementById("details-title").textContent === id, other);
+  await page.fill("#reason", "seasonal traffic, expected");
+  await page.click("#ignore");
+  await page.waitForFunction((id) => document.querySelector(`tr[data-event-id="${id}"] .badge`)?.textContent === "IGNORED", other, { timeout: 20000 });
+  seen.ignoredStatus = "IGNORED";
+  await page.click(`tr[data-event-id="${target}"]`);
+  await page.waitForFunction((id) => document.getElementById("details-title").textContent === id, target);
+  await page.screenshot({ path: join(SHOTS, "dashboard.png"), fullPage: true });
+
+  // 7. A viewer may look but not decide: a clear 403 message.
+  const viewer = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
+  await viewer.goto(home, { waitUntil: "domcontentloaded" });
+  await viewer.fill("#token", env("VIEWER_TOKEN"));
+  await viewer.click("#signin-button");
+  const open = env("VIEWER_EVENT");
+  await viewer.waitForSelector(`tr[data-event-id="${open}"]`);
+  await viewer.click(`tr[data-event-id="${open}"]`);
+  await viewer.waitForFunction((id) => document.getElementById("details-title").textContent === id, open);
+  await viewer.click("#approve");
+  await viewer.waitForFunction(() => /not allowed/.test(document.getElementById("decision-feedback").textContent));
+  seen.viewerFeedback = await viewer.textContent("#decision-feedback");
+  await viewer.screenshot({ path: join(SHOTS, "03-viewer-forbidden.png"), fullPage: true });
+
+  expect(foreign.length === 0, "no request left the server: " + foreign.join(", "));
+  expect(consoleErrors.length === 0, "no script errors: " + consoleErrors.join(" | "));
+  console.log(JSON.stringify({ ok: true, ...seen }));
+} catch (err) {
+  console.error(String(err && err.stack || err));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,168 @@
+//! The governance dashboard in a real headless browser: a running controller (with its HTTP server and
+//! the governance API) on the real control plane serves the dashboard; Playwright (playwright-core from npm)
+//! drives Debian's chromium: signs in with a real ServiceAccount token, sees the seeded monitor chart and
+//! events, approves one with a reason, ignores another and sees its status change, and a viewer gets a clear
+//! 403. Screenshots land in `<target>/test-artifacts/dashboard/`. Needs `hack/api-test-deps.sh`.
+
+#[path = "support/api_server.rs"]
+mod api_server;
+#[path = "support/control_plane.rs"]
+mod control_plane;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use api_server::{admin_config, event, roles, seed_event, seed_monitor, service_account_token};
+use control_plane::ControlPlane;
+use driftwatch::{
+    api::v1alpha1::{Decision, DriftEvent, Phase},
+    controller::{self, Config, Handles, JobSettings, SystemClock},
+    http::api::{ApiConfig, ApiSettings, AuthMode},
+    metrics::Metrics,
+};
+use kube::{Api, Client};
+
+fn artifacts() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("test-artifacts").join("dashboard")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
+    let cp = ControlPlane::shared();
+    let config = admin_config(cp).await;
+    let client = Client::try_from(config.clone()).expect("client");
+    let ns = cp.namespace("dashboard").await;
+    roles(&client, &ns, &[]).await;
+    let approver = service_account_token(&client, &ns, "reviewer", Some("driftwatch-approver")).await;
+    let viewer = service_account_token(&client, &ns, "auditor", Some("driftwatch-viewer")).await;
+    seed_monitor(
+        &client,
+        &ns,
+        "frames",
+        api_server::monitor_status(12, Some("frames-202611260200")),
+    )
+    .await;
+    let at = |d: u32| format!("2026-11-{d:02}T02:00:00Z");
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611260200", "frames", &at(26), 0.31),
+        Some("NeedsReview"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611250200", "frames", &at(25), 0.19),
+        Some("NeedsReview"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611240200", "frames", &at(24), 0.14),
+        Some("NeedsReview"),
+    )
+    .await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611200200", "frames", &at(20), 0.22),
+        Some("Actioned"),
+    )
+    .await;
+
+    let handles = Handles::new();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let controller_config = Config {
+        namespaces: vec![ns.clone()],
+        jobs: JobSettings {
+            image: "driftwatch:test".into(),
+        },
+        metrics: Arc::new(Metrics::new("video_ai").expect("metrics")),
+        clock: Arc::new(SystemClock),
+        http_addr: Some("127.0.0.1:0".parse().expect("addr")),
+        leader_election: None,
+        instance: Some("dashboard-test".into()),
+        concurrency: 4,
+        api: Some(ApiConfig {
+            auth: AuthMode::Enabled,
+            client_config: Some(config),
+            settings: ApiSettings::default(),
+        }),
+    };
+    // The controller future is not Send (it holds a watch guard across an await), so it runs in this task,
+    // next to the test body.
+    let controller = controller::run_with(client.clone(), controller_config, handles.clone(), async move {
+        let _ = stop_rx.await;
+    });
+    let body = async move {
+        let mut addr = None;
+        for _ in 0..400 {
+            addr = handles.http_addr();
+            if addr.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let addr = addr.expect("the controller serves HTTP");
+        api_server::wait_for_events(addr, &ns, 4).await;
+        drive_browser(addr, &ns, &approver, &viewer, &client).await;
+        let _ = stop_tx.send(());
+    };
+    let (stopped, ()) = tokio::join!(controller, body);
+    assert!(stopped.is_ok(), "the controller stopped cleanly: {stopped:?}");
+}
+
+async fn drive_browser(addr: std::net::SocketAddr, ns: &str, approver: &str, viewer: &str, client: &Client) {
+    let dir = artifacts();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.test.mjs");
+    let output = tokio::process::Command::new("node")
+        .arg(&script)
+        .env("BASE_URL", format!("http://{addr}"))
+        .env("APPROVER_TOKEN", approver)
+        .env("VIEWER_TOKEN", viewer)
+        .env("APPROVE_EVENT", format!("{ns}/frames-202611260200"))
+        .env("IGNORE_EVENT", format!("{ns}/frames-202611250200"))
+        .env("VIEWER_EVENT", format!("{ns}/frames-202611240200"))
+        .env("DECIDED_EVENT", format!("{ns}/frames-202611200200"))
+        .env("SCREENSHOT_DIR", &dir)
+        .env("NAMESPACE", ns)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run node (install with hack/api-test-deps.sh)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("browser: {stdout}{stderr}");
+    assert!(
+        output.status.success(),
+        "the browser test failed:\n{stdout}\n{stderr}"
+    );
+    assert!(dir.join("dashboard.png").exists(), "screenshot saved");
+
+    // The decisions reached the resources, as the signed-in user.
+    let events: Api<DriftEvent> = Api::namespaced(client.clone(), ns);
+    let user = format!("system:serviceaccount:{ns}:reviewer");
+    let approved = events.get("frames-202611260200").await.expect("event");
+    let approval = approved.spec.approval.expect("approved");
+    assert_eq!(
+        (approval.decision, approval.approved_by.as_str()),
+        (Decision::Approve, user.as_str())
+    );
+    assert_eq!(
+        approval.reason.as_deref(),
+        Some("new camera firmware shifted the embeddings")
+    );
+    let ignored = events.get("frames-202611250200").await.expect("event");
+    assert_eq!(ignored.spec.approval.expect("ignored").decision, Decision::Ignore);
+    assert_eq!(
+        ignored.status.and_then(|s| s.phase),
+        Some(Phase::Ignored),
+        "the controller moved it on"
+    );
+    let untouched = events.get("frames-202611240200").await.expect("event");
+    assert_eq!(untouched.spec.approval, None, "the viewer could not decide");
+}

@@ -1,0 +1,241 @@
+//! `driftwatch package` end to end as a process: Qdrant (the gRPC test server) → archive → S3 (moto) →
+//! webhook (axum receiver); the result document on stdout and in the termination log; exit codes.
+
+#[path = "support/qdrant_server.rs"]
+mod qdrant_server;
+#[path = "support/s3_server.rs"]
+mod s3_server;
+#[path = "support/webhook_receiver.rs"]
+mod webhook_receiver;
+
+use std::io::Read;
+use std::process::Command;
+
+use driftwatch::job::result::parse_package_report;
+use qdrant_server::{TestPoint, TestQdrant, VectorShape};
+use s3_server::S3Server;
+use serde_json::{Value, json};
+use webhook_receiver::{Receiver, Reply};
+
+const BUCKET: &str = "cli-batches";
+
+/// 200 points: 120 inside the comparison window (2026-11-25), 60 before it, 20 of another model.
+fn load(qdrant: &TestQdrant) {
+    qdrant.create_collection("frames", VectorShape::Single(8));
+    qdrant.insert(
+        "frames",
+        (0..200u64).map(|i| {
+            let day = if i < 140 { 25 } else { 24 };
+            let model = if i % 10 == 3 { "v1" } else { "v2" };
+            TestPoint::new(
+                i,
+                (0..8).map(|d| (i * 8 + d) as f32).collect(),
+                json!({
+                    "timestamp": format!("2026-11-{day}T{:02}:00:00Z", i % 24),
+                    "model_version": model,
+                    "frame_uri": format!("s3://nowhere/{i}.jpg"),
+                }),
+            )
+        }),
+    );
+}
+
+fn package(qdrant_url: &str, webhook: &str, event: &str, termination_log: &std::path::Path) -> Command {
+    let server = S3Server::shared();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftwatch"));
+    cmd.arg("package")
+        .args(["--qdrant-url", qdrant_url, "--collection", "frames"])
+        .args([
+            "--comparison-start",
+            "2026-11-25T00:00:00Z",
+            "--comparison-end",
+            "2026-11-26T00:00:00Z",
+        ])
+        .args([
+            "--reference-start",
+            "2026-11-18T00:00:00Z",
+            "--reference-end",
+            "2026-11-25T00:00:00Z",
+        ])
+        .args([
+            "--filter",
+            r#"{"must":[{"key":"model_version","match":{"keyword":"v2"}}]}"#,
+        ])
+        .args(["--sample-size", "50", "--seed", "7"])
+        .args([
+            "--namespace",
+            "ml",
+            "--event",
+            event,
+            "--event-uid",
+            "0a1b-uid",
+            "--monitor",
+            "frames",
+        ])
+        .args([
+            "--scores-json",
+            r#"[{"method":"kl_divergence","source":"embeddings","score":0.4,"drifted":true}]"#,
+        ])
+        .args([
+            "--approved-by",
+            "alice",
+            "--reason",
+            "firmware",
+            "--created-at",
+            "2026-11-26T08:00:00Z",
+        ])
+        .args(["--bucket", BUCKET, "--prefix", "batches/"])
+        .args(["--webhook-backoff", "50ms", "--output", "json"])
+        .arg("--termination-log")
+        .arg(termination_log)
+        .env("DRIFTWATCH_WEBHOOK_URL", webhook)
+        .env("DRIFTWATCH_WEBHOOK_HMAC_KEY", "key")
+        .env_remove("AWS_PROFILE");
+    for (k, v) in server.env() {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_packages_the_filtered_comparison_window_from_qdrant() {
+    let qdrant = TestQdrant::start().await;
+    load(&qdrant);
+    S3Server::shared().create_bucket(BUCKET).await;
+    let receiver = Receiver::start(vec![Reply::Status(502), Reply::Ok(json!({"job_id": "rt-9"}))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("termination-log");
+    let url = qdrant.url.clone();
+    let webhook = receiver.url.clone();
+    let log2 = log.clone();
+    let out = tokio::task::spawn_blocking(move || package(&url, &webhook, "frames-e2e", &log2).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let report = parse_package_report(stdout.trim()).unwrap();
+    assert_eq!(
+        report,
+        parse_package_report(&std::fs::read_to_string(&log).unwrap()).unwrap()
+    );
+    assert!(std::fs::read(&log).unwrap().len() < 4096);
+    let result = report.result.unwrap();
+    // 140 points on the 25th, of which 14 are model v1: 126 in the filtered window, 50 sampled.
+    assert_eq!(result.points, 50);
+    assert_eq!(result.points_available, Some(126));
+    assert_eq!(result.attempts, 2);
+    assert_eq!(result.retraining_job_id.as_deref(), Some("rt-9"));
+    assert_eq!(
+        result.s3_uri.as_deref(),
+        Some("s3://cli-batches/batches/ml/frames-e2e/batch.tar.gz")
+    );
+
+    // The archive holds exactly Qdrant's points (ids, payloads, vectors) of the window.
+    let object = S3Server::shared()
+        .client()
+        .get_object()
+        .bucket(BUCKET)
+        .key("batches/ml/frames-e2e/batch.tar.gz")
+        .send()
+        .await
+        .unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+    let mut points = String::new();
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some("points.jsonl") {
+            entry.read_to_string(&mut points).unwrap();
+        }
+    }
+    let lines: Vec<Value> = points.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 50);
+    for line in &lines {
+        let id = line["id"].as_u64().unwrap();
+        assert!(
+            id < 140 && id % 10 != 3,
+            "point {id} is outside the window or filter"
+        );
+        assert_eq!(line["payload"]["model_version"], "v2");
+        let expected: Vec<f64> = (0..8).map(|d| (id * 8 + d) as f64).collect();
+        let vector: Vec<f64> = line["vector"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(vector, expected);
+        assert!(line["timestamp"].as_str().unwrap().starts_with("2026-11-25T"));
+    }
+
+    // A retried Pod (same arguments) reuses the upload.
+    let url = qdrant.url.clone();
+    let webhook = receiver.url.clone();
+    let log3 = dir.path().join("second");
+    let again = tokio::task::spawn_blocking(move || package(&url, &webhook, "frames-e2e", &log3).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again.status.success());
+    let second = parse_package_report(String::from_utf8(again.stdout).unwrap().trim())
+        .unwrap()
+        .result
+        .unwrap();
+    assert!(second.reused);
+    assert_eq!(second.sha256, result.sha256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_webhook_fails_the_job_with_a_result_document() {
+    let qdrant = TestQdrant::start().await;
+    load(&qdrant);
+    S3Server::shared().create_bucket(BUCKET).await;
+    let receiver = Receiver::start(vec![Reply::Status(400)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("termination-log");
+    let (url, webhook, log2) = (qdrant.url.clone(), receiver.url.clone(), log.clone());
+    let out = tokio::task::spawn_blocking(move || package(&url, &webhook, "frames-400", &log2).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = parse_package_report(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    let error = report.error.unwrap();
+    assert_eq!(error.kind, "WebhookRejected");
+    assert!(error.message.contains("HTTP 400"), "{}", error.message);
+    let partial = report.partial.unwrap();
+    assert_eq!(partial.attempts, 1);
+    assert!(partial.s3_uri.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_qdrant_is_reported_as_source_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("termination-log");
+    let log2 = log.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        package(
+            &format!("http://127.0.0.1:{port}"),
+            "http://127.0.0.1:9/hook",
+            "frames-down",
+            &log2,
+        )
+        .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!out.status.success());
+    let report = parse_package_report(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    assert_eq!(report.error.unwrap().kind, "SourceUnavailable");
+}
