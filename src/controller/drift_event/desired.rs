@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::{
     batch::v1::{Job, JobSpec},
-    core::v1::{Container, EmptyDirVolumeSource, PodSpec, PodTemplateSpec, Volume, VolumeMount},
+    core::v1::{Container, EmptyDirVolumeSource, PodTemplateSpec, Volume, VolumeMount},
 };
 use kube::{Resource, api::ObjectMeta};
 
@@ -17,8 +17,8 @@ use crate::{
         v1alpha1::{ArchiveFormat, Decision, DriftEvent, DriftMonitor},
     },
     controller::drift_monitor::desired::{
-        JobSettings, QDRANT_API_KEY_ENV, TERMINATION_LOG, json, labels, monitor_label,
-        restricted_container_security, restricted_pod_security, rfc3339, secret_env, timestamp_format_flag,
+        JobSettings, QDRANT_API_KEY_ENV, TERMINATION_LOG, job_pod_spec, json, labels, monitor_label,
+        restricted_container_security, rfc3339, secret_env, timestamp_format_flag,
     },
 };
 
@@ -281,23 +281,12 @@ pub fn packaging_job(
         }]),
         ..Container::default()
     };
-    let pod = PodSpec {
-        containers: vec![container],
-        restart_policy: Some("Never".to_string()),
-        automount_service_account_token: Some(false),
-        service_account_name: template.service_account_name.clone(),
-        node_selector: (!template.node_selector.is_empty()).then(|| template.node_selector.clone()),
-        tolerations: (!template.tolerations.is_empty()).then(|| template.tolerations.clone()),
-        affinity: template.affinity.clone(),
-        priority_class_name: template.priority_class_name.clone(),
-        security_context: Some(restricted_pod_security()),
-        volumes: Some(vec![Volume {
-            name: "work".to_string(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        }]),
-        ..PodSpec::default()
-    };
+    let volumes = vec![Volume {
+        name: "work".to_string(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }];
+    let pod = job_pod_spec(container, &template, volumes);
     Ok(Job {
         metadata: ObjectMeta {
             name: Some(packaging_job_name(event)),

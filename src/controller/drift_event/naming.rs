@@ -1,32 +1,11 @@
 //! Deterministic name of an event's retrain-packaging Job, shared by the controller (which creates the Job)
 //! and the REST API (which answers `retraining_job_id` with it). Pure.
 
-use crate::api::v1alpha1::DriftEvent;
+use crate::{api::v1alpha1::DriftEvent, controller::drift_monitor::desired::fit};
 
 /// Longest Job name (it becomes a label value on the Job's Pods).
 const MAX_JOB_NAME: usize = 63;
 const PACKAGE_SUFFIX: &str = "-package";
-
-/// FNV-1a, stable across builds and platforms, for name shortening.
-fn short_hash(text: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{:08x}", hash & 0xffff_ffff)
-}
-
-/// `name` if it fits in `max`, else a prefix plus a hash of the whole name; dots become dashes.
-fn fit(name: &str, max: usize) -> String {
-    let clean: String = name.chars().map(|c| if c == '.' { '-' } else { c }).collect();
-    if clean.len() <= max {
-        return clean;
-    }
-    let keep = max.saturating_sub(9);
-    let prefix = clean.get(..keep).unwrap_or_default().trim_end_matches('-');
-    format!("{prefix}-{}", short_hash(name))
-}
 
 /// The retrain-packaging Job of an event: `<event>-package`, hash-shortened to 63 characters. Approving
 /// through `POST /retrain` answers with this name as `retraining_job_id`.

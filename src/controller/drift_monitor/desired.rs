@@ -8,12 +8,12 @@ use k8s_openapi::api::{
     batch::v1::{Job, JobSpec},
     core::v1::{
         Capabilities, Container, EnvVar, EnvVarSource, PodSecurityContext, PodSpec, PodTemplateSpec,
-        SeccompProfile, SecretKeySelector, SecurityContext,
+        SeccompProfile, SecretKeySelector, SecurityContext, Volume,
     },
 };
 use kube::{Resource, ResourceExt, api::ObjectMeta};
 
-use crate::api::v1alpha1::{DriftMonitor, TimestampFormat};
+use crate::api::v1alpha1::{DriftMonitor, JobTemplateSpec, TimestampFormat};
 
 /// Label keys and values on every child of a monitor.
 pub mod labels {
@@ -85,13 +85,13 @@ fn short_hash(text: &str) -> String {
 }
 
 /// `name` if it fits in `max`, else a prefix plus a hash of the whole name; dots become dashes.
-fn fit(name: &str, max: usize) -> String {
+pub fn fit(name: &str, max: usize) -> String {
     let clean: String = name.chars().map(|c| if c == '.' { '-' } else { c }).collect();
     if clean.len() <= max {
         return clean;
     }
-    let keep = max - 9;
-    let prefix = clean[..keep].trim_end_matches('-');
+    let keep = max.saturating_sub(9);
+    let prefix = clean.get(..keep).unwrap_or_default().trim_end_matches('-');
     format!("{prefix}-{}", short_hash(name))
 }
 
@@ -272,6 +272,24 @@ pub fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
     }
 }
 
+/// The Pod of a controller Job: one container, never restarted, no Kubernetes token, the restricted
+/// security context, scheduling fields from `spec.jobTemplate`.
+pub fn job_pod_spec(container: Container, template: &JobTemplateSpec, volumes: Vec<Volume>) -> PodSpec {
+    PodSpec {
+        containers: vec![container],
+        restart_policy: Some("Never".to_string()),
+        automount_service_account_token: Some(false),
+        service_account_name: template.service_account_name.clone(),
+        node_selector: (!template.node_selector.is_empty()).then(|| template.node_selector.clone()),
+        tolerations: (!template.tolerations.is_empty()).then(|| template.tolerations.clone()),
+        affinity: template.affinity.clone(),
+        priority_class_name: template.priority_class_name.clone(),
+        security_context: Some(restricted_pod_security()),
+        volumes: (!volumes.is_empty()).then_some(volumes),
+        ..PodSpec::default()
+    }
+}
+
 /// The check Job for `slot`, owned by the monitor.
 pub fn check_job(
     monitor: &DriftMonitor,
@@ -321,18 +339,7 @@ pub fn check_job(
         security_context: Some(restricted_container_security()),
         ..Container::default()
     };
-    let pod = PodSpec {
-        containers: vec![container],
-        restart_policy: Some("Never".to_string()),
-        automount_service_account_token: Some(false),
-        service_account_name: template.service_account_name.clone(),
-        node_selector: (!template.node_selector.is_empty()).then(|| template.node_selector.clone()),
-        tolerations: (!template.tolerations.is_empty()).then(|| template.tolerations.clone()),
-        affinity: template.affinity.clone(),
-        priority_class_name: template.priority_class_name.clone(),
-        security_context: Some(restricted_pod_security()),
-        ..PodSpec::default()
-    };
+    let pod = job_pod_spec(container, &template, Vec::new());
     Ok(Job {
         metadata: ObjectMeta {
             name: Some(job_name),
