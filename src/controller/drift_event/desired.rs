@@ -18,7 +18,7 @@ use crate::{
     },
     controller::drift_monitor::desired::{
         JobSettings, QDRANT_API_KEY_ENV, TERMINATION_LOG, job_pod_spec, json, labels, monitor_label,
-        restricted_container_security, rfc3339, secret_env, timestamp_format_flag,
+        qdrant_source_args, restricted_container_security, rfc3339, secret_env,
     },
 };
 
@@ -122,34 +122,20 @@ pub fn package_args(
         .ok_or_else(|| PackagingError::NoRetraining(monitor_name.clone()))?;
     let q = &monitor.spec.source.qdrant;
     let (start, end) = comparison_window(event, monitor)?;
-    let mut args: Vec<String> = vec!["package".into()];
-    let mut flag = |flag: &str, value: String| {
-        args.push(format!("--{flag}"));
-        args.push(value);
-    };
-    flag("qdrant-url", q.url.clone());
     let collection = event
         .spec
         .comparison_window
         .collection
-        .clone()
-        .unwrap_or_else(|| q.collection.clone());
-    flag("collection", collection);
-    if let Some(vector) = q.vector_name.as_ref().filter(|v| !v.is_empty()) {
-        flag("vector-name", vector.clone());
-    }
-    flag("timestamp-field", q.timestamp_field.clone());
-    flag(
-        "timestamp-format",
-        timestamp_format_flag(q.timestamp_format).into(),
+        .as_deref()
+        .unwrap_or(&q.collection);
+    let mut args: Vec<String> = vec!["package".into()];
+    args.extend(
+        qdrant_source_args(q, collection).map_err(|_| PackagingError::Encode("source.qdrant.filter"))?,
     );
-    if let Some(filter) = &q.filter {
-        flag(
-            "filter",
-            json("source.qdrant.filter", filter)
-                .map_err(|_| PackagingError::Encode("source.qdrant.filter"))?,
-        );
-    }
+    let mut flag = |flag: &str, value: String| {
+        args.push(format!("--{flag}"));
+        args.push(value);
+    };
     flag("comparison-start", rfc3339(start));
     flag("comparison-end", rfc3339(end));
     if let Some(t) = &event.spec.reference_window.start {

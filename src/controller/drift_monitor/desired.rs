@@ -13,7 +13,7 @@ use k8s_openapi::api::{
 };
 use kube::{Resource, ResourceExt, api::ObjectMeta};
 
-use crate::api::v1alpha1::{DriftMonitor, JobTemplateSpec, TimestampFormat};
+use crate::api::v1alpha1::{DriftMonitor, JobTemplateSpec, QdrantSource, TimestampFormat};
 
 /// Label keys and values on every child of a monitor.
 pub mod labels {
@@ -156,6 +156,30 @@ pub fn timestamp_format_flag(format: TimestampFormat) -> &'static str {
     }
 }
 
+/// The flags that select a monitor's points in Qdrant, shared by `driftwatch check` and `driftwatch package`:
+/// endpoint, `collection`, named vector, timestamp field and format, payload filter.
+pub fn qdrant_source_args(q: &QdrantSource, collection: &str) -> Result<Vec<String>, DesiredError> {
+    let mut args = vec![
+        "--qdrant-url".to_string(),
+        q.url.clone(),
+        "--collection".to_string(),
+        collection.to_string(),
+    ];
+    if let Some(vector) = q.vector_name.as_ref().filter(|v| !v.is_empty()) {
+        args.extend(["--vector-name".to_string(), vector.clone()]);
+    }
+    args.extend([
+        "--timestamp-field".to_string(),
+        q.timestamp_field.clone(),
+        "--timestamp-format".to_string(),
+        timestamp_format_flag(q.timestamp_format).to_string(),
+    ]);
+    if let Some(filter) = &q.filter {
+        args.extend(["--filter".to_string(), json("source.qdrant.filter", filter)?]);
+    }
+    Ok(args)
+}
+
 /// The `driftwatch check` arguments for a monitor and slot.
 pub fn check_args(
     monitor: &DriftMonitor,
@@ -165,25 +189,13 @@ pub fn check_args(
     let spec = &monitor.spec;
     let q = &spec.source.qdrant;
     let mut args: Vec<String> = vec!["check".into()];
+    args.extend(qdrant_source_args(q, &q.collection)?);
     let mut flag = |name: &str, value: String| {
         args.push(format!("--{name}"));
         args.push(value);
     };
-    flag("qdrant-url", q.url.clone());
-    flag("collection", q.collection.clone());
-    if let Some(vector) = q.vector_name.as_ref().filter(|v| !v.is_empty()) {
-        flag("vector-name", vector.clone());
-    }
-    flag("timestamp-field", q.timestamp_field.clone());
-    flag(
-        "timestamp-format",
-        timestamp_format_flag(q.timestamp_format).into(),
-    );
     if let Some(field) = q.confidence_field.as_ref().filter(|f| !f.is_empty()) {
         flag("confidence-field", field.clone());
-    }
-    if let Some(filter) = &q.filter {
-        flag("filter", json("source.qdrant.filter", filter)?);
     }
     let reference = &spec.windows.reference;
     if let Some(duration) = &reference.duration {
