@@ -2,7 +2,9 @@
 //!
 //! `cargo bench --bench drift` runs d = 384 with 10k reference vs 2k comparison per detector and the
 //! default set; `DRIFTWATCH_BENCH_FULL=1` adds 100k × 768 vs 20k × 768 (≈ 370 MB of input; the
-//! targets of issue 3). For the side-by-side comparison with Python use
+//! targets of issue 3); `DRIFTWATCH_BENCH_GRID=1` runs the default set over the whole grid
+//! d ∈ {384, 768} × reference ∈ {10k, 100k} × comparison ∈ {2k, 20k} × no drift / mean shift / scale /
+//! new cluster (about 10 minutes on 2 cores). For the side-by-side comparison with Python use
 //! `scripts/reference/side_by_side.py`.
 
 use std::hint::black_box;
@@ -13,7 +15,30 @@ use driftwatch::drift::{self, EngineConfig, Sample, defaults, rng};
 use ndarray::Array2;
 use rand::SeedableRng;
 
-fn window(n: usize, d: usize, shift: f32, seed: u64) -> Array2<f32> {
+/// How the comparison window differs from the reference.
+#[derive(Clone, Copy, Debug)]
+enum Shift {
+    None,
+    /// The top latent factor's mean moves by 0.25 sd.
+    Mean,
+    /// Every latent factor scaled by 1.15.
+    Scale,
+    /// 10 % of the rows come from a new cluster (top factor at +3 sd).
+    Cluster,
+}
+
+impl Shift {
+    fn name(self) -> &'static str {
+        match self {
+            Shift::None => "no_drift",
+            Shift::Mean => "mean_shift",
+            Shift::Scale => "scale",
+            Shift::Cluster => "new_cluster",
+        }
+    }
+}
+
+fn window(n: usize, d: usize, shift: Shift, seed: u64) -> Array2<f32> {
     let mut r = rng::Rng::seed_from_u64(seed);
     let k = 32;
     let mut lr = rng::Rng::seed_from_u64(1);
@@ -21,14 +46,23 @@ fn window(n: usize, d: usize, shift: f32, seed: u64) -> Array2<f32> {
         (rng::normal(&mut lr) * 0.9f64.powi(i as i32)) as f32
     });
     let mut z = Array2::from_shape_fn((n, k), |_| rng::normal(&mut r) as f32);
-    z.column_mut(0).mapv_inplace(|v| v + shift);
+    match shift {
+        Shift::None => {}
+        Shift::Mean => z.column_mut(0).mapv_inplace(|v| v + 0.25),
+        Shift::Scale => z.mapv_inplace(|v| v * 1.15),
+        Shift::Cluster => z
+            .column_mut(0)
+            .iter_mut()
+            .step_by(10)
+            .for_each(|v| *v = 3.0 + 0.3 * *v),
+    }
     let noise = Array2::from_shape_fn((n, d), |_| (rng::normal(&mut r) * 0.1) as f32);
     z.dot(&loadings) + noise
 }
 
 fn bench_size(c: &mut Criterion, n: usize, m: usize, d: usize) {
-    let r = window(n, d, 0.0, 11);
-    let q = window(m, d, 0.25, 12);
+    let r = window(n, d, Shift::None, 11);
+    let q = window(m, d, Shift::Mean, 12);
     let (rs, qs) = (
         Sample {
             embeddings: r.view(),
@@ -66,7 +100,51 @@ fn bench_size(c: &mut Criterion, n: usize, m: usize, d: usize) {
     group.finish();
 }
 
+/// The default set over the issue's grid of sizes and shift types.
+fn bench_grid(c: &mut Criterion) {
+    let all = drift::default_detectors(false);
+    let cfg = EngineConfig::default();
+    for d in [384, 768] {
+        for n in [10_000, 100_000] {
+            let r = window(n, d, Shift::None, 11);
+            for m in [2_000, 20_000] {
+                let mut group = c.benchmark_group(format!("grid_{n}x{d}_vs_{m}"));
+                group.sample_size(10);
+                for shift in [Shift::None, Shift::Mean, Shift::Scale, Shift::Cluster] {
+                    let q = window(m, d, shift, 12);
+                    let (rs, qs) = (
+                        Sample {
+                            embeddings: r.view(),
+                            scores: None,
+                        },
+                        Sample {
+                            embeddings: q.view(),
+                            scores: None,
+                        },
+                    );
+                    let fired = drift::run(&all, &rs, &qs, &cfg)
+                        .map(|o| o.iter().filter(|x| x.drifted).count())
+                        .unwrap_or(0);
+                    eprintln!(
+                        "{n}x{d} vs {m} {}: {fired} of {} detectors fired",
+                        shift.name(),
+                        all.len()
+                    );
+                    group.bench_function(shift.name(), |b| {
+                        b.iter(|| drift::run(black_box(&all), &rs, &qs, &cfg))
+                    });
+                }
+                group.finish();
+            }
+        }
+    }
+}
+
 fn benches(c: &mut Criterion) {
+    if std::env::var_os("DRIFTWATCH_BENCH_GRID").is_some() {
+        bench_grid(c);
+        return;
+    }
     bench_size(c, 10_000, 2_000, 384);
     if std::env::var_os("DRIFTWATCH_BENCH_FULL").is_some() {
         bench_size(c, 100_000, 20_000, 768);

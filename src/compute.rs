@@ -1,16 +1,16 @@
 //! `driftwatch compute`: run the drift engine on local .npy files (or the bundled example) and print a
 //! table or the JSON result document. Reads files; the engine itself stays pure.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ndarray::{Array1, Array2};
+use ndarray::Array2;
 use serde::Serialize;
 
 use crate::api::v1alpha1::{DataSource, DetectorSpec};
 use crate::drift::{self, DetectorOutcome, EngineConfig, Sample};
 use crate::job::result::ScoreReport;
+pub use crate::npy::NpyArray;
 
 /// Bundled example data (seeded, see `examples/data/README.md`): 2000×64 reference, 500×64 comparison
 /// with a known drift, and one confidence score per row.
@@ -305,159 +305,4 @@ fn table(outcomes: &[DetectorOutcome], report: &ComputeReport, example: bool) ->
         report.duration_seconds
     ));
     out
-}
-
-/// A numeric .npy array read as f32 (float64 is narrowed), C order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NpyArray {
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
-}
-
-impl NpyArray {
-    pub fn read_file(path: &Path) -> Result<NpyArray, ComputeError> {
-        let name = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|e| file_error(&name, e.to_string()))?;
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Self::read(std::io::BufReader::with_capacity(1 << 20, file), Some(len))
-            .map_err(|r| file_error(&name, r))
-    }
-
-    pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
-        Self::read(bytes, Some(bytes.len() as u64))
-    }
-
-    /// Parses the .npy format (versions 1–3): little-endian float32/float64, C order, 1-D or 2-D.
-    pub fn read(mut r: impl Read, file_len: Option<u64>) -> Result<NpyArray, String> {
-        let mut magic = [0u8; 8];
-        r.read_exact(&mut magic)
-            .map_err(|_| "not a .npy file (too short)".to_string())?;
-        if &magic[..6] != b"\x93NUMPY" {
-            return Err("not a .npy file (bad magic; save with numpy.save)".into());
-        }
-        let header_len = match magic[6] {
-            1 => {
-                let mut b = [0u8; 2];
-                r.read_exact(&mut b).map_err(|e| e.to_string())?;
-                u16::from_le_bytes(b) as usize
-            }
-            2 | 3 => {
-                let mut b = [0u8; 4];
-                r.read_exact(&mut b).map_err(|e| e.to_string())?;
-                u32::from_le_bytes(b) as usize
-            }
-            v => return Err(format!("unsupported .npy version {v}")),
-        };
-        if header_len > 1 << 20 {
-            return Err("corrupt .npy header (too long)".into());
-        }
-        let mut header = vec![0u8; header_len];
-        r.read_exact(&mut header)
-            .map_err(|_| "truncated .npy header".to_string())?;
-        let header = String::from_utf8_lossy(&header).to_string();
-        let descr = header_value(&header, "descr").ok_or("the .npy header has no descr")?;
-        let descr = descr.trim_matches(|c| c == '\'' || c == '"').to_string();
-        let fortran = header_value(&header, "fortran_order").ok_or("the .npy header has no fortran_order")?;
-        if fortran.trim() != "False" {
-            return Err("array is in Fortran (column-major) order; save a C-order array, e.g. numpy.save(path, numpy.ascontiguousarray(a))".into());
-        }
-        let shape_text = header_value(&header, "shape").ok_or("the .npy header has no shape")?;
-        let shape: Vec<usize> = shape_text
-            .trim_matches(|c| c == '(' || c == ')')
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape {shape_text}")))
-            .collect::<Result<_, _>>()?;
-        let width = match descr.as_str() {
-            "<f4" | "=f4" => 4,
-            "<f8" | "=f8" => 8,
-            ">f4" | ">f8" => return Err(format!("big-endian dtype {descr}; convert with a.astype('<f4')")),
-            "|O" | "O" => {
-                return Err("dtype object (a ragged array of rows with different lengths?); save a rectangular float32 array".into());
-            }
-            other => return Err(format!("dtype {other}; expected float32 (<f4) or float64 (<f8)")),
-        };
-        if shape.is_empty() || shape.len() > 2 {
-            return Err(format!(
-                "array has {} dimensions; expected [n, d] or [n]",
-                shape.len()
-            ));
-        }
-        let count = shape
-            .iter()
-            .try_fold(1usize, |a, &b| a.checked_mul(b))
-            .ok_or("shape too large")?;
-        let bytes = count.checked_mul(width).ok_or("shape too large")?;
-        if let Some(len) = file_len {
-            let have =
-                len.saturating_sub((magic.len() + header_len + if magic[6] == 1 { 2 } else { 4 }) as u64);
-            if have < bytes as u64 {
-                return Err(format!(
-                    "file is truncated: the header promises {bytes} data bytes, found {have}"
-                ));
-            }
-        }
-        let mut data = Vec::with_capacity(count);
-        let mut buf = vec![0u8; (1 << 16) * width];
-        let mut left = count;
-        while left > 0 {
-            let take = left.min(1 << 16);
-            let chunk = &mut buf[..take * width];
-            r.read_exact(chunk).map_err(|_| "file is truncated".to_string())?;
-            if width == 4 {
-                data.extend(
-                    chunk
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-                );
-            } else {
-                data.extend(
-                    chunk
-                        .chunks_exact(8)
-                        .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32),
-                );
-            }
-            left -= take;
-        }
-        Ok(NpyArray { shape, data })
-    }
-
-    /// As `[n, d]` embeddings.
-    pub fn into_matrix(self, what: &str) -> Result<Array2<f32>, ComputeError> {
-        if self.shape.len() != 2 {
-            return Err(file_error(
-                "",
-                format!(
-                    "{what} need a 2-D [n, d] array, this one has shape {:?}",
-                    self.shape
-                ),
-            ));
-        }
-        Array2::from_shape_vec((self.shape[0], self.shape[1]), self.data)
-            .map_err(|e| file_error("", e.to_string()))
-    }
-
-    /// As `[n]` scores (from `[n]` or `[n, 1]`).
-    pub fn into_vector(self, what: &str) -> Result<Array1<f32>, ComputeError> {
-        match self.shape.as_slice() {
-            [_] | [_, 1] => Ok(Array1::from(self.data)),
-            other => Err(file_error(
-                "",
-                format!("{what} need a 1-D [n] or [n, 1] array, this one has shape {other:?}"),
-            )),
-        }
-    }
-}
-
-/// The text of `'key': value` in a .npy header dict.
-fn header_value(header: &str, key: &str) -> Option<String> {
-    let start = header.find(&format!("'{key}'"))? + key.len() + 2;
-    let rest = header[start..].trim_start().strip_prefix(':')?.trim_start();
-    let end = if rest.starts_with('(') {
-        rest.find(')')? + 1
-    } else {
-        rest.find([',', '}']).unwrap_or(rest.len())
-    };
-    Some(rest[..end].trim().to_string())
 }

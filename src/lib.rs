@@ -11,6 +11,7 @@ pub mod http;
 pub mod job;
 pub mod k8s;
 pub mod metrics;
+pub mod npy;
 pub mod plugin;
 pub mod source;
 pub mod telemetry;

@@ -95,8 +95,8 @@ fn sliced_wasserstein_matches_pot_on_the_same_directions() {
         let x = mat(&case["x"]).mapv(|v| v as f32);
         let y = mat(&case["y"]).mapv(|v| v as f32);
         let w = mat(&case["directions"]).mapv(|v| v as f32);
-        let px = linalg::project(x.view(), None, w.view());
-        let py = linalg::project(y.view(), None, w.view());
+        let px = linalg::project_rows(x.view(), w.view());
+        let py = linalg::project_rows(y.view(), w.view());
         close(
             wasserstein::mean_w1(px.view(), py.view()),
             num(&case["value"]),

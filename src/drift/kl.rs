@@ -148,8 +148,8 @@ impl SharedKde {
     /// KL(comparison ‖ reference).
     pub fn kl(&self, reference: ArrayView2<f64>, comparison: ArrayView2<f64>) -> f64 {
         if self.uses_grid() {
-            let p = self.density(reference.rows().into_iter().map(|r| r.to_vec()));
-            let q = self.density(comparison.rows().into_iter().map(|r| r.to_vec()));
+            let p = self.density(reference);
+            let q = self.density(comparison);
             grid_kl(&p, &q)
         } else {
             self.sample_kl(reference, comparison)
@@ -159,12 +159,22 @@ impl SharedKde {
     /// Permutation null at the real window sizes, same bandwidth and grid.
     pub fn null(&self, pooled: ArrayView2<f64>, n: usize, m: usize, b: usize, rng: &mut Rng) -> Vec<f64> {
         if self.uses_grid() {
-            let bins: Vec<Vec<(usize, f64)>> =
-                pooled.rows().into_iter().map(|r| self.bin(&r.to_vec())).collect();
+            let bins = self.bin(pooled);
+            // Smoothing is linear and the pooled grid is fixed, so each relabelling bins and smooths
+            // only its smaller group; the other group's grid is the pooled one minus it.
+            let pooled_grid = self.convolve(self.accumulate(&bins, 0..n + m));
+            let floor = 1e-12 * pooled_grid.iter().copied().fold(0.0, f64::max);
             calibrate::permutation_null(rng, b, n + m, n, |a, c| {
-                let p = self.smooth(self.accumulate(a.iter().map(|&i| &bins[i as usize])));
-                let q = self.smooth(self.accumulate(c.iter().map(|&i| &bins[i as usize])));
-                grid_kl(&p, &q)
+                let a_is_smaller = a.len() <= c.len();
+                let smaller = if a_is_smaller { a } else { c };
+                let part = self.convolve(self.accumulate(&bins, smaller.iter().map(|&i| i as usize)));
+                let rest: Vec<f64> = pooled_grid
+                    .iter()
+                    .zip(&part)
+                    .map(|(t, x)| if t - x > floor { t - x } else { 0.0 })
+                    .collect();
+                let (p, q) = if a_is_smaller { (part, rest) } else { (rest, part) };
+                grid_kl(&normalized(p), &normalized(q))
             })
         } else {
             calibrate::permutation_null(rng, b, n + m, n, |a, c| {
@@ -179,45 +189,69 @@ impl SharedKde {
         self.cells.iter().product()
     }
 
-    /// Linear binning: the cells around a point with their weights (2^k entries).
-    fn bin(&self, x: &[f64]) -> Vec<(usize, f64)> {
-        let mut out = vec![(0usize, 1.0f64)];
-        let mut stride = 1;
-        for j in (0..self.k).rev() {
-            let g = self.cells[j];
-            let t = ((x[j] - self.lo[j]) / self.step[j]).clamp(0.0, (g - 1) as f64);
-            let i0 = (t.floor() as usize).min(g.saturating_sub(2));
-            let frac = t - i0 as f64;
-            let mut next = Vec::with_capacity(out.len() * 2);
-            for &(idx, w) in &out {
-                next.push((idx + i0 * stride, w * (1.0 - frac)));
-                if g > 1 {
-                    next.push((idx + (i0 + 1) * stride, w * frac));
-                }
+    /// Linear binning of every row: its lower corner cell and offsets within the cell.
+    fn bin(&self, x: ArrayView2<f64>) -> Binned {
+        let mut corner = Vec::with_capacity(x.nrows());
+        let mut frac = Vec::with_capacity(x.nrows() * self.k);
+        for row in x.rows() {
+            let (mut cell, mut stride) = (0, 1);
+            let start = frac.len();
+            frac.resize(start + self.k, 0.0);
+            // Axis order in memory: axis k-1 has stride 1.
+            for j in (0..self.k).rev() {
+                let g = self.cells[j];
+                let t = ((row[j] - self.lo[j]) / self.step[j]).clamp(0.0, (g - 1) as f64);
+                let i0 = (t.floor() as usize).min(g.saturating_sub(2));
+                cell += i0 * stride;
+                stride *= g;
+                frac[start + j] = if g > 1 { t - i0 as f64 } else { 0.0 };
             }
-            out = next;
-            stride *= g;
+            corner.push(cell);
         }
-        out
+        Binned { corner, frac }
     }
 
-    fn accumulate<'a>(&self, points: impl Iterator<Item = &'a Vec<(usize, f64)>>) -> Vec<f64> {
+    /// Offsets of the 2^k cells around a lower corner; bit j of the index steps along axis j (a
+    /// one-cell axis steps by 0, its weight is 0 there).
+    fn corner_offsets(&self) -> Vec<usize> {
+        let mut strides = vec![0; self.k];
+        let mut stride = 1;
+        for j in (0..self.k).rev() {
+            strides[j] = if self.cells[j] > 1 { stride } else { 0 };
+            stride *= self.cells[j];
+        }
+        (0..1usize << self.k)
+            .map(|c| (0..self.k).filter(|j| c >> j & 1 == 1).map(|j| strides[j]).sum())
+            .collect()
+    }
+
+    /// The linear-binning weights of the listed points summed on the grid.
+    fn accumulate(&self, binned: &Binned, points: impl Iterator<Item = usize>) -> Vec<f64> {
         let mut grid = vec![0.0; self.total_cells()];
-        for cells in points {
-            for &(i, w) in cells {
-                grid[i] += w;
+        let offsets = self.corner_offsets();
+        let k = self.k;
+        for i in points {
+            let base = binned.corner[i];
+            let f = &binned.frac[i * k..(i + 1) * k];
+            for (c, &off) in offsets.iter().enumerate() {
+                let w: f64 = f
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &fj)| if c >> j & 1 == 1 { fj } else { 1.0 - fj })
+                    .product();
+                grid[base + off] += w;
             }
         }
         grid
     }
 
-    fn density(&self, points: impl Iterator<Item = Vec<f64>>) -> Vec<f64> {
-        let bins: Vec<Vec<(usize, f64)>> = points.map(|p| self.bin(&p)).collect();
-        self.smooth(self.accumulate(bins.iter()))
+    fn density(&self, x: ArrayView2<f64>) -> Vec<f64> {
+        let binned = self.bin(x);
+        normalized(self.convolve(self.accumulate(&binned, 0..x.nrows())))
     }
 
-    /// Separable Gaussian convolution along every axis, then normalisation to a probability vector.
-    fn smooth(&self, mut grid: Vec<f64>) -> Vec<f64> {
+    /// Separable Gaussian convolution along every axis (unnormalised).
+    fn convolve(&self, mut grid: Vec<f64>) -> Vec<f64> {
         let mut stride = 1;
         // Axis order in memory: axis k-1 has stride 1 (see `bin`).
         for j in (0..self.k).rev() {
@@ -247,10 +281,6 @@ impl SharedKde {
             }
             grid = out;
             stride *= g;
-        }
-        let total: f64 = grid.iter().sum();
-        if total > 0.0 {
-            grid.iter_mut().for_each(|v| *v /= total);
         }
         grid
     }
@@ -309,6 +339,22 @@ fn log_mean_kernel(x: ArrayView2<f64>, y: ArrayView1<f64>, inv_h: &[f64], skip: 
         return f64::NEG_INFINITY;
     }
     max + sum.ln() - (count as f64).ln()
+}
+
+/// Points binned on a [`SharedKde`] grid: each point's lower corner cell and its `k` offsets in [0, 1]
+/// (flat, so a permutation's random accesses touch one small record per point).
+struct Binned {
+    corner: Vec<usize>,
+    frac: Vec<f64>,
+}
+
+/// The grid scaled to a probability vector (an all-zero grid stays zero).
+fn normalized(mut grid: Vec<f64>) -> Vec<f64> {
+    let total: f64 = grid.iter().sum();
+    if total > 0.0 {
+        grid.iter_mut().for_each(|v| *v /= total);
+    }
+    grid
 }
 
 /// `sum q ln(q / p~)` on the grid with mixture smoothing.

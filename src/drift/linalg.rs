@@ -8,6 +8,8 @@ use super::rng::{self, Rng};
 
 /// Rows per parallel chunk: large enough for an efficient GEMM, small enough to balance two cores.
 pub const CHUNK_ROWS: usize = 2048;
+/// Rows gathered and centred per GEMM: the block (at most 256 × d f32) stays in cache.
+const GATHER_ROWS: usize = 256;
 
 /// Rows `a..b` of a view.
 pub fn rows<'a, T>(x: ArrayView2<'a, T>, a: usize, b: usize) -> ArrayView2<'a, T> {
@@ -22,13 +24,19 @@ fn chunks(n: usize) -> Vec<(usize, usize)> {
 
 /// Column means in f64.
 pub fn col_means(x: ArrayView2<f32>) -> Array1<f64> {
+    col_means_selected(x, None)
+}
+
+/// Column means in f64 of the listed rows (all rows when `rows` is `None`).
+pub fn col_means_selected(x: ArrayView2<f32>, rows: Option<&[usize]>) -> Array1<f64> {
     let d = x.ncols();
-    let n = x.nrows().max(1);
-    let sum = chunks(x.nrows())
+    let count = rows.map_or(x.nrows(), <[usize]>::len);
+    let sum = chunks(count)
         .into_par_iter()
         .map(|(a, b)| {
             let mut acc = Array1::<f64>::zeros(d);
-            for row in rows(x, a, b).rows() {
+            for i in a..b {
+                let row = x.row(rows.map_or(i, |r| r[i]));
                 for (s, &v) in acc.iter_mut().zip(row.iter()) {
                     *s += f64::from(v);
                 }
@@ -36,23 +44,98 @@ pub fn col_means(x: ArrayView2<f32>) -> Array1<f64> {
             acc
         })
         .reduce(|| Array1::zeros(d), |a, b| a + b);
-    sum / n as f64
+    sum / count.max(1) as f64
 }
 
 /// `(x - 1 mean^T) w` as `[n, l]` f32, computed chunk by chunk in parallel. Each chunk is centred in a
 /// small working copy first, so large offsets do not cancel in f32.
 pub fn project(x: ArrayView2<f32>, mean: Option<ArrayView1<f64>>, w: ArrayView2<f32>) -> Array2<f32> {
-    let l = w.ncols();
+    project_selected(x, None, mean, w)
+}
+
+/// [`project`] of the listed rows only (all rows when `rows` is `None`), gathered chunk by chunk so a
+/// subsample is never copied out whole.
+pub fn project_selected(
+    x: ArrayView2<f32>,
+    rows: Option<&[usize]>,
+    mean: Option<ArrayView1<f64>>,
+    w: ArrayView2<f32>,
+) -> Array2<f32> {
+    let count = rows.map_or(x.nrows(), <[usize]>::len);
     let mean32: Option<Array1<f32>> = mean.map(|m| m.mapv(|v| v as f32));
-    let parts: Vec<Array2<f32>> = chunks(x.nrows())
+    let mut out = Array2::<f32>::zeros((count, w.ncols()));
+    out.axis_chunks_iter_mut(Axis(0), CHUNK_ROWS)
         .into_par_iter()
-        .map(|(a, b)| match &mean32 {
-            Some(m) => (&rows(x, a, b) - m).dot(&w),
-            None => rows(x, a, b).dot(&w),
-        })
-        .collect();
-    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    ndarray::concatenate(Axis(0), &views).unwrap_or_else(|_| Array2::zeros((0, l)))
+        .enumerate()
+        .for_each(|(c, mut chunk)| {
+            // Gather and centre GATHER_ROWS at a time into a cache-sized buffer, then one GEMM each.
+            let mut buffer = Array2::<f32>::zeros((GATHER_ROWS.min(chunk.nrows()), x.ncols()));
+            let base = c * CHUNK_ROWS;
+            for (b, mut out_rows) in chunk.axis_chunks_iter_mut(Axis(0), GATHER_ROWS).enumerate() {
+                let from = base + b * GATHER_ROWS;
+                let len = out_rows.nrows();
+                gather_centred(x, rows, from, len, mean32.as_ref(), &mut buffer);
+                let xc = buffer.slice_axis(Axis(0), Slice::from(..len));
+                ndarray::linalg::general_mat_mul(1.0, &xc, &w, 0.0, &mut out_rows);
+            }
+        });
+    out
+}
+
+/// Copies rows `from..from + len` of the selection (or of `x`) into the top of `buffer`, minus `mean`.
+fn gather_centred(
+    x: ArrayView2<f32>,
+    rows: Option<&[usize]>,
+    from: usize,
+    len: usize,
+    mean: Option<&Array1<f32>>,
+    buffer: &mut Array2<f32>,
+) {
+    for slot in 0..len {
+        let i = from + slot;
+        let src = x.row(rows.map_or(i, |r| r[i]));
+        let mut dst = buffer.row_mut(slot);
+        match mean {
+            Some(m) => ndarray::Zip::from(&mut dst)
+                .and(&src)
+                .and(m)
+                .for_each(|o, &a, &c| *o = a - c),
+            None => dst.assign(&src),
+        }
+    }
+}
+
+/// Squared Euclidean distance in f64 with eight independent accumulators (so it vectorises).
+pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(p, q)| (p - q) * (p - q))
+        .sum();
+    for (pa, pb) in ca.zip(cb) {
+        for ((acc, p), q) in lanes.iter_mut().zip(pa).zip(pb) {
+            *acc += (p - q) * (p - q);
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// `w^T x^T` as `[l, n]` f32 — one row per column of `w` — so each projection is contiguous (what the
+/// sort-based 1-D distances want). Computed chunk by chunk in parallel, written in place.
+pub fn project_rows(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
+    let mut out = Array2::<f32>::zeros((w.ncols(), x.nrows()));
+    out.axis_chunks_iter_mut(Axis(1), CHUNK_ROWS)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, mut block)| {
+            let from = c * CHUNK_ROWS;
+            let to = from + block.ncols();
+            ndarray::linalg::general_mat_mul(1.0, &w.t(), &rows(x, from, to).t(), 0.0, &mut block);
+        });
+    out
 }
 
 /// `(x - 1 mean^T)^T y` as `[d, l]` f64: per-chunk f32 GEMM on a centred working copy, f64 sums across
@@ -67,6 +150,41 @@ pub fn xt_y(x: ArrayView2<f32>, mean: ArrayView1<f64>, y: ArrayView2<f32>) -> Ar
             xc.t().dot(&rows(y, a, b)).mapv(f64::from)
         })
         .reduce(|| Array2::zeros((d, l)), |p1, p2| p1 + p2)
+}
+
+/// `Xc^T (Xc v)` over the listed rows of `x` (all rows when `rows` is `None`), `Xc` centred on `mean`:
+/// the covariance operator applied to `v` ([d, l]) without forming the covariance, reading each row once.
+/// f32 GEMMs per block of [`GATHER_ROWS`], f64 sums across blocks.
+pub fn covariance_apply(
+    x: ArrayView2<f32>,
+    rows: Option<&[usize]>,
+    mean: ArrayView1<f64>,
+    v: ArrayView2<f64>,
+) -> Array2<f64> {
+    let (d, l) = (x.ncols(), v.ncols());
+    let count = rows.map_or(x.nrows(), <[usize]>::len);
+    let mean32 = mean.mapv(|m| m as f32);
+    let v32 = v.mapv(|a| a as f32);
+    (0..count.div_ceil(GATHER_ROWS))
+        .into_par_iter()
+        .fold(
+            || {
+                (
+                    Array2::<f64>::zeros((d, l)),
+                    Array2::<f32>::zeros((GATHER_ROWS, d)),
+                )
+            },
+            |(mut acc, mut block), b| {
+                let (from, to) = (b * GATHER_ROWS, ((b + 1) * GATHER_ROWS).min(count));
+                gather_centred(x, rows, from, to - from, Some(&mean32), &mut block);
+                let xc = block.slice_axis(Axis(0), Slice::from(..to - from));
+                let y = xc.dot(&v32);
+                acc += &xc.t().dot(&y).mapv(f64::from);
+                (acc, block)
+            },
+        )
+        .map(|(acc, _)| acc)
+        .reduce(|| Array2::zeros((d, l)), |a, b| a + b)
 }
 
 /// The covariance `(x - mean)^T (x - mean) / (n - 1)` in f64 (for small widths).

@@ -1,5 +1,13 @@
 //! PCA of the reference window: exact covariance eigendecomposition for narrow data, randomized subspace
-//! iteration (Halko–Martinsson–Tropp) for wide data. Streams over row chunks, f64 accumulation. No I/O.
+//! iteration (Halko–Martinsson–Tropp) for wide data. No I/O.
+//!
+//! The randomized solver applies the covariance operator `Xc^T Xc` to a `[d, l]` block (l = k +
+//! [`OVERSAMPLE`] rounded up to a multiple of 8) in one fused pass per iteration, never forming the
+//! d × d covariance, and ends with a Rayleigh–Ritz step. Above [`FIT_ROWS`] reference rows it fits the
+//! centre and axes on a seeded uniform subsample of that many rows. They only choose the projection both
+//! windows are compared on, so their small sampling error (≈ 1/sqrt(FIT_ROWS) relative on the covariance)
+//! leaves every test valid: the projection never depends on the comparison window. See
+//! `docs/research/kl-vs-emd.md` §5 for what it changes on the benchmark data.
 
 use ndarray::{Array1, Array2, ArrayView2, Axis, Slice};
 
@@ -10,8 +18,10 @@ use super::rng::{self, Rng};
 pub const EXACT_MAX_DIM: usize = 64;
 /// Oversampling of the randomized sketch.
 pub const OVERSAMPLE: usize = 10;
-/// Power (subspace) iterations of the randomized solver.
+/// Power (subspace) iterations of the randomized solver after the first application.
 pub const POWER_ITERATIONS: usize = 3;
+/// Reference rows the randomized solver fits the axes on (a seeded subsample above this).
+pub const FIT_ROWS: usize = 20_000;
 
 /// Principal axes of the reference.
 #[derive(Clone, Debug)]
@@ -28,8 +38,10 @@ impl Pca {
     pub fn fit(x: ArrayView2<f32>, k: usize, rng: &mut Rng) -> Pca {
         let (n, d) = x.dim();
         let k = k.clamp(1, d.max(1));
-        let mean = linalg::col_means(x);
-        let (variances, mut components) = if d <= EXACT_MAX_DIM || k + OVERSAMPLE >= d {
+        let exact = d <= EXACT_MAX_DIM || k + OVERSAMPLE >= d;
+        let rows = (!exact && n > FIT_ROWS).then(|| rng::subset(rng, n, FIT_ROWS));
+        let mean = linalg::col_means_selected(x, rows.as_deref());
+        let (variances, mut components) = if exact {
             let cov = linalg::covariance(x, mean.view());
             let (vals, vecs) = linalg::symmetric_eigen(&cov);
             (
@@ -37,7 +49,7 @@ impl Pca {
                 vecs.slice_axis(Axis(1), Slice::from(..k)).to_owned(),
             )
         } else {
-            randomized(x, &mean, k, n, rng)
+            randomized(x, rows.as_deref(), &mean, k, rng)
         };
         for mut col in components.columns_mut() {
             let pivot = col
@@ -64,37 +76,32 @@ impl Pca {
 
 fn randomized(
     x: ArrayView2<f32>,
+    rows: Option<&[usize]>,
     mean: &Array1<f64>,
     k: usize,
-    n: usize,
     rng: &mut Rng,
 ) -> (Vec<f64>, Array2<f64>) {
     let d = x.ncols();
-    let l = (k + OVERSAMPLE).min(d);
-    let omega = Array2::from_shape_fn((d, l), |_| rng::normal(rng) as f32);
-    let mut q = linalg::project(x, Some(mean.view()), omega.view()).mapv(f64::from);
-    linalg::orthonormalize(&mut q, rng);
-    for _ in 0..POWER_ITERATIONS {
-        let mut z = linalg::xt_y(x, mean.view(), q.mapv(|v| v as f32).view());
-        linalg::orthonormalize(&mut z, rng);
-        q = linalg::project(x, Some(mean.view()), z.mapv(|v| v as f32).view()).mapv(f64::from);
-        linalg::orthonormalize(&mut q, rng);
-    }
-    // B^T = Xc^T Q  ([d, l]); Xc ≈ Q B, so the right singular vectors of B are the principal axes.
-    let bt = linalg::xt_y(x, mean.view(), q.mapv(|v| v as f32).view());
-    let gram = bt.t().dot(&bt);
-    let (vals, u) = linalg::symmetric_eigen(&gram);
-    let mut v = bt.dot(&u);
-    for (j, &s2) in vals.iter().enumerate() {
-        let s = s2.max(0.0).sqrt();
-        if s > 1e-300 {
-            v.column_mut(j).mapv_inplace(|c| c / s);
-        }
-    }
+    // GEMM kernels work on 8-column panels: padding the sketch to a multiple of 8 is free accuracy.
+    let l = (k + OVERSAMPLE).next_multiple_of(8).min(d);
+    let fitted = rows.map_or(x.nrows(), <[usize]>::len);
+    let mut v = Array2::from_shape_fn((d, l), |_| rng::normal(rng));
     linalg::orthonormalize(&mut v, rng);
-    let denom = n.saturating_sub(1).max(1) as f64;
-    let variances = vals[..k].iter().map(|s2| s2 / denom).collect();
-    (variances, v.slice_axis(Axis(1), Slice::from(..k)).to_owned())
+    let mut cv = linalg::covariance_apply(x, rows, mean.view(), v.view());
+    for _ in 0..POWER_ITERATIONS {
+        v = cv;
+        linalg::orthonormalize(&mut v, rng);
+        cv = linalg::covariance_apply(x, rows, mean.view(), v.view());
+    }
+    // Rayleigh–Ritz on the subspace: V^T C V = U diag(s) U^T, axes V U, variances s / (n - 1).
+    let ritz = v.t().dot(&cv);
+    let ritz = (&ritz + &ritz.t()) * 0.5;
+    let (vals, u) = linalg::symmetric_eigen(&ritz);
+    let mut axes = v.dot(&u);
+    linalg::orthonormalize(&mut axes, rng);
+    let denom = fitted.saturating_sub(1).max(1) as f64;
+    let variances = vals[..k].iter().map(|s| s / denom).collect();
+    (variances, axes.slice_axis(Axis(1), Slice::from(..k)).to_owned())
 }
 
 /// Both windows projected on the reference's top components (shared by the PCA-based detectors).
@@ -152,7 +159,7 @@ mod tests {
         let x = anisotropic(3000, 100, 1);
         let mut r = Rng::seed_from_u64(2);
         let mean = linalg::col_means(x.view());
-        let (vals, vecs) = randomized(x.view(), &mean, 3, 3000, &mut r);
+        let (vals, vecs) = randomized(x.view(), None, &mean, 3, &mut r);
         let cov = linalg::covariance(x.view(), mean.view());
         let (evals, evecs) = linalg::symmetric_eigen(&cov);
         for j in 0..3 {
@@ -164,6 +171,22 @@ mod tests {
             );
             let cos = vecs.column(j).dot(&evecs.column(j)).abs();
             assert!(cos > 0.999, "component {j}: |cos| = {cos}");
+        }
+    }
+
+    #[test]
+    fn axes_fitted_on_a_subsample_of_a_big_window_match_the_full_exact_axes() {
+        let n = 3 * FIT_ROWS;
+        let x = anisotropic(n, 96, 6);
+        let p = Pca::fit(x.view(), 3, &mut Rng::seed_from_u64(7));
+        let (evals, evecs) = linalg::symmetric_eigen(&linalg::covariance(x.view(), p.mean.view()));
+        for j in 0..3 {
+            assert!(
+                (p.variances[j] - evals[j]).abs() / evals[j] < 0.05,
+                "variance {j}"
+            );
+            let cos = p.components.column(j).dot(&evecs.column(j)).abs();
+            assert!(cos > 0.99, "component {j}: |cos| = {cos}");
         }
     }
 
