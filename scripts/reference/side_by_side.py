@@ -156,6 +156,8 @@ def main() -> None:
         ratio = f"{p / r:8.1f}x" if p and r else "       -"
         ps = f"{p:10.3f}" if p else "         -"
         print(f"{m:<14} {ps} {r:10.3f} {ratio}")
+    print("(pca: python = the fit alone; rust = the ks detector with 5 components, i.e. fit + projection of"
+          " both windows + 5 KS tests)")
     print(f"\nrust default set (kl+emd+mmd): engine {rs['default_set_engine']:.3f} s, wall incl. reading "
           f"{rs['default_set_wall']:.3f} s, peak RSS {rs['peak_rss'] / 2**20:.0f} MiB "
           f"= {rs['peak_rss'] / input_bytes:.2f}x input")
