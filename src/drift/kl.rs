@@ -504,12 +504,14 @@ mod tests {
         let mut order: Vec<u32> = (0..1000).collect();
         rng::shuffle(&mut Rng::seed_from_u64(23), &mut order);
         for (a, c) in [order.split_at(700), order.split_at(300)] {
-            let direct = |g: &[u32]| {
-                normalized(est.convolve(est.accumulate(&bins, g.iter().map(|&i| i as usize))))
-            };
+            let direct =
+                |g: &[u32]| normalized(est.convolve(est.accumulate(&bins, g.iter().map(|&i| i as usize))));
             let expect = grid_kl(&direct(a), &direct(c));
             let got = est.relabelled_kl(&bins, &pooled_grid, a, c);
-            assert!((got - expect).abs() < 1e-9 * expect.max(1e-3), "{got} vs {expect}");
+            assert!(
+                (got - expect).abs() < 1e-9 * expect.max(1e-3),
+                "{got} vs {expect}"
+            );
         }
     }
 
