@@ -60,19 +60,18 @@ fn window(n: usize, d: usize, shift: Shift, seed: u64) -> Array2<f32> {
     z.dot(&loadings) + noise
 }
 
+/// A window of embeddings without confidence scores.
+fn embeddings(x: &Array2<f32>) -> Sample<'_> {
+    Sample {
+        embeddings: x.view(),
+        scores: None,
+    }
+}
+
 fn bench_size(c: &mut Criterion, n: usize, m: usize, d: usize) {
     let r = window(n, d, Shift::None, 11);
     let q = window(m, d, Shift::Mean, 12);
-    let (rs, qs) = (
-        Sample {
-            embeddings: r.view(),
-            scores: None,
-        },
-        Sample {
-            embeddings: q.view(),
-            scores: None,
-        },
-    );
+    let (rs, qs) = (embeddings(&r), embeddings(&q));
     let cfg = EngineConfig::default();
     let mut group = c.benchmark_group(format!("{n}x{d}_vs_{m}x{d}"));
     group.sample_size(10);
@@ -112,16 +111,7 @@ fn bench_grid(c: &mut Criterion) {
                 group.sample_size(10);
                 for shift in [Shift::None, Shift::Mean, Shift::Scale, Shift::Cluster] {
                     let q = window(m, d, shift, 12);
-                    let (rs, qs) = (
-                        Sample {
-                            embeddings: r.view(),
-                            scores: None,
-                        },
-                        Sample {
-                            embeddings: q.view(),
-                            scores: None,
-                        },
-                    );
+                    let (rs, qs) = (embeddings(&r), embeddings(&q));
                     let fired = drift::run(&all, &rs, &qs, &cfg)
                         .map(|o| o.iter().filter(|x| x.drifted).count())
                         .unwrap_or(0);

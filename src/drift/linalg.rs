@@ -138,20 +138,6 @@ pub fn project_rows(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
     out
 }
 
-/// `(x - 1 mean^T)^T y` as `[d, l]` f64: per-chunk f32 GEMM on a centred working copy, f64 sums across
-/// chunks.
-pub fn xt_y(x: ArrayView2<f32>, mean: ArrayView1<f64>, y: ArrayView2<f32>) -> Array2<f64> {
-    let (d, l) = (x.ncols(), y.ncols());
-    let mean32 = mean.mapv(|v| v as f32);
-    chunks(x.nrows())
-        .into_par_iter()
-        .map(|(a, b)| {
-            let xc = &rows(x, a, b) - &mean32;
-            xc.t().dot(&rows(y, a, b)).mapv(f64::from)
-        })
-        .reduce(|| Array2::zeros((d, l)), |p1, p2| p1 + p2)
-}
-
 /// `Xc^T (Xc v)` over the listed rows of `x` (all rows when `rows` is `None`), `Xc` centred on `mean`:
 /// the covariance operator applied to `v` ([d, l]) without forming the covariance, reading each row once.
 /// f32 GEMMs per block of [`GATHER_ROWS`], f64 sums across blocks.
@@ -329,7 +315,7 @@ mod tests {
         let xc = x.mapv(f64::from) - &mean;
         let expect = xc.dot(&w.mapv(f64::from));
         assert!((y.mapv(f64::from) - &expect).iter().all(|v| v.abs() < 1e-3));
-        let g = xt_y(x.view(), mean.view(), y.view());
+        let g = covariance_apply(x.view(), None, mean.view(), w.mapv(f64::from).view());
         let expect_g = xc.t().dot(&expect);
         let cov = covariance(x.view(), mean.view());
         let expect_cov = xc.t().dot(&xc) / 4999.0;

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::{
-    batch::v1::{Job, JobSpec},
-    core::v1::{Container, EmptyDirVolumeSource, PodTemplateSpec, Volume, VolumeMount},
+    batch::v1::Job,
+    core::v1::{Container, EmptyDirVolumeSource, Volume, VolumeMount},
 };
 use kube::{Resource, api::ObjectMeta};
 
@@ -17,8 +17,8 @@ use crate::{
         v1alpha1::{ArchiveFormat, Decision, DriftEvent, DriftMonitor},
     },
     controller::drift_monitor::desired::{
-        JobSettings, QDRANT_API_KEY_ENV, TERMINATION_LOG, job_pod_spec, json, labels, monitor_label,
-        qdrant_source_args, restricted_container_security, rfc3339, secret_env,
+        JobSettings, QDRANT_API_KEY_ENV, TERMINATION_LOG, controller_job, driftwatch_container, job_pod_spec,
+        json, labels, monitor_label, qdrant_source_args, rfc3339, secret_env,
     },
 };
 
@@ -250,22 +250,12 @@ pub fn packaging_job(
     let template = monitor.spec.job_template.clone().unwrap_or_default();
     let labels = package_labels(&event.spec.monitor_ref.name);
     let container = Container {
-        name: "package".to_string(),
-        image: Some(settings.image.clone()),
-        image_pull_policy: Some("IfNotPresent".to_string()),
-        command: Some(vec!["driftwatch".to_string()]),
-        args: Some(args),
-        env: Some(package_env(monitor)),
-        resources: template.resources.clone(),
-        termination_message_path: Some(TERMINATION_LOG.to_string()),
-        termination_message_policy: Some("File".to_string()),
-        security_context: Some(restricted_container_security()),
         volume_mounts: Some(vec![VolumeMount {
             name: "work".to_string(),
             mount_path: WORK_DIR.to_string(),
             ..VolumeMount::default()
         }]),
-        ..Container::default()
+        ..driftwatch_container("package", settings, args, package_env(monitor), &template)
     };
     let volumes = vec![Volume {
         name: "work".to_string(),
@@ -273,34 +263,22 @@ pub fn packaging_job(
         ..Volume::default()
     }];
     let pod = job_pod_spec(container, &template, volumes);
-    Ok(Job {
-        metadata: ObjectMeta {
+    Ok(controller_job(
+        ObjectMeta {
             name: Some(packaging_job_name(event)),
             namespace: Some(namespace.to_string()),
-            labels: Some(labels.clone()),
             owner_references: Some(vec![owner]),
             ..ObjectMeta::default()
         },
-        spec: Some(JobSpec {
-            backoff_limit: Some(DEFAULT_BACKOFF_LIMIT),
-            active_deadline_seconds: Some(
-                template
-                    .active_deadline_seconds
-                    .map_or(DEFAULT_ACTIVE_DEADLINE_SECONDS, |d| {
-                        d.max(DEFAULT_ACTIVE_DEADLINE_SECONDS)
-                    }),
-            ),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(pod),
-            },
-            ..JobSpec::default()
-        }),
-        status: None,
-    })
+        labels,
+        DEFAULT_BACKOFF_LIMIT,
+        template
+            .active_deadline_seconds
+            .map_or(DEFAULT_ACTIVE_DEADLINE_SECONDS, |d| {
+                d.max(DEFAULT_ACTIVE_DEADLINE_SECONDS)
+            }),
+        pod,
+    ))
 }
 
 #[cfg(test)]

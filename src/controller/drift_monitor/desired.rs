@@ -338,36 +338,71 @@ pub fn check_job(
         .map(|secret| secret_env(QDRANT_API_KEY_ENV, &secret.name, &secret.key))
         .into_iter()
         .collect::<Vec<_>>();
-    let container = Container {
-        name: "check".to_string(),
+    let container = driftwatch_container(
+        "check",
+        settings,
+        check_args(monitor, slot, &job_name)?,
+        env,
+        &template,
+    );
+    let pod = job_pod_spec(container, &template, Vec::new());
+    Ok(controller_job(
+        ObjectMeta {
+            name: Some(job_name),
+            namespace: Some(namespace.to_string()),
+            annotations: Some(annotations),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        labels,
+        template.backoff_limit.unwrap_or(DEFAULT_BACKOFF_LIMIT),
+        template
+            .active_deadline_seconds
+            .unwrap_or(DEFAULT_ACTIVE_DEADLINE_SECONDS),
+        pod,
+    ))
+}
+
+/// The container of a controller Job: the `driftwatch` binary with `args`, the restricted security
+/// context, and the result document written to the termination message.
+pub fn driftwatch_container(
+    name: &str,
+    settings: &JobSettings,
+    args: Vec<String>,
+    env: Vec<EnvVar>,
+    template: &JobTemplateSpec,
+) -> Container {
+    Container {
+        name: name.to_string(),
         image: Some(settings.image.clone()),
         image_pull_policy: Some("IfNotPresent".to_string()),
         command: Some(vec!["driftwatch".to_string()]),
-        args: Some(check_args(monitor, slot, &job_name)?),
+        args: Some(args),
         env: (!env.is_empty()).then_some(env),
         resources: template.resources.clone(),
         termination_message_path: Some(TERMINATION_LOG.to_string()),
         termination_message_policy: Some("File".to_string()),
         security_context: Some(restricted_container_security()),
         ..Container::default()
-    };
-    let pod = job_pod_spec(container, &template, Vec::new());
-    Ok(Job {
+    }
+}
+
+/// A controller Job running `pod`, with `labels` on the Job and on its Pod.
+pub fn controller_job(
+    metadata: ObjectMeta,
+    labels: BTreeMap<String, String>,
+    backoff_limit: i32,
+    active_deadline_seconds: i64,
+    pod: PodSpec,
+) -> Job {
+    Job {
         metadata: ObjectMeta {
-            name: Some(job_name),
-            namespace: Some(namespace.to_string()),
             labels: Some(labels.clone()),
-            annotations: Some(annotations),
-            owner_references: Some(vec![owner]),
-            ..ObjectMeta::default()
+            ..metadata
         },
         spec: Some(JobSpec {
-            backoff_limit: Some(template.backoff_limit.unwrap_or(DEFAULT_BACKOFF_LIMIT)),
-            active_deadline_seconds: Some(
-                template
-                    .active_deadline_seconds
-                    .unwrap_or(DEFAULT_ACTIVE_DEADLINE_SECONDS),
-            ),
+            backoff_limit: Some(backoff_limit),
+            active_deadline_seconds: Some(active_deadline_seconds),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels),
@@ -378,7 +413,7 @@ pub fn check_job(
             ..JobSpec::default()
         }),
         status: None,
-    })
+    }
 }
 
 /// Name of the monitor that owns a Job, from its owner references.
