@@ -255,7 +255,7 @@ pub fn parse_detectors(text: &str) -> Result<Vec<DetectorSpec>, String> {
     }
 }
 
-fn file_error(path: &str, reason: impl Into<String>) -> ComputeError {
+pub(crate) fn file_error(path: &str, reason: impl Into<String>) -> ComputeError {
     ComputeError::File {
         path: path.to_string(),
         reason: reason.into(),

@@ -7,14 +7,7 @@ use std::path::Path;
 
 use ndarray::{Array1, Array2};
 
-use crate::compute::ComputeError;
-
-fn file_error(path: &str, reason: impl Into<String>) -> ComputeError {
-    ComputeError::File {
-        path: path.to_string(),
-        reason: reason.into(),
-    }
-}
+use crate::compute::{ComputeError, file_error};
 
 /// A numeric .npy array read as f32 (float64 is narrowed), C order.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,8 +21,8 @@ impl NpyArray {
         let name = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|e| file_error(&name, e.to_string()))?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let header = Header::read(&mut std::io::BufReader::with_capacity(1 << 16, &file), Some(len))
-            .map_err(|r| file_error(&name, r))?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, &file);
+        let header = Header::read(&mut reader, Some(len)).map_err(|r| file_error(&name, r))?;
         if header.width == 4 {
             // Big float32 windows: two positioned reads of the halves in parallel (page faults and the
             // copy out of the page cache are the cost, and they split across cores).
@@ -48,9 +41,8 @@ impl NpyArray {
                 data,
             });
         }
-        header
-            .read_data(std::io::BufReader::with_capacity(1 << 20, &file))
-            .map_err(|r| file_error(&name, r))
+        // The reader that parsed the header has read ahead into the data: keep reading from it.
+        header.read_data(reader).map_err(|r| file_error(&name, r))
     }
 
     pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
@@ -286,6 +278,22 @@ mod tests {
         let from_file = NpyArray::read_file(&path).expect("reads");
         assert_eq!(from_file, NpyArray::parse(&bytes).expect("parses"));
         assert_eq!(from_file.data, values);
+    }
+
+    #[test]
+    fn a_float64_file_bigger_than_the_read_buffer_reads_whole() {
+        let values: Vec<f64> = (0..300_000).map(|i| f64::from(i) * 0.5).collect();
+        let payload: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes = npy(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (300000,), }",
+            &payload,
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("wide.npy");
+        std::fs::write(&path, &bytes).expect("write");
+        let a = NpyArray::read_file(&path).expect("reads");
+        let expect: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+        assert_eq!(a.data, expect);
     }
 
     #[test]
