@@ -1,8 +1,12 @@
 //! Prometheus metrics: reconcile health, per-check counters and histograms, and drift gauges computed at
 //! scrape time from the reflector stores (deleted monitors disappear; a restart loses nothing). No I/O.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, OnceLock, RwLock},
+};
 
+use jiff::Timestamp;
 use kube::{ResourceExt, runtime::reflector::Store};
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
@@ -14,6 +18,13 @@ use crate::api::v1alpha1::{DriftEvent, DriftMonitor, Phase, condition};
 
 /// Default metric name prefix (the original design's names).
 pub const DEFAULT_PREFIX: &str = "video_ai";
+
+/// The longest gap in seconds between the slots of a cron `schedule` in `time_zone` after `now` (the
+/// controller's schedule logic, handed in so that this module does not depend on the controller).
+pub type IntervalOf = fn(schedule: &str, time_zone: Option<&str>, now: Timestamp) -> Option<f64>;
+
+/// Distinct (schedule, time zone) pairs whose interval is remembered between scrapes.
+const INTERVAL_CACHE: usize = 4096;
 
 /// All metrics of the controller.
 pub struct Metrics {
@@ -119,6 +130,12 @@ impl Metrics {
         }
     }
 
+    /// How `<prefix>_drift_schedule_interval_seconds` is computed from a monitor's schedule; without it the
+    /// gauge is not exported. Set once; later calls are ignored.
+    pub fn set_interval_of(&self, interval_of: IntervalOf) {
+        let _ = self.stores.interval_of.set(interval_of);
+    }
+
     /// Forgets every store (a controller run ended).
     pub fn clear_stores(&self) {
         if let Ok(mut stores) = self.stores.stores.write() {
@@ -138,6 +155,8 @@ impl Metrics {
 }
 
 type StorePair = (Store<DriftMonitor>, Store<DriftEvent>);
+/// A monitor's `spec.schedule` and `spec.timeZone`.
+type ScheduleKey = (String, Option<String>);
 
 /// Gauges derived from the stores on every scrape.
 struct StoreCollector {
@@ -148,6 +167,10 @@ struct StoreCollector {
     last_success: GaugeVec,
     drifted: GaugeVec,
     events: GaugeVec,
+    schedule_interval: GaugeVec,
+    interval_of: OnceLock<IntervalOf>,
+    /// Intervals by (schedule, time zone): a cron expression's longest gap does not change.
+    intervals: Mutex<HashMap<ScheduleKey, Option<f64>>>,
     descs: Vec<Desc>,
 }
 
@@ -183,10 +206,24 @@ impl StoreCollector {
             Opts::new("drift_events", "DriftEvents by phase."),
             &["namespace", "monitor", "phase"],
         )?;
-        let descs = [&score, &threshold, &last_success, &drifted, &events]
-            .iter()
-            .flat_map(|g| g.desc().into_iter().cloned())
-            .collect();
+        let schedule_interval = GaugeVec::new(
+            Opts::new(
+                "drift_schedule_interval_seconds",
+                "Longest gap between two scheduled checks of the monitor (spec.schedule in spec.timeZone).",
+            ),
+            &["namespace", "monitor"],
+        )?;
+        let descs = [
+            &score,
+            &threshold,
+            &last_success,
+            &drifted,
+            &events,
+            &schedule_interval,
+        ]
+        .iter()
+        .flat_map(|g| g.desc().into_iter().cloned())
+        .collect();
         Ok(Self {
             stores: RwLock::new(Vec::new()),
             lock: Mutex::new(()),
@@ -195,18 +232,42 @@ impl StoreCollector {
             last_success,
             drifted,
             events,
+            schedule_interval,
+            interval_of: OnceLock::new(),
+            intervals: Mutex::new(HashMap::new()),
             descs,
         })
     }
 
-    fn fill(&self) {
-        for gauge in [
+    fn gauges(&self) -> [&GaugeVec; 6] {
+        [
             &self.score,
             &self.threshold,
             &self.last_success,
             &self.drifted,
             &self.events,
-        ] {
+            &self.schedule_interval,
+        ]
+    }
+
+    /// The schedule interval of a monitor, computed once per (schedule, time zone).
+    fn interval(&self, monitor: &DriftMonitor) -> Option<f64> {
+        let interval_of = self.interval_of.get()?;
+        let key = (monitor.spec.schedule.clone(), monitor.spec.time_zone.clone());
+        let mut cache = self.intervals.lock().ok()?;
+        if let Some(known) = cache.get(&key) {
+            return *known;
+        }
+        let value = interval_of(&key.0, key.1.as_deref(), Timestamp::now());
+        if cache.len() >= INTERVAL_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, value);
+        value
+    }
+
+    fn fill(&self) {
+        for gauge in self.gauges() {
             gauge.reset();
         }
         let Ok(stores) = self.stores.read() else {
@@ -216,6 +277,11 @@ impl StoreCollector {
             for monitor in monitors.state() {
                 let namespace = monitor.namespace().unwrap_or_default();
                 let name = monitor.name_any();
+                if let Some(interval) = self.interval(&monitor) {
+                    self.schedule_interval
+                        .with_label_values(&[&namespace, &name])
+                        .set(interval);
+                }
                 let Some(status) = monitor.status.as_ref() else {
                     continue;
                 };
@@ -266,16 +332,7 @@ impl Collector for SharedCollector {
             return Vec::new();
         };
         inner.fill();
-        [
-            &inner.score,
-            &inner.threshold,
-            &inner.last_success,
-            &inner.drifted,
-            &inner.events,
-        ]
-        .iter()
-        .flat_map(|g| g.collect())
-        .collect()
+        inner.gauges().iter().flat_map(|g| g.collect()).collect()
     }
 }
 
@@ -294,6 +351,68 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("video_ai_drift_detected_total{monitor=\"frames\",namespace=\"ml\"} 1"));
         assert!(text.contains("video_ai_drift_check_duration_seconds_bucket"));
+    }
+
+    fn monitor(name: &str, schedule: &str) -> DriftMonitor {
+        let mut monitor: DriftMonitor = serde_json::from_value(serde_json::json!({
+            "apiVersion": "driftwatch.dev/v1alpha1",
+            "kind": "DriftMonitor",
+            "metadata": {"name": name, "namespace": "ml"},
+            "spec": {
+                "schedule": schedule,
+                "source": {"qdrant": {"url": "http://qdrant:6334", "collection": "frames"}},
+                "windows": {"reference": {"duration": "7d"}, "comparison": {"duration": "24h"}}
+            }
+        }))
+        .unwrap();
+        monitor.metadata.uid = Some(format!("{name}-uid"));
+        monitor
+    }
+
+    fn stores(monitors: &[DriftMonitor]) -> StorePair {
+        let (monitor_store, mut monitor_writer) = kube::runtime::reflector::store::<DriftMonitor>();
+        for m in monitors {
+            monitor_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(m.clone()));
+        }
+        let (event_store, _) = kube::runtime::reflector::store::<DriftEvent>();
+        (monitor_store, event_store)
+    }
+
+    /// Stand-in for the controller's schedule logic: hourly and daily expressions only.
+    fn interval_of(schedule: &str, _tz: Option<&str>, _now: Timestamp) -> Option<f64> {
+        match schedule {
+            "0 * * * *" => Some(3600.0),
+            "0 2 * * *" => Some(86_400.0),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn every_monitor_exports_its_schedule_interval() {
+        let metrics = Metrics::new("video_ai").unwrap();
+        metrics.set_interval_of(interval_of);
+        let (monitors, events) = stores(&[
+            monitor("hourly", "0 * * * *"),
+            monitor("daily", "0 2 * * *"),
+            monitor("broken", "not cron"),
+        ]);
+        metrics.watch_stores(monitors, events);
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "video_ai_drift_schedule_interval_seconds{monitor=\"hourly\",namespace=\"ml\"} 3600"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "video_ai_drift_schedule_interval_seconds{monitor=\"daily\",namespace=\"ml\"} 86400"
+            )
+        );
+        assert!(
+            !text.contains("monitor=\"broken\""),
+            "no interval for a schedule that does not parse"
+        );
     }
 
     #[test]

@@ -114,6 +114,13 @@ async fn a_successful_check_fills_status_conditions_history_and_gauges() {
     assert!(text.contains(&score), "{text}");
     assert!(text.contains("video_ai_drift_threshold{"));
     assert!(text.contains("video_ai_drift_last_success_timestamp_seconds{"));
+    // The hourly schedule's interval, for DriftCheckStale.
+    assert!(
+        text.contains(&format!(
+            "video_ai_drift_schedule_interval_seconds{{monitor=\"frames\",namespace=\"{ns}\"}} 3600"
+        )),
+        "{text}"
+    );
     assert!(text.contains(&format!(
         "video_ai_drift_check_duration_seconds_count{{monitor=\"frames\",namespace=\"{ns}\"}} 1"
     )));

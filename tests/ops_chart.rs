@@ -728,6 +728,8 @@ fn monitoring_objects_come_from_the_config_files() {
     let monitor = find(&objects, "ServiceMonitor", "driftwatch");
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], "http");
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
+    // The metrics' own `namespace` label (the monitor's) wins over the target's (the controller's).
+    assert_eq!(monitor["spec"]["endpoints"][0]["honorLabels"], true);
     assert_eq!(
         monitor["spec"]["selector"]["matchLabels"],
         find(&objects, "Service", "driftwatch")["metadata"]["labels"]

@@ -239,6 +239,9 @@ pub async fn run_with(
     } else {
         config.namespaces.iter().cloned().map(Some).collect()
     };
+    config
+        .metrics
+        .set_interval_of(drift_monitor::schedule::interval_seconds);
     let (halt_tx, halt_rx) = watch::channel(false);
     let mut runs: Vec<BoxFuture<'static, ()>> = Vec::new();
     let mut stores = Vec::new();
