@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use driftwatch::telemetry::{self, LogFormat};
+use k8s_openapi::api::core::v1::ResourceRequirements;
 
 #[derive(Parser)]
 #[command(
@@ -23,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator: schedule drift checks, record results, raise DriftEvents, export metrics.
-    Controller(ControllerArgs),
+    Controller(Box<ControllerArgs>),
     /// Print the CustomResourceDefinitions (YAML) of DriftMonitor and DriftEvent.
     Crd {
         /// Write one file per CRD into this folder (e.g. crds/) instead of printing.
@@ -45,6 +46,16 @@ struct ControllerArgs {
     /// Image of the check and packaging Jobs (the operator's own image).
     #[arg(long, env = "DRIFTWATCH_JOB_IMAGE")]
     job_image: String,
+    /// Default container resources of check Jobs, as JSON (`{"requests": {...}, "limits": {...}}`); a
+    /// monitor's `spec.jobTemplate.resources` wins. Default: requests cpu 250m, memory 512Mi; limit memory
+    /// 2Gi.
+    #[arg(long, env = "DRIFTWATCH_CHECK_JOB_RESOURCES", value_parser = parse_resources)]
+    check_job_resources: Option<ResourceRequirements>,
+    /// Default container resources of packaging Jobs, as JSON; a monitor's
+    /// `spec.jobTemplate.packageResources` (else `resources`) wins. Default: requests cpu 100m, memory
+    /// 256Mi; limit memory 1Gi.
+    #[arg(long, env = "DRIFTWATCH_PACKAGE_JOB_RESOURCES", value_parser = parse_resources)]
+    package_job_resources: Option<ResourceRequirements>,
     /// Namespace to watch; repeat for several. Default: all namespaces.
     #[arg(long = "namespace", env = "DRIFTWATCH_NAMESPACES", value_delimiter = ',')]
     namespaces: Vec<String>,
@@ -94,7 +105,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     match cli.command {
-        Command::Controller(args) => match run_controller(args) {
+        Command::Controller(args) => match run_controller(args, cli.log_format) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 tracing::error!(error = format!("{err:#}"), "controller failed");
@@ -140,6 +151,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// Parses container resources given as JSON.
+fn parse_resources(text: &str) -> Result<ResourceRequirements, String> {
+    serde_json::from_str(text).map_err(|e| format!("not container resources as JSON ({e})"))
+}
+
 fn identity(args: &ControllerArgs) -> String {
     args.identity.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -172,7 +188,7 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
-fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
+fn run_controller(args: Box<ControllerArgs>, log_format: LogFormat) -> anyhow::Result<()> {
     use std::{sync::Arc, time::Duration};
 
     use driftwatch::controller::{self, Config, JobSettings, LeaderElection, SystemClock};
@@ -192,8 +208,16 @@ fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
         });
         let config = Config {
             namespaces: args.namespaces.clone(),
-            jobs: JobSettings {
-                image: args.job_image.clone(),
+            jobs: {
+                let mut jobs = JobSettings::new(&args.job_image);
+                if let Some(resources) = &args.check_job_resources {
+                    jobs.check_resources = resources.clone();
+                }
+                if let Some(resources) = &args.package_job_resources {
+                    jobs.package_resources = resources.clone();
+                }
+                jobs.log_format = log_format;
+                jobs
             },
             metrics,
             clock: Arc::new(SystemClock),

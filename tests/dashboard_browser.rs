@@ -78,9 +78,7 @@ async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controller_config = Config {
         namespaces: vec![ns.clone()],
-        jobs: JobSettings {
-            image: "driftwatch:test".into(),
-        },
+        jobs: JobSettings::new("driftwatch:test"),
         metrics: Arc::new(Metrics::new("video_ai").expect("metrics")),
         clock: Arc::new(SystemClock),
         http_addr: Some("127.0.0.1:0".parse().expect("addr")),

@@ -587,6 +587,41 @@ fn deployment_wires_probes_ports_images_and_job_defaults() {
     );
 }
 
+/// The value of `--<flag>=…` in the controller's args.
+fn arg_value(args: &[String], flag: &str) -> Option<String> {
+    let prefix = format!("--{flag}=");
+    args.iter()
+        .find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
+}
+
+#[test]
+fn job_resource_defaults_reach_the_controller_and_equal_its_built_in_ones() {
+    use driftwatch::controller::drift_monitor::desired::{
+        default_check_resources, default_package_resources,
+    };
+    use k8s_openapi::api::core::v1::ResourceRequirements;
+    let parse = |text: Option<String>| -> ResourceRequirements {
+        serde_json::from_str(&text.expect("the flag is set")).expect("resources as JSON")
+    };
+    let args = controller_args(&render("driftwatch", "ops", Some("default"), &[]));
+    assert_eq!(
+        parse(arg_value(&args, "check-job-resources")),
+        default_check_resources()
+    );
+    assert_eq!(
+        parse(arg_value(&args, "package-job-resources")),
+        default_package_resources()
+    );
+    let args = controller_args(&render(
+        "driftwatch",
+        "ops",
+        Some("default"),
+        &["jobs.checkResources.limits.memory=8Gi"],
+    ));
+    let check = parse(arg_value(&args, "check-job-resources"));
+    assert_eq!(check.limits.unwrap()["memory"].0, "8Gi");
+}
+
 #[tokio::test]
 async fn controller_pod_passes_the_restricted_pod_security_standard() {
     let cp = ControlPlane::shared();

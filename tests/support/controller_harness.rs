@@ -61,9 +61,7 @@ pub async fn start(
     let handles = Handles::new();
     let config = Config {
         namespaces: vec![namespace.to_string()],
-        jobs: JobSettings {
-            image: IMAGE.to_string(),
-        },
+        jobs: JobSettings::new(IMAGE),
         metrics: metrics.clone(),
         clock,
         http_addr: Some("127.0.0.1:0".parse().expect("addr")),

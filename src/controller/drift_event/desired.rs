@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::{
-    batch::v1::Job,
-    core::v1::{Container, EmptyDirVolumeSource, Volume, VolumeMount},
+use k8s_openapi::{
+    api::{
+        batch::v1::Job,
+        core::v1::{Container, EmptyDirVolumeSource, Volume, VolumeMount},
+    },
+    apimachinery::pkg::api::resource::Quantity,
 };
 use kube::{Resource, api::ObjectMeta};
 
@@ -14,7 +17,7 @@ use super::naming::packaging_job_name;
 use crate::{
     api::{
         parse_duration,
-        v1alpha1::{ArchiveFormat, Decision, DriftEvent, DriftMonitor},
+        v1alpha1::{ArchiveFormat, Decision, DriftEvent, DriftMonitor, RetrainingSpec},
     },
     controller::drift_monitor::desired::{
         JobSettings, QDRANT_API_KEY_ENV, TERMINATION_LOG, controller_job, driftwatch_container, job_pod_spec,
@@ -32,6 +35,14 @@ pub const DEFAULT_ACTIVE_DEADLINE_SECONDS: i64 = 3600;
 pub const DEFAULT_BACKOFF_LIMIT: i32 = 2;
 /// Keys of the S3 credentials Secret (`spec.retraining.s3.credentialsSecretRef`).
 pub const S3_CREDENTIAL_KEYS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+/// Work folder bytes allowed per sampled point: its line in points.jsonl (the vector as JSON text, about
+/// 13 bytes a dimension, plus the payload) and its row in vectors.npy (4 bytes a dimension) — room for
+/// 4096 dimensions and a few KiB of payload.
+pub const WORK_BYTES_PER_POINT: u64 = 128 * 1024;
+/// Work folder bytes beyond the points and objects (manifest, archive overhead).
+pub const WORK_HEADROOM_BYTES: u64 = 64 * 1024 * 1024;
+/// `includeObjects.maxTotalBytes` when unset (the `driftwatch package` default).
+pub const DEFAULT_MAX_TOTAL_OBJECT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// Why an approved event cannot be packaged; recorded on the event as `RetrainingFailed`.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -232,6 +243,27 @@ fn package_env(monitor: &DriftMonitor) -> Vec<k8s_openapi::api::core::v1::EnvVar
 }
 
 /// The packaging Job of an approved event, owned by the event (not the monitor: events outlive monitors).
+/// The `sizeLimit` of the packaging Job's work volume: the spooled points and fetched objects, and the
+/// archive built from them (up to as large again), plus headroom — in MiB, rounded up. A Job that would
+/// outgrow it is evicted instead of filling the node's disk.
+pub fn work_volume_size_limit(retraining: &RetrainingSpec) -> Quantity {
+    let points = u64::try_from(retraining.sample_size.max(1))
+        .unwrap_or(1)
+        .saturating_mul(WORK_BYTES_PER_POINT);
+    let objects = retraining.include_objects.as_ref().map_or(0, |o| {
+        o.max_total_bytes
+            .as_deref()
+            .and_then(crate::job::package::objects::parse_quantity)
+            .unwrap_or(DEFAULT_MAX_TOTAL_OBJECT_BYTES)
+    });
+    let bytes = points
+        .saturating_add(objects)
+        .saturating_mul(2)
+        .saturating_add(WORK_HEADROOM_BYTES);
+    let mib = bytes.div_ceil(1024 * 1024);
+    Quantity(format!("{mib}Mi"))
+}
+
 pub fn packaging_job(
     event: &DriftEvent,
     monitor: &DriftMonitor,
@@ -248,6 +280,11 @@ pub fn packaging_job(
         .controller_owner_ref(&())
         .ok_or(PackagingError::MissingMetadata("uid"))?;
     let template = monitor.spec.job_template.clone().unwrap_or_default();
+    let resources = template
+        .package_resources
+        .clone()
+        .or_else(|| template.resources.clone())
+        .unwrap_or_else(|| settings.package_resources.clone());
     let labels = package_labels(&event.spec.monitor_ref.name);
     let container = Container {
         volume_mounts: Some(vec![VolumeMount {
@@ -255,11 +292,14 @@ pub fn packaging_job(
             mount_path: WORK_DIR.to_string(),
             ..VolumeMount::default()
         }]),
-        ..driftwatch_container("package", settings, args, package_env(monitor), &template)
+        ..driftwatch_container("package", settings, args, package_env(monitor), resources)
     };
     let volumes = vec![Volume {
         name: "work".to_string(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: monitor.spec.retraining.as_ref().map(work_volume_size_limit),
+            ..EmptyDirVolumeSource::default()
+        }),
         ..Volume::default()
     }];
     let pod = job_pod_spec(container, &template, volumes);
@@ -362,9 +402,7 @@ mod tests {
             &event(Some("2026-03-01T01:00:00Z")),
             &monitor(true),
             ts("2026-03-01T09:00:00Z"),
-            &JobSettings {
-                image: "driftwatch:1".into(),
-            },
+            &JobSettings::new("driftwatch:1"),
         )
         .unwrap();
         assert_eq!(job.metadata.name.as_deref(), Some("frames-202603010200-package"));
@@ -390,7 +428,12 @@ mod tests {
             Some(true)
         );
         assert_eq!(container.volume_mounts.as_ref().unwrap()[0].mount_path, WORK_DIR);
-        let env = container.env.as_ref().unwrap();
+        let env: Vec<_> = container
+            .env
+            .iter()
+            .flatten()
+            .filter(|e| e.name != crate::controller::drift_monitor::desired::LOG_FORMAT_ENV)
+            .collect();
         let names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(
             names,
@@ -449,6 +492,78 @@ mod tests {
         assert_eq!(
             package_args(&ignored, &monitor(true), ts("2026-03-01T09:00:00Z")).unwrap_err(),
             PackagingError::NotApproved
+        );
+    }
+
+    fn package_pod(monitor: &DriftMonitor, settings: &JobSettings) -> k8s_openapi::api::core::v1::PodSpec {
+        packaging_job(&event(None), monitor, ts("2026-03-01T09:00:00Z"), settings)
+            .unwrap()
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+    }
+
+    fn memory_limit(pod: &k8s_openapi::api::core::v1::PodSpec) -> String {
+        pod.containers[0]
+            .resources
+            .as_ref()
+            .unwrap()
+            .limits
+            .as_ref()
+            .unwrap()["memory"]
+            .0
+            .clone()
+    }
+
+    #[test]
+    fn the_packaging_job_gets_the_controllers_default_resources() {
+        let mut settings = JobSettings::new("driftwatch:1");
+        settings.package_resources = crate::controller::drift_monitor::desired::resources("1", "2Gi", "4Gi");
+        let pod = package_pod(&monitor(true), &settings);
+        assert_eq!(memory_limit(&pod), "4Gi");
+    }
+
+    #[test]
+    fn a_monitors_package_resources_win_over_its_resources_which_win_over_the_defaults() {
+        use crate::{api::v1alpha1::JobTemplateSpec, controller::drift_monitor::desired::resources};
+        let settings = JobSettings::new("driftwatch:1");
+        let mut m = monitor(true);
+        m.spec.job_template = Some(JobTemplateSpec {
+            resources: Some(resources("1", "3Gi", "3Gi")),
+            ..JobTemplateSpec::default()
+        });
+        assert_eq!(memory_limit(&package_pod(&m, &settings)), "3Gi");
+        m.spec.job_template.as_mut().unwrap().package_resources = Some(resources("1", "5Gi", "5Gi"));
+        assert_eq!(memory_limit(&package_pod(&m, &settings)), "5Gi");
+    }
+
+    #[test]
+    fn the_work_volume_is_limited_to_twice_the_points_and_objects_plus_headroom() {
+        let mut retraining = monitor(true).spec.retraining.unwrap();
+        // 500 points × 128 KiB = 62.5 MiB, twice, + 64 MiB.
+        assert_eq!(work_volume_size_limit(&retraining), Quantity("189Mi".into()));
+        retraining.include_objects = Some(crate::api::v1alpha1::IncludeObjectsSpec {
+            payload_field: "frame_uri".into(),
+            max_object_bytes: None,
+            max_total_bytes: Some("1Gi".into()),
+        });
+        // (62.5 MiB + 1024 MiB) × 2 + 64 MiB.
+        assert_eq!(work_volume_size_limit(&retraining), Quantity("2237Mi".into()));
+        retraining.include_objects.as_mut().unwrap().max_total_bytes = None;
+        // The 2Gi default of maxTotalBytes.
+        assert_eq!(work_volume_size_limit(&retraining), Quantity("4285Mi".into()));
+    }
+
+    #[test]
+    fn the_packaging_pod_mounts_its_size_limited_work_volume() {
+        let pod = package_pod(&monitor(true), &JobSettings::new("driftwatch:1"));
+        let volume = &pod.volumes.as_ref().unwrap()[0];
+        assert_eq!(volume.name, "work");
+        assert_eq!(
+            volume.empty_dir.as_ref().unwrap().size_limit,
+            Some(Quantity("189Mi".into()))
         );
     }
 }
