@@ -74,11 +74,14 @@ struct ControllerArgs {
     /// Namespace of the leader Lease (the controller's own).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     lease_namespace: String,
-    /// Seconds a lease holds without renewal.
+    /// Seconds a follower waits, after it last saw the Lease change, before it takes over.
     #[arg(long, default_value_t = 15)]
     lease_duration_seconds: u64,
-    /// Seconds between renewals (and between follower attempts).
-    #[arg(long, default_value_t = 5)]
+    /// Seconds the leader keeps acting without a successful renewal (shorter than the lease duration).
+    #[arg(long, default_value_t = 10)]
+    lease_renew_deadline_seconds: u64,
+    /// Seconds between renewals (and between follower attempts); shorter than the renew deadline.
+    #[arg(long, default_value_t = 2)]
     lease_retry_seconds: u64,
     /// This instance's identity for the lease and Events. Default: the Pod name or host name.
     #[arg(long, env = "POD_NAME")]
@@ -200,11 +203,10 @@ fn run_controller(args: Box<ControllerArgs>, log_format: LogFormat) -> anyhow::R
         let metrics = Arc::new(driftwatch::metrics::Metrics::new(&args.metrics_prefix)?);
         let identity = identity(&args);
         let leader_election = args.leader_elect.then(|| LeaderElection {
-            lease_name: args.lease_name.clone(),
-            namespace: args.lease_namespace.clone(),
-            identity: identity.clone(),
             lease_duration: Duration::from_secs(args.lease_duration_seconds),
+            renew_deadline: Duration::from_secs(args.lease_renew_deadline_seconds),
             retry_period: Duration::from_secs(args.lease_retry_seconds),
+            ..LeaderElection::new(&args.lease_name, &args.lease_namespace, &identity)
         });
         let config = Config {
             namespaces: args.namespaces.clone(),

@@ -87,6 +87,24 @@ pub async fn start(
     }
 }
 
+/// The context a reconcile runs with, for calling a reconcile directly (e.g. with a stale object).
+pub fn context(client: Client, clock: Arc<ManualClock>) -> Arc<controller::Context> {
+    let recorder = kube::runtime::events::Recorder::new(
+        client.clone(),
+        kube::runtime::events::Reporter {
+            controller: controller::CONTROLLER_NAME.to_string(),
+            instance: Some("test".to_string()),
+        },
+    );
+    Arc::new(controller::Context {
+        client,
+        recorder,
+        metrics: Arc::new(Metrics::new("video_ai").expect("metrics")),
+        clock,
+        jobs: JobSettings::new(IMAGE),
+    })
+}
+
 /// Polls `probe` until it returns `Some`, failing the test after a generous timeout.
 pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
 where
