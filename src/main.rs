@@ -62,6 +62,23 @@ struct ControllerArgs {
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "DRIFTWATCH_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     http_addr: std::net::SocketAddr,
+    /// Serve HTTP over TLS with this PEM certificate chain (e.g. tls.crt of a mounted kubernetes.io/tls
+    /// Secret); re-read when the file changes. Needs --tls-key-file.
+    #[arg(long, env = "DRIFTWATCH_TLS_CERT_FILE", requires = "tls_key_file")]
+    tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert-file (e.g. tls.key of the same Secret).
+    #[arg(long, env = "DRIFTWATCH_TLS_KEY_FILE", requires = "tls_cert_file")]
+    tls_key_file: Option<std::path::PathBuf>,
+    /// Seconds a client may take to send a request's headers (and to start the next request on a kept-alive
+    /// connection, or to finish the TLS handshake).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    http_header_read_timeout_seconds: u64,
+    /// Seconds a connection may stay without a byte in either direction before it is closed.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    http_idle_timeout_seconds: u64,
+    /// Most HTTP connections open at once; further clients wait.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    http_max_connections: u64,
     /// Prefix of every metric name.
     #[arg(long, env = "DRIFTWATCH_METRICS_PREFIX", default_value = driftwatch::metrics::DEFAULT_PREFIX)]
     metrics_prefix: String,
@@ -224,6 +241,20 @@ fn run_controller(args: Box<ControllerArgs>, log_format: LogFormat) -> anyhow::R
             metrics,
             clock: Arc::new(SystemClock),
             http_addr: Some(args.http_addr),
+            http: driftwatch::http::ServeOptions {
+                tls: match (&args.tls_cert_file, &args.tls_key_file) {
+                    (Some(cert), Some(key)) => Some(driftwatch::http::tls::acceptor(
+                        driftwatch::http::tls::TlsFiles {
+                            cert: cert.clone(),
+                            key: key.clone(),
+                        },
+                    )?),
+                    _ => None,
+                },
+                header_read_timeout: Duration::from_secs(args.http_header_read_timeout_seconds),
+                idle_timeout: Duration::from_secs(args.http_idle_timeout_seconds),
+                max_connections: usize::try_from(args.http_max_connections).unwrap_or(usize::MAX),
+            },
             leader_election,
             instance: Some(identity),
             concurrency: args.concurrency,

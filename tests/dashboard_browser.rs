@@ -82,6 +82,7 @@ async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
         metrics: Arc::new(Metrics::new("video_ai").expect("metrics")),
         clock: Arc::new(SystemClock),
         http_addr: Some("127.0.0.1:0".parse().expect("addr")),
+        http: Default::default(),
         leader_election: None,
         instance: Some("dashboard-test".into()),
         concurrency: 4,

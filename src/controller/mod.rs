@@ -57,6 +57,8 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Address of `/metrics`, `/healthz`, `/readyz`; `None` serves nothing.
     pub http_addr: Option<SocketAddr>,
+    /// How the HTTP server serves (TLS, timeouts, connection limit).
+    pub http: crate::http::ServeOptions,
     /// Lease-based leader election; `None` acts at once (single replica).
     pub leader_election: Option<LeaderElection>,
     /// This instance's name in Events.
@@ -166,6 +168,7 @@ pub async fn run_with(
         http_task = Some(tokio::spawn(crate::http::serve(
             listener,
             router,
+            config.http.clone(),
             stopped(stop_rx.clone()),
         )));
     }

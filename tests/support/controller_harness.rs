@@ -65,6 +65,7 @@ pub async fn start(
         metrics: metrics.clone(),
         clock,
         http_addr: Some("127.0.0.1:0".parse().expect("addr")),
+        http: Default::default(),
         leader_election,
         instance: None,
         concurrency: 8,
