@@ -117,7 +117,7 @@ struct ControllerArgs {
     impersonate_callers: bool,
     /// Grafana panel URL to embed in the dashboard instead of its own history charts
     /// (`var-namespace` and `var-monitor` are appended).
-    #[arg(long, env = "DRIFTWATCH_GRAFANA_URL")]
+    #[arg(long, env = "DRIFTWATCH_GRAFANA_URL", value_parser = parse_grafana_url)]
     grafana_url: Option<String>,
 }
 
@@ -169,6 +169,13 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// Accepts a Grafana panel URL the dashboard can embed (absolute http(s), no credentials).
+fn parse_grafana_url(text: &str) -> Result<String, String> {
+    driftwatch::http::api::dashboard::grafana_origin(text)
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Parses container resources given as JSON.
