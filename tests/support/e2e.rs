@@ -60,12 +60,17 @@ pub fn ensure_release(cluster: &Cluster) {
     let status = output(cluster.helm().args(["status", RELEASE, "-n", RELEASE_NS, "-o", "json"]));
     if status.status.success() {
         let json: Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
-        if json["info"]["status"] == "deployed" {
+        let values = output(cluster.helm().args(["get", "values", RELEASE, "-n", RELEASE_NS, "-o", "json"]));
+        let values: Value = serde_json::from_slice(&values.stdout).unwrap_or_default();
+        let tag = cluster.image.rsplit_once(':').map(|(_, tag)| tag);
+        if json["info"]["status"] == "deployed" && values["image"]["tag"].as_str() == tag {
             return;
         }
     }
+    // A release of an earlier build (a developer's cluster left up) is upgraded to this build's image.
     let t0 = std::time::Instant::now();
-    run(cluster.helm().args(release_args("install")).args([
+    run(cluster.helm().args(release_args("upgrade")).args([
+        "--install",
         "--create-namespace",
         "--wait",
         "--timeout",
@@ -192,7 +197,7 @@ pub fn load_example_data(cluster: &Cluster, qdrant: &Testbed) -> jiff::Timestamp
     let to = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
     run(Command::new(env!("CARGO_BIN_EXE_driftwatch")).args([
         "qdrant-load",
-        "--url",
+        "--qdrant-url",
         &qdrant.url(),
         "--collection",
         COLLECTION,
