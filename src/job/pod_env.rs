@@ -62,7 +62,10 @@ pub fn log_when_in_kubernetes(job: &str) {
         "pod environment"
     );
     if token_mounted {
-        tracing::warn!(job, "a Kubernetes token is mounted in this Pod; driftwatch Jobs need none");
+        tracing::warn!(
+            job,
+            "a Kubernetes token is mounted in this Pod; driftwatch Jobs need none"
+        );
     }
 }
 
@@ -72,7 +75,10 @@ fn current_uid() -> String {
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("Uid:").map(|r| r.split_whitespace().nth(1).map(str::to_string)))
+                .find_map(|l| {
+                    l.strip_prefix("Uid:")
+                        .map(|r| r.split_whitespace().nth(1).map(str::to_string))
+                })
                 .flatten()
         })
         .unwrap_or_else(|| "unknown".to_string())

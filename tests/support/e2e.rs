@@ -13,8 +13,8 @@ use driftwatch::api::v1alpha1::{DriftEvent, Phase};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::Client;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
@@ -57,10 +57,18 @@ pub fn release_args(verb: &str) -> Vec<String> {
 /// Installs the release (admission policy on, other values default) unless it is deployed.
 pub fn ensure_release(cluster: &Cluster) {
     let _guard = RELEASE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let status = output(cluster.helm().args(["status", RELEASE, "-n", RELEASE_NS, "-o", "json"]));
+    let status = output(
+        cluster
+            .helm()
+            .args(["status", RELEASE, "-n", RELEASE_NS, "-o", "json"]),
+    );
     if status.status.success() {
         let json: Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
-        let values = output(cluster.helm().args(["get", "values", RELEASE, "-n", RELEASE_NS, "-o", "json"]));
+        let values = output(
+            cluster
+                .helm()
+                .args(["get", "values", RELEASE, "-n", RELEASE_NS, "-o", "json"]),
+        );
         let values: Value = serde_json::from_slice(&values.stdout).unwrap_or_default();
         let tag = cluster.image.rsplit_once(':').map(|(_, tag)| tag);
         if json["info"]["status"] == "deployed" && values["image"]["tag"].as_str() == tag {
@@ -76,7 +84,10 @@ pub fn ensure_release(cluster: &Cluster) {
         "--timeout",
         "180s",
     ]));
-    eprintln!("helm install: controller Ready in {:.1}s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "helm install: controller Ready in {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
 }
 
 pub async fn controller_url(cluster: &Cluster) -> String {
@@ -92,7 +103,10 @@ pub async fn controller_url(cluster: &Cluster) -> String {
 
 pub async fn controller_pod(cluster: &Cluster) -> Pod {
     let pods: Api<Pod> = Api::namespaced(cluster.client().await, RELEASE_NS);
-    let list = pods.list(&ListParams::default().labels(CONTROLLER_LABEL)).await.unwrap();
+    let list = pods
+        .list(&ListParams::default().labels(CONTROLLER_LABEL))
+        .await
+        .unwrap();
     list.items
         .into_iter()
         .find(|p| p.metadata.deletion_timestamp.is_none())
@@ -164,15 +178,19 @@ pub async fn deploy_testbed(cluster: &Cluster, ns: &str, name: &str, args: &[&st
         .await
         .expect("create testbed Service");
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    wait_for(&format!("{ns}/{name} Ready"), Duration::from_secs(120), || async {
-        let pod = pods.get(name).await.map_err(|e| e.to_string())?;
-        let ready = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        ready.then_some(()).ok_or_else(|| format!("{:?}", pod.status))
-    })
+    wait_for(
+        &format!("{ns}/{name} Ready"),
+        Duration::from_secs(120),
+        || async {
+            let pod = pods.get(name).await.map_err(|e| e.to_string())?;
+            let ready = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            ready.then_some(()).ok_or_else(|| format!("{:?}", pod.status))
+        },
+    )
     .await;
     let testbed = Testbed {
         name: name.to_string(),
@@ -180,12 +198,19 @@ pub async fn deploy_testbed(cluster: &Cluster, ns: &str, name: &str, args: &[&st
     };
     // The Service answers once kube-proxy has programmed it.
     let control = testbed.control_url();
-    wait_for(&format!("the {name} Service"), Duration::from_secs(60), || async {
-        reqwest::get(format!("{control}/{}", if name == "qdrant" { "calls" } else { "received" }))
+    wait_for(
+        &format!("the {name} Service"),
+        Duration::from_secs(60),
+        || async {
+            reqwest::get(format!(
+                "{control}/{}",
+                if name == "qdrant" { "calls" } else { "received" }
+            ))
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
-    })
+        },
+    )
     .await;
     testbed
 }
@@ -300,7 +325,10 @@ pub fn create_retraining_secrets(cluster: &Cluster, ns: &str, s3: &S3Server) {
         "-n",
         ns,
         &format!("--from-literal=AWS_ACCESS_KEY_ID={}", value("AWS_ACCESS_KEY_ID")),
-        &format!("--from-literal=AWS_SECRET_ACCESS_KEY={}", value("AWS_SECRET_ACCESS_KEY")),
+        &format!(
+            "--from-literal=AWS_SECRET_ACCESS_KEY={}",
+            value("AWS_SECRET_ACCESS_KEY")
+        ),
     ]));
     run(cluster.kubectl().args([
         "create",
@@ -334,7 +362,9 @@ pub struct Slot {
 pub fn next_minute_slot() -> Slot {
     let now = jiff::Timestamp::now().as_second();
     let at = (now + 20) / 60 * 60 + 60;
-    let time = jiff::Timestamp::from_second(at).unwrap().to_zoned(jiff::tz::TimeZone::UTC);
+    let time = jiff::Timestamp::from_second(at)
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC);
     Slot {
         cron: format!("{} {} * * *", time.minute(), time.hour()),
         at: time.timestamp(),
@@ -424,7 +454,14 @@ pub async fn grant(cluster: &Cluster, ns: &str, user: &str, kind: &str, role: &s
         &format!("{user}-{role}"),
         "-n",
         ns,
-        &format!("--{}={role}", if kind == "ClusterRole" { "clusterrole" } else { "role" }),
+        &format!(
+            "--{}={role}",
+            if kind == "ClusterRole" {
+                "clusterrole"
+            } else {
+                "role"
+            }
+        ),
         &format!("--user={user}"),
     ]));
 }
@@ -444,7 +481,11 @@ pub async fn create_event_patcher_role(cluster: &Cluster, ns: &str, user: &str) 
 }
 
 /// The name of a Running Pod with `app.kubernetes.io/component=<component>` in `ns`.
-pub async fn running_pod_of_component(cluster: &Cluster, ns: &str, component: &str) -> Result<String, String> {
+pub async fn running_pod_of_component(
+    cluster: &Cluster,
+    ns: &str,
+    component: &str,
+) -> Result<String, String> {
     let pods: Api<Pod> = Api::namespaced(cluster.client().await, ns);
     let list = pods
         .list(&ListParams::default().labels(&format!("app.kubernetes.io/component={component}")))
@@ -462,7 +503,9 @@ pub async fn restart_controller(cluster: &Cluster) {
     let client = cluster.client().await;
     let old = controller_pod(cluster).await.metadata.name.unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), RELEASE_NS);
-    pods.delete(&old, &DeleteParams::default()).await.expect("delete the controller Pod");
+    pods.delete(&old, &DeleteParams::default())
+        .await
+        .expect("delete the controller Pod");
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), RELEASE_NS);
     wait_for("a new Ready controller", Duration::from_secs(120), || async {
         let list = pods
@@ -514,12 +557,16 @@ pub async fn watch_controllers(client: Client, stop: Arc<AtomicBool>) -> Control
                     p.status
                         .as_ref()
                         .and_then(|s| s.container_statuses.as_ref())
-                        .is_some_and(|cs| cs.iter().any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some())))
+                        .is_some_and(|cs| {
+                            cs.iter()
+                                .any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+                        })
                 })
                 .count();
             seen.max_running_controllers = seen.max_running_controllers.max(running);
             for pod in &list.items {
-                seen.pods_seen.insert(pod.metadata.name.clone().unwrap_or_default());
+                seen.pods_seen
+                    .insert(pod.metadata.name.clone().unwrap_or_default());
             }
         }
         if let Ok(lease) = leases.get("driftwatch-controller").await

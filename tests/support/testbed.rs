@@ -36,10 +36,18 @@ async fn main() {
             .unwrap_or_else(|| default.to_string())
     };
     match args.first().map(String::as_str) {
-        Some("qdrant") => qdrant(&flag("--listen", "0.0.0.0:6334"), &flag("--control", "0.0.0.0:8081")).await,
+        Some("qdrant") => {
+            qdrant(
+                &flag("--listen", "0.0.0.0:6334"),
+                &flag("--control", "0.0.0.0:8081"),
+            )
+            .await
+        }
         Some("webhook") => webhook(&flag("--listen", "0.0.0.0:8080"), &flag("--script", "200")).await,
         _ => {
-            eprintln!("usage: driftwatch-testbed qdrant|webhook [--listen ADDR] [--control ADDR] [--script LIST]");
+            eprintln!(
+                "usage: driftwatch-testbed qdrant|webhook [--listen ADDR] [--control ADDR] [--script LIST]"
+            );
             std::process::exit(2);
         }
     }
@@ -50,7 +58,10 @@ async fn qdrant(listen: &str, control: &str) {
     eprintln!("qdrant test server on {listen}, control on {control}");
     let app = axum::Router::new()
         .route("/delay", put(set_delay))
-        .route("/calls", get(|State(s): State<Arc<TestQdrant>>| async move { s.calls().to_string() }))
+        .route(
+            "/calls",
+            get(|State(s): State<Arc<TestQdrant>>| async move { s.calls().to_string() }),
+        )
         .with_state(server);
     serve(control, app).await;
 }
@@ -116,9 +127,12 @@ async fn received(State(receiver): State<Arc<Receiver>>) -> axum::Json<serde_jso
 }
 
 async fn serve(listen: &str, app: axum::Router) {
-    let listener = tokio::net::TcpListener::bind(listen).await.expect("bind control port");
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .expect("bind control port");
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM");
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}

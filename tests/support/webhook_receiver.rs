@@ -63,7 +63,9 @@ impl Receiver {
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(handle))
             .with_state(shared);
-        let listener = tokio::net::TcpListener::bind(listen).await.expect("bind receiver");
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .expect("bind receiver");
         let addr = listener.local_addr().expect("receiver address");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

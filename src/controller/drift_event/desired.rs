@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::{
     batch::v1::{
-        Job, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern,
-        PodFailurePolicyRule,
+        Job, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
+        PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
     },
     core::v1::{Container, EmptyDirVolumeSource, Volume, VolumeMount},
 };
@@ -463,8 +463,14 @@ mod tests {
         let fail_job = policy.rules.iter().find(|r| r.action == "FailJob").unwrap();
         let codes = fail_job.on_exit_codes.as_ref().unwrap();
         assert_eq!(codes.container_name.as_deref(), Some(container.name.as_str()));
-        assert_eq!((codes.operator.as_str(), codes.values.as_slice()), ("In", &[3][..]));
-        assert_eq!(policy.rules[0].action, "FailJob", "the exit-code rule is matched first");
+        assert_eq!(
+            (codes.operator.as_str(), codes.values.as_slice()),
+            ("In", &[3][..])
+        );
+        assert_eq!(
+            policy.rules[0].action, "FailJob",
+            "the exit-code rule is matched first"
+        );
         // The Job controller requires restartPolicy Never with a pod failure policy.
         assert_eq!(
             spec.template.spec.as_ref().unwrap().restart_policy.as_deref(),

@@ -470,7 +470,12 @@ mod tests {
             last: "HTTP 503".into(),
             attempts: vec![],
         });
-        for final_error in [rejected, exhausted, PackageError::InvalidArgument("x".into()), PackageError::NoPoints] {
+        for final_error in [
+            rejected,
+            exhausted,
+            PackageError::InvalidArgument("x".into()),
+            PackageError::NoPoints,
+        ] {
             assert!(is_final_failure(final_error.kind()), "{}", final_error.kind());
         }
         for retryable in [
