@@ -91,11 +91,11 @@ async fn a_monitor_applied_with_kubectl_checks_raises_an_event_and_an_approval_d
         deploy_testbed(cluster, &ns, "webhook", &["webhook", "--script", "200"])
     );
     load_example_data(cluster, &qdrant);
-    create_retraining_secrets(cluster, &ns, &s3);
+    create_retraining_secrets(cluster, &ns, s3);
 
     // The example monitor, pointed at this namespace's Qdrant (through CoreDNS) and scheduled a minute ahead.
     let slot = next_minute_slot();
-    let manifest = monitor_manifest(&ns, &slot.cron, Some(&retraining_spec(&ns, &s3)));
+    let manifest = monitor_manifest(&ns, &slot.cron, Some(&retraining_spec(&ns, s3)));
     apply_manifest(cluster, &ns, &manifest);
     let monitors: Api<DriftMonitor> = Api::namespaced(client.clone(), &ns);
     let scheduled = wait_for(
@@ -269,7 +269,7 @@ async fn a_monitor_applied_with_kubectl_checks_raises_an_event_and_an_approval_d
         retraining.s3_uri.as_deref(),
         Some(format!("s3://{BUCKET}/{key}").as_str())
     );
-    let archive = s3_object(&s3, &key).await;
+    let archive = s3_object(s3, &key).await;
     assert_eq!(Some(sha256_hex(&archive)), retraining.sha256);
     let manifest = manifest_of(&archive);
     assert_eq!(manifest["event"]["name"], event.as_str(), "{manifest}");
@@ -332,11 +332,11 @@ async fn deleting_the_controller_pod_mid_job_loses_nothing_and_repeats_nothing()
         deploy_testbed(cluster, &ns, "webhook", &["webhook", "--script", "slow:7"])
     );
     load_example_data(cluster, &qdrant);
-    create_retraining_secrets(cluster, &ns, &s3);
+    create_retraining_secrets(cluster, &ns, s3);
     apply_manifest(
         cluster,
         &ns,
-        &monitor_manifest(&ns, "0 0 1 1 *", Some(&retraining_spec(&ns, &s3))),
+        &monitor_manifest(&ns, "0 0 1 1 *", Some(&retraining_spec(&ns, s3))),
     );
 
     // A check that takes a while (Qdrant answers late); the controller Pod is deleted while it runs.
@@ -398,7 +398,7 @@ async fn deleting_the_controller_pod_mid_job_loses_nothing_and_repeats_nothing()
         "one upload"
     );
     let retraining = done.status.as_ref().and_then(|s| s.retraining.clone()).unwrap();
-    let archive = s3_object(&s3, &format!("batches/{ns}/{event}/batch.tar.gz")).await;
+    let archive = s3_object(s3, &format!("batches/{ns}/{event}/batch.tar.gz")).await;
     assert_eq!(Some(sha256_hex(&archive)), retraining.sha256);
     let monitor = monitors.get(MONITOR).await.unwrap();
     let status = monitor.status.unwrap();
@@ -540,11 +540,11 @@ async fn approve_with_webhook(cluster: &Cluster, script: &str) -> (DriftEvent, u
         deploy_testbed(cluster, &ns, "webhook", &webhook_args)
     );
     load_example_data(cluster, &qdrant);
-    create_retraining_secrets(cluster, &ns, &s3);
+    create_retraining_secrets(cluster, &ns, s3);
     apply_manifest(
         cluster,
         &ns,
-        &monitor_manifest(&ns, "0 0 1 1 *", Some(&retraining_spec(&ns, &s3))),
+        &monitor_manifest(&ns, "0 0 1 1 *", Some(&retraining_spec(&ns, s3))),
     );
     let event = create_event_by_hand(cluster, &ns).await;
     run(cluster
