@@ -409,7 +409,8 @@ async fn deleting_the_controller_pod_mid_job_loses_nothing_and_repeats_nothing()
     cluster.delete_namespace(&ns).await;
 }
 
-#[tokio::test]
+// Multi-threaded: the watcher must keep polling while `helm upgrade --wait` blocks this test's thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upgrade_never_runs_two_controllers_and_uninstall_keeps_crds_and_events() {
     let _alone = SHARED_RELEASE.write().await;
     let cluster = Cluster::shared();
@@ -425,17 +426,22 @@ async fn an_upgrade_never_runs_two_controllers_and_uninstall_keeps_crds_and_even
     let watcher = tokio::spawn(watch_controllers(cluster.client().await, stop.clone()));
     set_qdrant_delay(&qdrant, 1500).await;
     run(cluster.kubectl().args(["drift", "check", MONITOR, "-n", &ns]));
-    let upgraded = run(cluster.helm().args(release_args("upgrade")).args([
-        "--reuse-values",
-        "--set-string",
-        &format!(
-            "podAnnotations.e2e/upgraded-at={}",
-            jiff::Timestamp::now().as_second()
-        ),
-        "--wait",
-        "--timeout",
-        "180s",
-    ]));
+    let annotation = format!(
+        "podAnnotations.e2e/upgraded-at={}",
+        jiff::Timestamp::now().as_second()
+    );
+    let upgraded = tokio::task::spawn_blocking(move || {
+        run(cluster.helm().args(release_args("upgrade")).args([
+            "--reuse-values",
+            "--set-string",
+            &annotation,
+            "--wait",
+            "--timeout",
+            "180s",
+        ]))
+    })
+    .await
+    .unwrap();
     assert!(upgraded.contains("has been upgraded"), "{upgraded}");
     set_qdrant_delay(&qdrant, 0).await;
     let monitors: Api<DriftMonitor> = Api::namespaced(client.clone(), &ns);
