@@ -491,28 +491,37 @@ fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
 
 #[test]
 fn leader_election_and_disruption_budget_follow_the_replica_count() {
+    // One replica: leader election on by default, and a rollout that stops the old Pod first.
     let single = render("driftwatch", "ops", Some("default"), &[]);
-    assert!(!controller_args(&single).contains(&"--leader-elect".to_string()));
-    assert!(
-        all_of(&single, "PodDisruptionBudget").is_empty(),
-        "no PDB with one replica"
-    );
-
-    let forced = render(
-        "driftwatch",
-        "ops",
-        Some("default"),
-        &["leaderElection.enabled=true"],
-    );
-    let args = controller_args(&forced);
+    let args = controller_args(&single);
     assert!(args.contains(&"--leader-elect".to_string()));
     assert!(
         args.contains(&"--lease-name=driftwatch-controller".to_string()),
         "{args:?}"
     );
+    assert_eq!(
+        find(&single, "Deployment", "driftwatch")["spec"]["strategy"],
+        serde_json::json!({"type": "Recreate"})
+    );
+    assert!(
+        all_of(&single, "PodDisruptionBudget").is_empty(),
+        "no PDB with one replica"
+    );
+
+    let off = render(
+        "driftwatch",
+        "ops",
+        Some("default"),
+        &["leaderElection.enabled=false"],
+    );
+    assert!(!controller_args(&off).contains(&"--leader-elect".to_string()));
 
     let ha = render("driftwatch", "ops", Some("ha"), &[]);
     assert!(controller_args(&ha).contains(&"--leader-elect".to_string()));
+    assert_eq!(
+        find(&ha, "Deployment", "driftwatch")["spec"]["strategy"]["type"],
+        "RollingUpdate"
+    );
     let pdb = find(&ha, "PodDisruptionBudget", "driftwatch");
     assert_eq!(pdb["spec"]["minAvailable"], 1);
     let deployment = find(&ha, "Deployment", "driftwatch");
