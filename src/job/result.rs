@@ -34,7 +34,15 @@ pub struct CheckOutcome {
     pub windows: ReportWindows,
     pub samples: SampleCounts,
     pub scores: Vec<ScoreReport>,
+    /// The calibrated verdict: `combinedPValue < alpha` (older Jobs: any detector fired).
     pub drift_detected: bool,
+    /// The p-value of the whole detector set (minP over the detectors sharing relabellings, Bonferroni
+    /// across groups); absent in documents of older Jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combined_p_value: Option<f64>,
+    /// The family-wise false-alarm rate the verdict holds (`spec.alpha`); absent in older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
     pub duration_seconds: f64,
     /// Points skipped for a missing or garbled timestamp, per window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,20 +60,30 @@ pub struct ReportWindows {
     pub comparison: TimeWindow,
 }
 
-/// One detector's outcome.
+/// One detector's outcome: the engine's result type, also the result document's.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ScoreReport {
     pub method: Method,
     pub source: DataSource,
+    /// The drift score on the method's own scale (KL in nats, EMD in data units, MMD², KS D, PSI, AUC).
     pub score: f64,
+    /// The threshold the score was compared with (the calibrated critical value for `autoThreshold`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// The detector's own p-value (analytic when the method has one, else its permutation p-value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
+    /// The p-value adjusted for the whole detector set (single-step minP, Bonferroni across groups): the
+    /// verdict fires exactly when one of these is below alpha. Absent in older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjusted_p_value: Option<f64>,
+    /// The detector's own decision (its threshold or pValue), not adjusted for the other detectors.
     pub drifted: bool,
+    /// Points tested per window.
     pub n_reference: u64,
     pub n_comparison: u64,
+    /// Wall time of this detector, seconds (shared setup is charged to the first detector using it).
     pub seconds: f64,
 }
 

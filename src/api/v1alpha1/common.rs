@@ -27,7 +27,8 @@ pub enum Method {
     /// embeddings).
     #[serde(rename = "ks")]
     Ks,
-    /// Domain classifier telling reference from comparison; cross-validated ROC AUC (embeddings only).
+    /// Domain classifier telling reference from comparison; held-out ROC AUC with a permutation p-value
+    /// (embeddings only).
     #[serde(rename = "classifier")]
     Classifier,
 }
@@ -41,14 +42,6 @@ impl Method {
             Method::Psi => "psi",
             Method::Ks => "ks",
             Method::Classifier => "classifier",
-        }
-    }
-
-    /// Whether the method is defined on the data source.
-    pub fn supports(self, source: DataSource) -> bool {
-        match source {
-            DataSource::Embeddings => !matches!(self, Method::Psi),
-            DataSource::ConfidenceScores => !matches!(self, Method::Mmd | Method::Classifier),
         }
     }
 }
@@ -190,7 +183,11 @@ pub struct DetectorScore {
     /// The p-value, when the method computes one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
-    /// Whether this detector fired.
+    /// The p-value adjusted for the whole detector set; the check reports drift exactly when one of
+    /// these is below the monitor's alpha.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjusted_p_value: Option<f64>,
+    /// Whether this detector fired on its own (its threshold or pValue, not adjusted for the others).
     pub drifted: bool,
 }
 

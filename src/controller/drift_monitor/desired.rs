@@ -226,6 +226,9 @@ pub fn check_args(
     flag("max-comparison", spec.sampling.max_comparison.to_string());
     flag("min-samples", spec.sampling.min_samples.to_string());
     flag("seed", spec.sampling.seed.to_string());
+    if let Some(alpha) = spec.alpha {
+        flag("alpha", alpha.to_string());
+    }
     if !spec.detectors.is_empty() {
         flag("detectors-json", json("detectors", &spec.detectors)?);
     }
