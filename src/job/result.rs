@@ -338,6 +338,33 @@ mod tests {
     }
 
     #[test]
+    fn a_document_of_an_older_job_without_the_verdict_fields_still_parses() {
+        let text = r#"{"apiVersion":"driftwatch.dev/result/v1","kind":"CheckResult","checkId":"m-1",
+            "result":{"windows":{"reference":{},"comparison":{}},"samples":{"reference":10,"comparison":5},
+            "scores":[{"method":"kl_divergence","source":"embeddings","score":0.2,"threshold":0.1,
+            "drifted":true,"nReference":10,"nComparison":5,"seconds":0.1}],
+            "driftDetected":true,"durationSeconds":1.0}}"#;
+        let result = parse_check_report(text).unwrap().result.unwrap();
+        assert_eq!((result.combined_p_value, result.alpha), (None, None));
+        assert_eq!(result.scores[0].adjusted_p_value, None);
+        assert!(result.drift_detected);
+    }
+
+    #[test]
+    fn the_verdict_fields_round_trip() {
+        let text = r#"{"apiVersion":"driftwatch.dev/result/v1","kind":"CheckResult","checkId":"m-1",
+            "result":{"windows":{"reference":{},"comparison":{}},"samples":{"reference":10,"comparison":5},
+            "scores":[{"method":"emd","source":"embeddings","score":0.2,"pValue":0.01,"adjustedPValue":0.02,
+            "drifted":true,"nReference":10,"nComparison":5,"seconds":0.1}],
+            "driftDetected":true,"combinedPValue":0.02,"alpha":0.05,"durationSeconds":1.0}}"#;
+        let report = parse_check_report(text).unwrap();
+        let result = report.result.clone().unwrap();
+        assert_eq!((result.combined_p_value, result.alpha), (Some(0.02), Some(0.05)));
+        assert_eq!(result.scores[0].adjusted_p_value, Some(0.02));
+        assert_eq!(parse_check_report(&encode_check_report(&report)).unwrap(), report);
+    }
+
+    #[test]
     fn an_unknown_version_is_refused() {
         let text = r#"{"apiVersion":"driftwatch.dev/result/v9","kind":"CheckResult","checkId":"x"}"#;
         assert!(matches!(

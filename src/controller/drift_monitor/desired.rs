@@ -539,6 +539,17 @@ mod tests {
     }
 
     #[test]
+    fn the_monitor_s_alpha_reaches_the_check_only_when_set() {
+        let mut monitor = monitor("frames");
+        assert_eq!(flag(&check_args(&monitor, slot(), "id").unwrap(), "alpha"), None);
+        monitor.spec.alpha = Some(0.01);
+        assert_eq!(
+            flag(&check_args(&monitor, slot(), "id").unwrap(), "alpha"),
+            Some("0.01")
+        );
+    }
+
+    #[test]
     fn pinned_reference_windows_pass_start_and_end() {
         let mut monitor = monitor("frames");
         monitor.spec.windows.reference.duration = None;

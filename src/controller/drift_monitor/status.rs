@@ -393,6 +393,53 @@ mod tests {
     }
 
     #[test]
+    fn a_calibrated_verdict_names_the_detectors_that_carry_it_and_a_calm_one_the_lone_firings() {
+        let score = |method, p: f64, adjusted: f64| DetectorScore {
+            method,
+            source: DataSource::Embeddings,
+            score: 0.2,
+            threshold: None,
+            p_value: Some(p),
+            adjusted_p_value: Some(adjusted),
+            drifted: p < 0.05,
+        };
+        let mut outcome = outcome(0.2, true);
+        outcome.combined_p_value = Some(0.01);
+        outcome.alpha = Some(0.05);
+        let mut summary = summary("m-1", &outcome);
+        summary.scores = vec![
+            score(Method::Emd, 0.004, 0.01),
+            score(Method::Mmd, 0.03, 0.08),
+            score(Method::KlDivergence, 0.4, 0.7),
+        ];
+        let message = drift_message("m-1", &summary);
+        assert!(
+            message.contains("combined p-value 0.0100 < alpha 0.05"),
+            "{message}"
+        );
+        assert!(
+            message.contains("emd on embeddings") && !message.contains("mmd"),
+            "{message}"
+        );
+        summary.drift_detected = false;
+        summary.combined_p_value = Some(0.08);
+        summary.scores = vec![score(Method::Mmd, 0.03, 0.08), score(Method::Emd, 0.2, 0.4)];
+        let message = drift_message("m-1", &summary);
+        assert!(
+            message.contains("no drift, combined p-value 0.0800 >= alpha 0.05"),
+            "{message}"
+        );
+        assert!(message.contains("fired on their own") && message.contains("mmd on embeddings"));
+        let mut record = DriftMonitorStatus::default();
+        record_check(
+            &mut record,
+            &success("m-2", "2026-03-01T02:00:00Z", 0.2, true),
+            Some(1),
+        );
+        assert_eq!(record.history[0].combined_p_value, None);
+    }
+
+    #[test]
     fn a_failed_check_sets_degraded_and_keeps_the_last_good_result() {
         let mut status = DriftMonitorStatus::default();
         record_check(
