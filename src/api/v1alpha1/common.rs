@@ -130,13 +130,14 @@ pub struct DetectorSpec {
     /// Data source: embeddings (default) or confidence_scores.
     #[serde(default)]
     pub source: DataSource,
-    /// Fire when the score exceeds this value, or `auto` to calibrate from the reference window. Without
-    /// threshold and pValue the method's recommended default applies.
+    /// Fire when the score exceeds this value, or `auto` to calibrate it by permutations of the pooled
+    /// windows. Without threshold and pValue the method's recommended default applies. A detector's own
+    /// flag; the check's verdict (and its DriftEvent) is calibrated over all detectors at spec.alpha.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
-    /// Calibrate the threshold from the reference window itself (permutation null at the real window
-    /// sizes); the detector fires when the empirical p-value of the observed score is below pValue
-    /// (default 0.05). Replaces threshold.
+    /// Calibrate the threshold by permutations of the pooled windows at the real window sizes: the
+    /// reported threshold is the critical value, so the score exceeds it exactly when the permutation
+    /// p-value is below pValue (default 0.05). Replaces threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_threshold: Option<bool>,
     /// Fire when the detector's p-value is below this significance level, in (0, 1).
