@@ -124,10 +124,12 @@ fn check(
     b: (&Array2<f32>, Option<&Array1<f32>>),
     seed: u64,
 ) -> (bool, bool) {
-    let sample = |(x, s): (&Array2<f32>, Option<&Array1<f32>>)| Sample {
-        embeddings: x.view(),
-        scores: s.map(|s| s.view()),
-    };
+    fn sample<'a>((x, s): (&'a Array2<f32>, Option<&'a Array1<f32>>)) -> Sample<'a> {
+        Sample {
+            embeddings: x.view(),
+            scores: s.map(|s| s.view()),
+        }
+    }
     let config = EngineConfig {
         seed,
         ..EngineConfig::default()

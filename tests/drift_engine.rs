@@ -103,8 +103,11 @@ fn a_clear_mean_shift_fires_every_embedding_detector() {
     assert!(json["scores"][0].get("pValue").is_some() && json["scores"][0].get("nReference").is_some());
 }
 
+/// Score, p-value, threshold and adjusted p-value of one detector, as bits.
+type Bits = (u64, Option<u64>, Option<u64>, Option<u64>);
+
 /// Every detector's statistics, p-values and thresholds, as bits.
-fn fingerprint(out: &drift::Outcome) -> Vec<(u64, Option<u64>, Option<u64>, Option<u64>)> {
+fn fingerprint(out: &drift::Outcome) -> Vec<Bits> {
     let mut v: Vec<_> = out
         .scores
         .iter()

@@ -215,7 +215,7 @@ pub fn run(
         .map(Pooled::n)
         .or(pooled_scores.as_ref().map(|s| s.1));
     if let Some(n) = main_n.filter(|_| uses_embeddings || aligned) {
-        let total = pooled.as_ref().map_or(0, |p| linalg::Rows::count(p));
+        let total = pooled.as_ref().map_or(0, linalg::Rows::count);
         let labels = Relabellings::draw(
             total,
             n,

@@ -198,7 +198,7 @@ mod tests {
         // variance, while the first two match the exact decomposition.
         let x = anisotropic(3, 200, 4);
         let p = Pca::fit(&x.view(), 5, &mut Rng::seed_from_u64(5));
-        assert!(200 > EXACT_MAX_DIM && 5 + OVERSAMPLE < 200);
+        const { assert!(200 > EXACT_MAX_DIM && 5 + OVERSAMPLE < 200) };
         let g = p.components.t().dot(&p.components);
         assert!((g - Array2::<f64>::eye(5)).iter().all(|v| v.abs() < 1e-8));
         let mean = linalg::col_means(&x.view());
