@@ -72,13 +72,9 @@ fn window(n: usize, loadings: &Array2<f32>, shift: Shift, r: &mut rng::Rng) -> A
 fn detectors() -> Vec<(String, DetectorSpec)> {
     let mut per_pc = defaults::spec(Method::Emd, DataSource::Embeddings, Some(Threshold::Auto), None);
     per_pc.components = Some(5);
-    let mut resub = defaults::spec(
-        Method::KlDivergence,
-        DataSource::Embeddings,
-        Some(Threshold::Value(0.1)),
-        None,
-    );
-    resub.estimator = Some(driftwatch::api::v1alpha1::KlEstimator::Resubstitution);
+    // The original resubstitution estimator is left out: every detector of a check now computes its
+    // statistic on the shared relabellings, which costs O(n m) per relabelling for it (§4 keeps its
+    // numbers from before the change).
     let fixed = defaults::spec(
         Method::KlDivergence,
         DataSource::Embeddings,
@@ -96,7 +92,6 @@ fn detectors() -> Vec<(String, DetectorSpec)> {
             ),
         ),
         ("kl grid > 0.1".into(), fixed),
-        ("kl resub > 0.1".into(), resub),
         (
             "emd sliced (auto)".into(),
             defaults::spec(Method::Emd, DataSource::Embeddings, Some(Threshold::Auto), None),
