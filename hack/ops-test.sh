@@ -105,6 +105,8 @@ check "route: HighDriftDetected -> operator receiver and team" \
   route driftwatch-operator,ml-team alertname=HighDriftDetected severity=warning namespace=ml monitor=frames
 check "route: DriftThresholdExceeded -> operator receiver and team" \
   route driftwatch-operator,ml-team alertname=DriftThresholdExceeded severity=warning namespace=ml monitor=frames
+check "route: DriftDetected (calibrated verdict) -> pager and team, not the operator" \
+  route ml-team-pager,ml-team alertname=DriftDetected severity=warning namespace=ml monitor=frames
 check "route: RetrainingFailed -> pager and team" \
   route ml-team-pager,ml-team alertname=RetrainingFailed severity=critical namespace=ml monitor=frames
 check "route: DriftCheckStale -> team only" \

@@ -377,6 +377,8 @@ mod tests {
                 check_id: None,
                 samples: None,
                 source: None,
+                combined_p_value: None,
+                alpha: None,
                 approval: Some(Approval {
                     decision: Decision::Approve,
                     approved_by: "alice".into(),
