@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Checks that every runbook link resolves: each `runbook`/`runbook_url` annotation of the alert rules, and
-each link to docs/operations.md#<anchor> in the docs and the chart README, must name a heading of
-docs/operations.md (GitHub's anchor rules: lower case, punctuation dropped, spaces to hyphens, repeats
-numbered). Every alert except the original HighDriftDetected must carry a runbook.
-Usage: ops-check-runbooks.py RULES OPERATIONS_MD [MARKDOWN...]"""
+each link to docs/operations.md#<anchor> in the given files (Markdown files of the given folders), must
+name a heading of docs/operations.md (GitHub's anchor rules: lower case, punctuation dropped, spaces to
+hyphens, repeats numbered). Every alert except the original HighDriftDetected must carry a runbook.
+Usage: ops-check-runbooks.py RULES OPERATIONS_PAGE [FILE_OR_FOLDER...]"""
+import os
 import re
 import sys
 
 import yaml
 
-LINK = re.compile(r"operations\.md#([A-Za-z0-9_-]+)")
+LINK = re.compile(r"operations[.]md#([A-Za-z0-9_-]+)")
 
 
 def slug(heading):
@@ -54,19 +55,25 @@ def main():
             for link in links:
                 m = LINK.search(link)
                 if not m:
-                    problems.append(f"alert {rule['alert']}: runbook {link!r} does not point into operations.md")
+                    problems.append(f"alert {rule['alert']}: runbook {link!r} does not point into {ops_path}")
                     continue
                 checked += 1
                 if m.group(1) not in known:
                     problems.append(f"alert {rule['alert']}: runbook anchor #{m.group(1)} is not a heading "
                                     f"of {ops_path}")
+    files = []
     for path in others:
+        if os.path.isdir(path):
+            files += sorted(os.path.join(path, f) for f in os.listdir(path) if f.rsplit(".", 1)[-1].lower() == "md")
+        else:
+            files.append(path)
+    for path in files:
         for number, line in enumerate(open(path, encoding="utf-8"), 1):
             for m in LINK.finditer(line):
                 checked += 1
                 if m.group(1) not in known:
-                    problems.append(f"{path}:{number}: link to operations.md#{m.group(1)} is not a heading of "
-                                    f"{ops_path}")
+                    problems.append(f"{path}:{number}: link to #{m.group(1)} of {ops_path} is not a heading of "
+                                    "it")
     for p in problems:
         print(p)
     print(f"{checked} runbook links checked against {len(known)} headings")

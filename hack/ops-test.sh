@@ -88,7 +88,7 @@ check "promtool test rules config/prometheus/alert.rules.test.yml" \
 check "alert rules: the original HighDriftDetected rule is there (aggregated across replicas), every alert is unit-tested with namespace/monitor labels" \
   python3 hack/ops-check-rules.py config/prometheus/alert.rules.yml config/prometheus/alert.rules.test.yml
 check "runbook anchors of the alerts and the docs resolve to headings of docs/operations.md" \
-  python3 hack/ops-check-runbooks.py config/prometheus/alert.rules.yml docs/operations.md docs/*.md \
+  python3 hack/ops-check-runbooks.py config/prometheus/alert.rules.yml docs/operations.md docs docs/reference \
     README.md charts/driftwatch/README.md config/alertmanager/alertmanager.yml
 rule_out=$work/chart-rules.yml
 check "promtool check rules on the chart's PrometheusRule (custom prefix)" bash -c "
@@ -108,6 +108,8 @@ check "route: HighDriftDetected -> operator receiver and team" \
   route driftwatch-operator,ml-team alertname=HighDriftDetected severity=warning namespace=ml monitor=frames
 check "route: DriftThresholdExceeded -> operator receiver and team" \
   route driftwatch-operator,ml-team alertname=DriftThresholdExceeded severity=warning namespace=ml monitor=frames
+check "route: DriftDetected (calibrated verdict) -> pager and team, not the operator" \
+  route ml-team-pager,ml-team alertname=DriftDetected severity=warning namespace=ml monitor=frames
 check "route: RetrainingFailed -> pager and team" \
   route ml-team-pager,ml-team alertname=RetrainingFailed severity=critical namespace=ml monitor=frames
 check "route: DriftCheckStale -> team only" \

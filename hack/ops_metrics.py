@@ -1,11 +1,13 @@
-"""The metric names the controller exports (DESIGN §5; names as in the controller's src/metrics.rs), with
-the default prefix. Shared by hack/ops-check-dashboard.py and hack/ops-check-rules.py."""
+"""The metric names the controller exports, with the default prefix (docs/reference/metrics.md;
+tests/docs_reference.rs keeps TYPES equal to the registry of src/metrics.rs). Shared by
+hack/ops-check-dashboard.py and hack/ops-check-rules.py."""
 import re
 
 EXPORTED = {
     # gauges computed from the watched objects at scrape time
     "video_ai_drift_score", "video_ai_drift_threshold", "video_ai_drift_last_success_timestamp_seconds",
-    "video_ai_drift_monitor_drifted", "video_ai_drift_events", "video_ai_drift_schedule_interval_seconds",
+    "video_ai_drift_monitor_drifted", "video_ai_drift_events", "video_ai_drift_verdict",
+    "video_ai_drift_combined_p_value", "video_ai_drift_schedule_interval_seconds",
     # counters and histograms
     "video_ai_drift_check_duration_seconds", "video_ai_drift_detected_total",
     "video_ai_drift_check_failures_total", "video_ai_retraining_triggered_total",
@@ -19,6 +21,8 @@ TYPES = {
     "video_ai_drift_last_success_timestamp_seconds": ("gauge", ["namespace", "monitor"]),
     "video_ai_drift_monitor_drifted": ("gauge", ["namespace", "monitor"]),
     "video_ai_drift_events": ("gauge", ["namespace", "monitor", "phase"]),
+    "video_ai_drift_verdict": ("gauge", ["namespace", "monitor"]),
+    "video_ai_drift_combined_p_value": ("gauge", ["namespace", "monitor"]),
     "video_ai_drift_schedule_interval_seconds": ("gauge", ["namespace", "monitor"]),
     "video_ai_drift_check_duration_seconds": ("histogram", ["namespace", "monitor"]),
     "video_ai_drift_detected_total": ("counter", ["namespace", "monitor"]),

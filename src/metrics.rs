@@ -26,9 +26,57 @@ pub type IntervalOf = fn(schedule: &str, time_zone: Option<&str>, now: Timestamp
 /// Distinct (schedule, time zone) pairs whose interval is remembered between scrapes.
 const INTERVAL_CACHE: usize = 4096;
 
+/// One metric family the controller exports, as registered (for the reference docs and their tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricInfo {
+    /// Full name, prefix included.
+    pub name: String,
+    /// `counter`, `gauge` or `histogram`.
+    pub kind: &'static str,
+    /// Label names, in registration order.
+    pub labels: Vec<String>,
+    pub help: String,
+}
+
+/// The Prometheus type of a collector, known from its Rust type.
+trait Kind {
+    const KIND: &'static str;
+}
+impl Kind for HistogramVec {
+    const KIND: &'static str = "histogram";
+}
+impl Kind for IntCounterVec {
+    const KIND: &'static str = "counter";
+}
+impl Kind for GaugeVec {
+    const KIND: &'static str = "gauge";
+}
+// The scrape-time collector holds only `GaugeVec`s.
+impl Kind for SharedCollector {
+    const KIND: &'static str = "gauge";
+}
+
+/// Registers `collector` and records what it exports.
+fn register<C: Collector + Kind + Clone + 'static>(
+    registry: &Registry,
+    prefix: &str,
+    catalogue: &mut Vec<MetricInfo>,
+    collector: &C,
+) -> Result<(), prometheus::Error> {
+    registry.register(Box::new(collector.clone()))?;
+    catalogue.extend(collector.desc().into_iter().map(|desc| MetricInfo {
+        name: format!("{prefix}_{}", desc.fq_name),
+        kind: C::KIND,
+        labels: desc.variable_labels.clone(),
+        help: desc.help.clone(),
+    }));
+    Ok(())
+}
+
 /// All metrics of the controller.
 pub struct Metrics {
     registry: Registry,
+    catalogue: Vec<MetricInfo>,
     /// `<prefix>_drift_check_duration_seconds{namespace,monitor}`.
     pub check_duration: HistogramVec,
     /// `<prefix>_drift_detected_total{namespace,monitor}`.
@@ -100,17 +148,24 @@ impl Metrics {
             &["controller"],
         )?;
         let stores = Arc::new(StoreCollector::new()?);
-        registry.register(Box::new(check_duration.clone()))?;
-        registry.register(Box::new(drift_detected.clone()))?;
-        registry.register(Box::new(check_failures.clone()))?;
-        registry.register(Box::new(retraining_triggered.clone()))?;
-        registry.register(Box::new(retraining_failed.clone()))?;
-        registry.register(Box::new(reconciles.clone()))?;
-        registry.register(Box::new(reconcile_errors.clone()))?;
-        registry.register(Box::new(reconcile_duration.clone()))?;
-        registry.register(Box::new(SharedCollector(stores.clone())))?;
+        let mut catalogue = Vec::new();
+        register(&registry, prefix, &mut catalogue, &check_duration)?;
+        register(&registry, prefix, &mut catalogue, &drift_detected)?;
+        register(&registry, prefix, &mut catalogue, &check_failures)?;
+        register(&registry, prefix, &mut catalogue, &retraining_triggered)?;
+        register(&registry, prefix, &mut catalogue, &retraining_failed)?;
+        register(&registry, prefix, &mut catalogue, &reconciles)?;
+        register(&registry, prefix, &mut catalogue, &reconcile_errors)?;
+        register(&registry, prefix, &mut catalogue, &reconcile_duration)?;
+        register(
+            &registry,
+            prefix,
+            &mut catalogue,
+            &SharedCollector(stores.clone()),
+        )?;
         Ok(Self {
             registry,
+            catalogue,
             check_duration,
             drift_detected,
             check_failures,
@@ -121,6 +176,12 @@ impl Metrics {
             reconcile_duration,
             stores,
         })
+    }
+
+    /// Every metric family registered, with its full name, type and labels. The scrape-time gauges are
+    /// listed even before a monitor has status (when `/metrics` does not show them yet).
+    pub fn catalogue(&self) -> &[MetricInfo] {
+        &self.catalogue
     }
 
     /// Adds the stores the scrape-time gauges are computed from (one pair per watched namespace scope).
@@ -166,6 +227,8 @@ struct StoreCollector {
     threshold: GaugeVec,
     last_success: GaugeVec,
     drifted: GaugeVec,
+    verdict: GaugeVec,
+    combined_p: GaugeVec,
     events: GaugeVec,
     schedule_interval: GaugeVec,
     interval_of: OnceLock<IntervalOf>,
@@ -202,6 +265,21 @@ impl StoreCollector {
             ),
             &["namespace", "monitor"],
         )?;
+        let verdict = GaugeVec::new(
+            Opts::new(
+                "drift_verdict",
+                "1 when the last successful check's calibrated verdict is drift (combined p-value below the \
+                 monitor's alpha: at most alpha false alarms per check for the whole detector set), else 0.",
+            ),
+            &["namespace", "monitor"],
+        )?;
+        let combined_p = GaugeVec::new(
+            Opts::new(
+                "drift_combined_p_value",
+                "The last successful check's p-value for the whole detector set (minP, both sources).",
+            ),
+            &["namespace", "monitor"],
+        )?;
         let events = GaugeVec::new(
             Opts::new("drift_events", "DriftEvents by phase."),
             &["namespace", "monitor", "phase"],
@@ -218,6 +296,8 @@ impl StoreCollector {
             &threshold,
             &last_success,
             &drifted,
+            &verdict,
+            &combined_p,
             &events,
             &schedule_interval,
         ]
@@ -231,6 +311,8 @@ impl StoreCollector {
             threshold,
             last_success,
             drifted,
+            verdict,
+            combined_p,
             events,
             schedule_interval,
             interval_of: OnceLock::new(),
@@ -239,12 +321,14 @@ impl StoreCollector {
         })
     }
 
-    fn gauges(&self) -> [&GaugeVec; 6] {
+    fn gauges(&self) -> [&GaugeVec; 8] {
         [
             &self.score,
             &self.threshold,
             &self.last_success,
             &self.drifted,
+            &self.verdict,
+            &self.combined_p,
             &self.events,
             &self.schedule_interval,
         ]
@@ -293,6 +377,14 @@ impl StoreCollector {
                             self.threshold.with_label_values(&labels).set(threshold);
                         }
                     }
+                    // Only results with a calibrated verdict (Jobs of this version on) export it.
+                    if let Some(p) = result.combined_p_value {
+                        let labels = [namespace.as_str(), name.as_str()];
+                        self.combined_p.with_label_values(&labels).set(p);
+                        self.verdict
+                            .with_label_values(&labels)
+                            .set(if result.drift_detected { 1.0 } else { 0.0 });
+                    }
                 }
                 if let Some(time) = &status.last_successful_time {
                     self.last_success
@@ -319,6 +411,7 @@ impl StoreCollector {
     }
 }
 
+#[derive(Clone)]
 struct SharedCollector(Arc<StoreCollector>);
 
 impl Collector for SharedCollector {
@@ -353,29 +446,63 @@ mod tests {
         assert!(text.contains("video_ai_drift_check_duration_seconds_bucket"));
     }
 
-    fn monitor(name: &str, schedule: &str) -> DriftMonitor {
-        let mut monitor: DriftMonitor = serde_json::from_value(serde_json::json!({
+    /// A monitor whose status holds `result` (JSON of `status.lastResult`).
+    fn monitor(name: &str, result: serde_json::Value) -> DriftMonitor {
+        serde_json::from_value(serde_json::json!({
             "apiVersion": "driftwatch.dev/v1alpha1",
             "kind": "DriftMonitor",
             "metadata": {"name": name, "namespace": "ml"},
             "spec": {
-                "schedule": schedule,
-                "source": {"qdrant": {"url": "http://qdrant:6334", "collection": "frames"}},
+                "schedule": "0 2 * * *",
+                "source": {"qdrant": {"url": "http://q:6334", "collection": "frames"}},
                 "windows": {"reference": {"duration": "7d"}, "comparison": {"duration": "24h"}}
-            }
+            },
+            "status": {"lastResult": result}
         }))
-        .unwrap();
-        monitor.metadata.uid = Some(format!("{name}-uid"));
-        monitor
+        .unwrap()
     }
 
-    fn stores(monitors: &[DriftMonitor]) -> StorePair {
-        let (monitor_store, mut monitor_writer) = kube::runtime::reflector::store::<DriftMonitor>();
-        for m in monitors {
-            monitor_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(m.clone()));
+    fn result(drifted: bool, combined: Option<f64>) -> serde_json::Value {
+        let mut r = serde_json::json!({
+            "checkId": "c", "windows": {"reference": {}, "comparison": {}},
+            "samples": {"reference": 10, "comparison": 10},
+            "scores": [{"method": "emd", "source": "embeddings", "score": 0.2, "drifted": true}],
+            "driftDetected": drifted, "durationSeconds": 1.0
+        });
+        if let Some(p) = combined {
+            r["combinedPValue"] = p.into();
+            r["alpha"] = 0.05.into();
         }
-        let (event_store, _) = kube::runtime::reflector::store::<DriftEvent>();
-        (monitor_store, event_store)
+        r
+    }
+
+    #[test]
+    fn the_calibrated_verdict_and_combined_p_value_are_exported_per_monitor() {
+        use kube::runtime::{reflector, watcher};
+        let metrics = Metrics::new("video_ai").unwrap();
+        let (monitors, mut writer) = reflector::store::<DriftMonitor>();
+        for m in [
+            monitor("drifting", result(true, Some(0.004))),
+            monitor("calm", result(false, Some(0.31))),
+            // A result of an older Job (no combined p-value): no verdict gauge, whatever it said.
+            monitor("old", result(true, None)),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(m));
+        }
+        let (events, _) = reflector::store::<DriftEvent>();
+        metrics.watch_stores(monitors, events);
+        let text = metrics.render();
+        assert!(
+            text.contains("video_ai_drift_verdict{monitor=\"drifting\",namespace=\"ml\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("video_ai_drift_verdict{monitor=\"calm\",namespace=\"ml\"} 0"));
+        assert!(
+            text.contains("video_ai_drift_combined_p_value{monitor=\"drifting\",namespace=\"ml\"} 0.004")
+        );
+        assert!(text.contains("video_ai_drift_combined_p_value{monitor=\"calm\",namespace=\"ml\"} 0.31"));
+        assert!(!text.contains("video_ai_drift_verdict{monitor=\"old\""));
+        assert!(!text.contains("video_ai_drift_combined_p_value{monitor=\"old\""));
     }
 
     /// Stand-in for the controller's schedule logic: hourly and daily expressions only.
@@ -389,13 +516,20 @@ mod tests {
 
     #[test]
     fn every_monitor_exports_its_schedule_interval() {
+        use kube::runtime::{reflector, watcher};
         let metrics = Metrics::new("video_ai").unwrap();
         metrics.set_interval_of(interval_of);
-        let (monitors, events) = stores(&[
-            monitor("hourly", "0 * * * *"),
-            monitor("daily", "0 2 * * *"),
-            monitor("broken", "not cron"),
-        ]);
+        let (monitors, mut writer) = reflector::store::<DriftMonitor>();
+        for (name, schedule) in [
+            ("hourly", "0 * * * *"),
+            ("daily", "0 2 * * *"),
+            ("broken", "not cron"),
+        ] {
+            let mut m = monitor(name, result(false, None));
+            m.spec.schedule = schedule.to_string();
+            writer.apply_watcher_event(&watcher::Event::Apply(m));
+        }
+        let (events, _) = reflector::store::<DriftEvent>();
         metrics.watch_stores(monitors, events);
         let text = metrics.render();
         assert!(
@@ -410,9 +544,55 @@ mod tests {
             )
         );
         assert!(
-            !text.contains("monitor=\"broken\""),
+            !text.contains("video_ai_drift_schedule_interval_seconds{monitor=\"broken\""),
             "no interval for a schedule that does not parse"
         );
+    }
+
+    #[test]
+    fn the_catalogue_names_every_family_with_the_type_it_is_rendered_with() {
+        let metrics = Metrics::new("video_ai").unwrap();
+        let catalogue = metrics.catalogue();
+        let two = ["ml", "frames"];
+        metrics.check_duration.with_label_values(&two).observe(1.0);
+        metrics.drift_detected.with_label_values(&two).inc();
+        metrics
+            .check_failures
+            .with_label_values(&["ml", "frames", "EmptyWindow"])
+            .inc();
+        metrics.retraining_triggered.with_label_values(&two).inc();
+        metrics.retraining_failed.with_label_values(&two).inc();
+        metrics.reconciles.with_label_values(&["DriftMonitor"]).inc();
+        metrics
+            .reconcile_errors
+            .with_label_values(&["DriftMonitor", "apply_job"])
+            .inc();
+        metrics
+            .reconcile_duration
+            .with_label_values(&["DriftMonitor"])
+            .observe(0.1);
+        let rendered: Vec<(String, String)> = metrics
+            .render()
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split_once(' '))
+            .map(|(name, kind)| (name.to_string(), kind.to_string()))
+            .collect();
+        assert_eq!(rendered.len(), 8, "{rendered:?}");
+        for (name, kind) in &rendered {
+            assert!(
+                catalogue.iter().any(|m| &m.name == name && m.kind == kind),
+                "{name} ({kind}) is rendered but not in the catalogue as such"
+            );
+        }
+        // What an empty store renders nothing for: the scrape-time gauges.
+        let unrendered: Vec<&MetricInfo> = catalogue
+            .iter()
+            .filter(|m| !rendered.iter().any(|(name, _)| name == &m.name))
+            .collect();
+        assert!(!unrendered.is_empty());
+        assert!(unrendered.iter().all(|m| m.kind == "gauge"), "{unrendered:?}");
+        assert!(unrendered.iter().any(|m| m.name == "video_ai_drift_score"));
     }
 
     #[test]

@@ -34,7 +34,15 @@ pub struct CheckOutcome {
     pub windows: ReportWindows,
     pub samples: SampleCounts,
     pub scores: Vec<ScoreReport>,
+    /// The calibrated verdict: `combinedPValue < alpha` (older Jobs: any detector fired).
     pub drift_detected: bool,
+    /// The p-value of the whole detector set (minP over the detectors sharing relabellings, Bonferroni
+    /// across groups); absent in documents of older Jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combined_p_value: Option<f64>,
+    /// The family-wise false-alarm rate the verdict holds (`spec.alpha`); absent in older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
     pub duration_seconds: f64,
     /// Points skipped for a missing or garbled timestamp, per window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,20 +60,30 @@ pub struct ReportWindows {
     pub comparison: TimeWindow,
 }
 
-/// One detector's outcome.
+/// One detector's outcome: the engine's result type, also the result document's.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ScoreReport {
     pub method: Method,
     pub source: DataSource,
+    /// The drift score on the method's own scale (KL in nats, EMD in data units, MMD², KS D, PSI, AUC).
     pub score: f64,
+    /// The threshold the score was compared with (the calibrated critical value for `autoThreshold`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// The detector's own p-value (analytic when the method has one, else its permutation p-value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
+    /// The p-value adjusted for the whole detector set (single-step minP, Bonferroni across groups): the
+    /// verdict fires exactly when one of these is below alpha. Absent in older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjusted_p_value: Option<f64>,
+    /// The detector's own decision (its threshold or pValue), not adjusted for the other detectors.
     pub drifted: bool,
+    /// Points tested per window.
     pub n_reference: u64,
     pub n_comparison: u64,
+    /// Wall time of this detector, seconds (shared setup is charged to the first detector using it).
     pub seconds: f64,
 }
 
@@ -317,6 +335,33 @@ mod tests {
             parse_check_report(&text).unwrap().error.unwrap().kind,
             "InvalidSpec"
         );
+    }
+
+    #[test]
+    fn a_document_of_an_older_job_without_the_verdict_fields_still_parses() {
+        let text = r#"{"apiVersion":"driftwatch.dev/result/v1","kind":"CheckResult","checkId":"m-1",
+            "result":{"windows":{"reference":{},"comparison":{}},"samples":{"reference":10,"comparison":5},
+            "scores":[{"method":"kl_divergence","source":"embeddings","score":0.2,"threshold":0.1,
+            "drifted":true,"nReference":10,"nComparison":5,"seconds":0.1}],
+            "driftDetected":true,"durationSeconds":1.0}}"#;
+        let result = parse_check_report(text).unwrap().result.unwrap();
+        assert_eq!((result.combined_p_value, result.alpha), (None, None));
+        assert_eq!(result.scores[0].adjusted_p_value, None);
+        assert!(result.drift_detected);
+    }
+
+    #[test]
+    fn the_verdict_fields_round_trip() {
+        let text = r#"{"apiVersion":"driftwatch.dev/result/v1","kind":"CheckResult","checkId":"m-1",
+            "result":{"windows":{"reference":{},"comparison":{}},"samples":{"reference":10,"comparison":5},
+            "scores":[{"method":"emd","source":"embeddings","score":0.2,"pValue":0.01,"adjustedPValue":0.02,
+            "drifted":true,"nReference":10,"nComparison":5,"seconds":0.1}],
+            "driftDetected":true,"combinedPValue":0.02,"alpha":0.05,"durationSeconds":1.0}}"#;
+        let report = parse_check_report(text).unwrap();
+        let result = report.result.clone().unwrap();
+        assert_eq!((result.combined_p_value, result.alpha), (Some(0.02), Some(0.05)));
+        assert_eq!(result.scores[0].adjusted_p_value, Some(0.02));
+        assert_eq!(parse_check_report(&encode_check_report(&report)).unwrap(), report);
     }
 
     #[test]

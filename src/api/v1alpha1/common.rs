@@ -27,7 +27,8 @@ pub enum Method {
     /// embeddings).
     #[serde(rename = "ks")]
     Ks,
-    /// Domain classifier telling reference from comparison; cross-validated ROC AUC (embeddings only).
+    /// Domain classifier telling reference from comparison; held-out ROC AUC with a permutation p-value
+    /// (embeddings only).
     #[serde(rename = "classifier")]
     Classifier,
 }
@@ -41,14 +42,6 @@ impl Method {
             Method::Psi => "psi",
             Method::Ks => "ks",
             Method::Classifier => "classifier",
-        }
-    }
-
-    /// Whether the method is defined on the data source.
-    pub fn supports(self, source: DataSource) -> bool {
-        match source {
-            DataSource::Embeddings => !matches!(self, Method::Psi),
-            DataSource::ConfidenceScores => !matches!(self, Method::Mmd | Method::Classifier),
         }
     }
 }
@@ -137,13 +130,15 @@ pub struct DetectorSpec {
     /// Data source: embeddings (default) or confidence_scores.
     #[serde(default)]
     pub source: DataSource,
-    /// Fire when the score exceeds this value, or `auto` to calibrate from the reference window. Without
-    /// threshold and pValue the method's recommended default applies.
+    /// Fire when the score exceeds this value (>= 0). For a threshold calibrated by permutations of the
+    /// pooled windows set autoThreshold: true instead. Without threshold, autoThreshold and pValue the
+    /// method's recommended default applies. A detector's own flag; the check's verdict (and its
+    /// DriftEvent) is calibrated over all detectors at spec.alpha.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
-    /// Calibrate the threshold from the reference window itself (permutation null at the real window
-    /// sizes); the detector fires when the empirical p-value of the observed score is below pValue
-    /// (default 0.05). Replaces threshold.
+    /// Calibrate the threshold by permutations of the pooled windows at the real window sizes: the
+    /// reported threshold is the critical value, so the score exceeds it exactly when the permutation
+    /// p-value is below pValue (default 0.05). Replaces threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_threshold: Option<bool>,
     /// Fire when the detector's p-value is below this significance level, in (0, 1).
@@ -159,7 +154,7 @@ pub struct DetectorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 8 && self <= 4096").message("projections must be between 8 and 4096"))]
     pub projections: Option<i32>,
-    /// Permutations for permutation p-values and `threshold: auto`, 20 to 10000. Default 200.
+    /// Permutations for permutation p-values and autoThreshold calibration, 20 to 10000. Default 200.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 20 && self <= 10000").message("permutations must be between 20 and 10000"))]
     pub permutations: Option<i32>,
@@ -190,7 +185,11 @@ pub struct DetectorScore {
     /// The p-value, when the method computes one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
-    /// Whether this detector fired.
+    /// The p-value adjusted for the whole detector set; the check reports drift exactly when one of
+    /// these is below the monitor's alpha.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjusted_p_value: Option<f64>,
+    /// Whether this detector fired on its own (its threshold or pValue, not adjusted for the others).
     pub drifted: bool,
 }
 

@@ -38,8 +38,8 @@ pub mod event_condition {
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("self.monitorRef == oldSelf.monitorRef && self.detectedAt == oldSelf.detectedAt && self.driftScore == oldSelf.driftScore && self.scores == oldSelf.scores && self.referenceWindow == oldSelf.referenceWindow && self.comparisonWindow == oldSelf.comparisonWindow && has(self.checkId) == has(oldSelf.checkId) && (!has(self.checkId) || self.checkId == oldSelf.checkId) && has(self.samples) == has(oldSelf.samples) && (!has(self.samples) || self.samples == oldSelf.samples) && has(self.source) == has(oldSelf.source) && (!has(self.source) || self.source == oldSelf.source)")
-        .message("the detection facts of a DriftEvent (monitorRef, detectedAt, driftScore, scores, windows, checkId, samples, source) are recorded by the controller and cannot be edited; only spec.approval may be set"),
+    validation = Rule::new("self.monitorRef == oldSelf.monitorRef && self.detectedAt == oldSelf.detectedAt && self.driftScore == oldSelf.driftScore && self.scores == oldSelf.scores && self.referenceWindow == oldSelf.referenceWindow && self.comparisonWindow == oldSelf.comparisonWindow && has(self.checkId) == has(oldSelf.checkId) && (!has(self.checkId) || self.checkId == oldSelf.checkId) && has(self.samples) == has(oldSelf.samples) && (!has(self.samples) || self.samples == oldSelf.samples) && has(self.source) == has(oldSelf.source) && (!has(self.source) || self.source == oldSelf.source) && has(self.combinedPValue) == has(oldSelf.combinedPValue) && (!has(self.combinedPValue) || self.combinedPValue == oldSelf.combinedPValue) && has(self.alpha) == has(oldSelf.alpha) && (!has(self.alpha) || self.alpha == oldSelf.alpha)")
+        .message("the detection facts of a DriftEvent (monitorRef, detectedAt, driftScore, scores, windows, checkId, samples, source, combinedPValue, alpha) are recorded by the controller and cannot be edited; only spec.approval may be set"),
     validation = Rule::new("!has(oldSelf.approval) || (has(self.approval) && self.approval == oldSelf.approval)")
         .message("spec.approval has already been decided and cannot be changed or removed")
 )]
@@ -65,6 +65,12 @@ pub struct DriftEventSpec {
     /// What raised the event: controller (a check) or alertmanager (an alert).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The detecting check's p-value for the whole detector set (below alpha).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combined_p_value: Option<f64>,
+    /// The family-wise false-alarm rate of the detecting check's verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
     /// The human decision; set once, never changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,

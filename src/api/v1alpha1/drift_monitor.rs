@@ -89,6 +89,12 @@ pub struct DriftMonitorSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(validation = Rule::new("size(self) <= 16").message("at most 16 detectors per monitor"))]
     pub detectors: Vec<DetectorSpec>,
+    /// Family-wise false-alarm rate of a check: the probability that two windows from one distribution
+    /// are reported as drift (and raise a DriftEvent), whatever the number of detectors. The check's
+    /// verdict is calibrated jointly over every detector and both sources. Default 0.05.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 0.5").message("alpha must be greater than 0 and at most 0.5, e.g. 0.05"))]
+    pub alpha: Option<f64>,
     /// DriftEvent behaviour.
     #[serde(default)]
     pub events: EventsSpec,
@@ -552,8 +558,14 @@ pub struct CheckResultSummary {
     pub samples: SampleCounts,
     /// Every detector's outcome.
     pub scores: Vec<DetectorScore>,
-    /// Whether any detector fired.
+    /// The check's verdict: combinedPValue < alpha (results of older Jobs: whether any detector fired).
     pub drift_detected: bool,
+    /// The p-value of the whole detector set (absent for results of older Jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combined_p_value: Option<f64>,
+    /// The family-wise false-alarm rate the verdict holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
     /// Wall time of the check.
     pub duration_seconds: f64,
 }
@@ -574,9 +586,12 @@ pub struct HistoryEntry {
     pub check_id: String,
     /// Slot time of the check.
     pub time: Time,
-    /// Whether any detector fired; absent when the check failed.
+    /// The check's verdict; absent when the check failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_detected: Option<bool>,
+    /// The p-value of the whole detector set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combined_p_value: Option<f64>,
     /// Scores (method, source, score, threshold, pValue, drifted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scores: Vec<DetectorScore>,

@@ -312,6 +312,8 @@ mod tests {
                 check_id: None,
                 samples: None,
                 source: None,
+                combined_p_value: None,
+                alpha: None,
                 approval: None,
             },
         )

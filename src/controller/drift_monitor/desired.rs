@@ -280,6 +280,9 @@ pub fn check_args(
     flag("max-comparison", spec.sampling.max_comparison.to_string());
     flag("min-samples", spec.sampling.min_samples.to_string());
     flag("seed", spec.sampling.seed.to_string());
+    if let Some(alpha) = spec.alpha {
+        flag("alpha", alpha.to_string());
+    }
     if !spec.detectors.is_empty() {
         flag("detectors-json", json("detectors", &spec.detectors)?);
     }
@@ -600,6 +603,17 @@ mod tests {
         assert_eq!(flag(&args, "output"), Some("json"));
         assert_eq!(flag(&args, "vector-name"), None);
         assert_eq!(flag(&args, "reference-start"), None);
+    }
+
+    #[test]
+    fn the_monitor_s_alpha_reaches_the_check_only_when_set() {
+        let mut monitor = monitor("frames");
+        assert_eq!(flag(&check_args(&monitor, slot(), "id").unwrap(), "alpha"), None);
+        monitor.spec.alpha = Some(0.01);
+        assert_eq!(
+            flag(&check_args(&monitor, slot(), "id").unwrap(), "alpha"),
+            Some("0.01")
+        );
     }
 
     #[test]

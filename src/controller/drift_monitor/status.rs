@@ -85,9 +85,55 @@ fn scores(outcome: &CheckOutcome) -> Vec<DetectorScore> {
             score: s.score,
             threshold: s.threshold,
             p_value: s.p_value,
+            adjusted_p_value: s.adjusted_p_value,
             drifted: s.drifted,
         })
         .collect()
+}
+
+/// The Drifted condition's message: the verdict with its combined p-value (when the Job reported one)
+/// and the detectors behind it.
+pub fn drift_message(check_id: &str, summary: &CheckResultSummary) -> String {
+    let name = |s: &DetectorScore| format!("{} on {} scored {:.4}", s.method, s.source, s.score);
+    let Some(p) = summary.combined_p_value else {
+        // A result of an older Job: the verdict is "any detector fired".
+        let fired: Vec<String> = summary.scores.iter().filter(|s| s.drifted).map(name).collect();
+        return if summary.drift_detected {
+            format!("check {check_id}: {}", fired.join("; "))
+        } else {
+            format!("check {check_id}: no detector fired")
+        };
+    };
+    let alpha = summary.alpha.unwrap_or(0.05);
+    if summary.drift_detected {
+        let behind: Vec<String> = summary
+            .scores
+            .iter()
+            .filter(|s| s.adjusted_p_value.is_some_and(|a| a < alpha))
+            .map(|s| {
+                format!(
+                    "{} (adjusted p {:.4})",
+                    name(s),
+                    s.adjusted_p_value.unwrap_or(1.0)
+                )
+            })
+            .collect();
+        format!(
+            "check {check_id}: drift, combined p-value {p:.4} < alpha {alpha}: {}",
+            behind.join("; ")
+        )
+    } else {
+        let alone: Vec<String> = summary.scores.iter().filter(|s| s.drifted).map(name).collect();
+        let note = if alone.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; fired on their own, not significant for the whole set: {}",
+                alone.join("; ")
+            )
+        };
+        format!("check {check_id}: no drift, combined p-value {p:.4} >= alpha {alpha}{note}")
+    }
 }
 
 /// The compact result kept in `status.lastResult` and in DriftEvents.
@@ -101,6 +147,8 @@ pub fn summary(check_id: &str, outcome: &CheckOutcome) -> CheckResultSummary {
         samples: outcome.samples.clone(),
         scores: scores(outcome),
         drift_detected: outcome.drift_detected,
+        combined_p_value: outcome.combined_p_value,
+        alpha: outcome.alpha,
         duration_seconds: outcome.duration_seconds,
     }
 }
@@ -127,23 +175,19 @@ pub fn record_check(status: &mut DriftMonitorStatus, check: &FinishedCheck, gene
                     check_id: check.check_id.clone(),
                     time: Time(check.slot),
                     drift_detected: Some(outcome.drift_detected),
+                    combined_p_value: outcome.combined_p_value,
                     scores: summary.scores.clone(),
                     error: None,
                 },
             );
-            let fired: Vec<String> = summary
-                .scores
-                .iter()
-                .filter(|s| s.drifted)
-                .map(|s| format!("{} on {} scored {:.4}", s.method, s.source, s.score))
-                .collect();
+            let message = drift_message(&check.check_id, &summary);
             if outcome.drift_detected {
                 set_condition(
                     &mut status.conditions,
                     condition::DRIFTED,
                     "True",
                     reason::DRIFT_DETECTED,
-                    &format!("check {}: {}", check.check_id, fired.join("; ")),
+                    &message,
                     generation,
                     now,
                 );
@@ -153,7 +197,7 @@ pub fn record_check(status: &mut DriftMonitorStatus, check: &FinishedCheck, gene
                     condition::DRIFTED,
                     "False",
                     reason::NO_DRIFT,
-                    &format!("check {}: no detector fired", check.check_id),
+                    &message,
                     generation,
                     now,
                 );
@@ -176,6 +220,7 @@ pub fn record_check(status: &mut DriftMonitorStatus, check: &FinishedCheck, gene
                     check_id: check.check_id.clone(),
                     time: Time(check.slot),
                     drift_detected: None,
+                    combined_p_value: None,
                     scores: Vec::new(),
                     error: Some(error.kind.clone()),
                 },
@@ -284,12 +329,15 @@ mod tests {
                 score,
                 threshold: Some(0.1),
                 p_value: None,
+                adjusted_p_value: None,
                 drifted,
                 n_reference: 1000,
                 n_comparison: 500,
                 seconds: 0.5,
             }],
             drift_detected: drifted,
+            combined_p_value: None,
+            alpha: None,
             duration_seconds: 2.5,
             skipped: None,
             summary: None,
@@ -342,6 +390,53 @@ mod tests {
         assert_eq!(drifted.status, "True");
         assert_eq!(drifted.reason, "DriftDetected");
         assert!(drifted.message.contains("kl_divergence on embeddings"));
+    }
+
+    #[test]
+    fn a_calibrated_verdict_names_the_detectors_that_carry_it_and_a_calm_one_the_lone_firings() {
+        let score = |method, p: f64, adjusted: f64| DetectorScore {
+            method,
+            source: DataSource::Embeddings,
+            score: 0.2,
+            threshold: None,
+            p_value: Some(p),
+            adjusted_p_value: Some(adjusted),
+            drifted: p < 0.05,
+        };
+        let mut outcome = outcome(0.2, true);
+        outcome.combined_p_value = Some(0.01);
+        outcome.alpha = Some(0.05);
+        let mut summary = summary("m-1", &outcome);
+        summary.scores = vec![
+            score(Method::Emd, 0.004, 0.01),
+            score(Method::Mmd, 0.03, 0.08),
+            score(Method::KlDivergence, 0.4, 0.7),
+        ];
+        let message = drift_message("m-1", &summary);
+        assert!(
+            message.contains("combined p-value 0.0100 < alpha 0.05"),
+            "{message}"
+        );
+        assert!(
+            message.contains("emd on embeddings") && !message.contains("mmd"),
+            "{message}"
+        );
+        summary.drift_detected = false;
+        summary.combined_p_value = Some(0.08);
+        summary.scores = vec![score(Method::Mmd, 0.03, 0.08), score(Method::Emd, 0.2, 0.4)];
+        let message = drift_message("m-1", &summary);
+        assert!(
+            message.contains("no drift, combined p-value 0.0800 >= alpha 0.05"),
+            "{message}"
+        );
+        assert!(message.contains("fired on their own") && message.contains("mmd on embeddings"));
+        let mut record = DriftMonitorStatus::default();
+        record_check(
+            &mut record,
+            &success("m-2", "2026-03-01T02:00:00Z", 0.2, true),
+            Some(1),
+        );
+        assert_eq!(record.history[0].combined_p_value, None);
     }
 
     #[test]

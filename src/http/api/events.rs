@@ -327,6 +327,8 @@ pub(crate) mod tests {
                 check_id: None,
                 samples: None,
                 source: None,
+                combined_p_value: None,
+                alpha: None,
                 approval: None,
             },
             status: phase.map(|p| DriftEventStatus {
