@@ -13,6 +13,7 @@ use crate::api::parse_duration;
 use crate::api::v1alpha1::{DataSource, DetectorSpec, PayloadFilter, SampleCounts, TimeWindow};
 use crate::drift::{self, DriftError, EngineConfig, Sample};
 use crate::job::cli::TimestampFormatArg;
+use crate::job::redact::redact_urls;
 use crate::job::result::{
     CheckOutcome, CheckReport, ReportWindows, ScoreReport, SkippedCounts, encode_check_report,
 };
@@ -513,7 +514,7 @@ pub fn run(args: &CheckArgs) -> CheckReport {
     });
     match outcome {
         Ok(outcome) => CheckReport::success(&plan.check_id, outcome),
-        Err(err) => CheckReport::failure(&plan.check_id, err.kind(), err.to_string()),
+        Err(err) => CheckReport::failure(&plan.check_id, err.kind(), redact_urls(&err.to_string())),
     }
 }
 

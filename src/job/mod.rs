@@ -4,4 +4,5 @@ pub mod check;
 pub mod cli;
 pub mod load;
 pub mod package;
+pub mod redact;
 pub mod result;

@@ -22,6 +22,8 @@ pub enum Reply {
     TooMany(u64),
     /// Sleep this long, then 200 (to outlast the client's timeout).
     Slow(Duration),
+    /// 200 with a body that never ends (1 KiB chunks, forever).
+    Endless,
 }
 
 /// A request as received.
@@ -112,6 +114,11 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
             "slow down",
         )
             .into_response(),
+        Reply::Endless => {
+            let chunks =
+                futures::stream::repeat_with(|| Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 1024])));
+            (StatusCode::OK, axum::body::Body::from_stream(chunks)).into_response()
+        }
         Reply::Slow(delay) => {
             tokio::time::sleep(delay).await;
             (StatusCode::OK, axum::Json(serde_json::json!({"job_id": "late"}))).into_response()
