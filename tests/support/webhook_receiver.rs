@@ -3,6 +3,7 @@
 //! time, headers and body. Network I/O.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 
 /// One scripted answer.
 #[derive(Clone, Debug)]
@@ -22,8 +24,8 @@ pub enum Reply {
     TooMany(u64),
     /// Sleep this long, then 200 (to outlast the client's timeout).
     Slow(Duration),
-    /// 200 with a body that never ends (1 KiB chunks, forever).
-    Endless,
+    /// 200 with a 64 MiB body of spaces, produced in 64 KiB chunks as the client reads.
+    Huge,
 }
 
 /// A request as received.
@@ -40,11 +42,13 @@ struct Shared {
     script: Arc<Vec<Reply>>,
     received: Arc<Mutex<Vec<Received>>>,
     started: Instant,
+    body_bytes: Arc<AtomicUsize>,
 }
 
 pub struct Receiver {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
+    body_bytes: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -55,8 +59,10 @@ impl Receiver {
             script: Arc::new(script),
             received: Arc::new(Mutex::new(Vec::new())),
             started: Instant::now(),
+            body_bytes: Arc::new(AtomicUsize::new(0)),
         };
         let received = shared.received.clone();
+        let body_bytes = shared.body_bytes.clone();
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(handle))
             .with_state(shared);
@@ -70,8 +76,14 @@ impl Receiver {
         Receiver {
             url: format!("http://{addr}/hook"),
             received,
+            body_bytes,
             task,
         }
+    }
+
+    /// Bytes of `Huge` bodies produced so far (a chunk is produced when the connection takes it).
+    pub fn body_bytes_produced(&self) -> usize {
+        self.body_bytes.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -114,9 +126,12 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
             "slow down",
         )
             .into_response(),
-        Reply::Endless => {
-            let chunks =
-                futures::stream::repeat_with(|| Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 1024])));
+        Reply::Huge => {
+            let produced = shared.body_bytes.clone();
+            let chunks = futures::stream::iter(0..1024).map(move |_| {
+                produced.fetch_add(64 * 1024, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 64 * 1024]))
+            });
             (StatusCode::OK, axum::body::Body::from_stream(chunks)).into_response()
         }
         Reply::Slow(delay) => {
