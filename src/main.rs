@@ -118,8 +118,12 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Check(args) => driftwatch::job::check::main(&args),
+        Command::Check(args) => {
+            driftwatch::job::pod_env::log_when_in_kubernetes("check");
+            driftwatch::job::check::main(&args)
+        }
         Command::Package(args) => {
+            driftwatch::job::pod_env::log_when_in_kubernetes("package");
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(err) => {

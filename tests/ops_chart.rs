@@ -408,8 +408,11 @@ fn assert_binds_controller(binding: &Value, ns: &str) {
 
 #[test]
 fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
-    // Cluster-wide (default): one ClusterRole, no Lease rights with one replica.
+    // Cluster-wide (default): one ClusterRole, and the Lease Role of leader election (on by default).
     let objects = render("driftwatch", "ops", Some("default"), &[]);
+    let lease = find(&objects, "Role", "driftwatch-leader-election");
+    assert_eq!(rules_of(lease), lease_rules());
+    assert_binds_controller(find(&objects, "RoleBinding", "driftwatch-leader-election"), "ops");
     let cluster_role = find(&objects, "ClusterRole", "driftwatch-controller");
     assert_eq!(rules_of(cluster_role), union(&[controller_rules(), auth_rules()]));
     let with = render("driftwatch", "ops", Some("default"), &["rbac.impersonation=true"]);
@@ -421,9 +424,15 @@ fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
         find(&objects, "ClusterRoleBinding", "driftwatch-controller"),
         "ops",
     );
+    let without_lease = render(
+        "driftwatch",
+        "ops",
+        Some("default"),
+        &["leaderElection.enabled=false"],
+    );
     assert!(
-        all_of(&objects, "Role").is_empty(),
-        "no Roles with one replica in cluster mode"
+        all_of(&without_lease, "Role").is_empty(),
+        "no Roles with one replica and leader election off in cluster mode"
     );
     assert!(
         !controller_args(&objects)
@@ -445,7 +454,11 @@ fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
         rules_of(find(&objects, "ClusterRole", "driftwatch-controller")),
         auth_rules()
     );
-    let roles = all_of(&objects, "Role");
+    // Besides the Lease Role in the release namespace (leader election is on by default).
+    let roles: Vec<&Value> = all_of(&objects, "Role")
+        .into_iter()
+        .filter(|r| name(r) != "driftwatch-leader-election")
+        .collect();
     let namespaces: BTreeSet<&str> = roles
         .iter()
         .map(|r| r["metadata"]["namespace"].as_str().unwrap())
@@ -491,28 +504,37 @@ fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
 
 #[test]
 fn leader_election_and_disruption_budget_follow_the_replica_count() {
+    // One replica: leader election on by default, and a rollout that stops the old Pod first.
     let single = render("driftwatch", "ops", Some("default"), &[]);
-    assert!(!controller_args(&single).contains(&"--leader-elect".to_string()));
-    assert!(
-        all_of(&single, "PodDisruptionBudget").is_empty(),
-        "no PDB with one replica"
-    );
-
-    let forced = render(
-        "driftwatch",
-        "ops",
-        Some("default"),
-        &["leaderElection.enabled=true"],
-    );
-    let args = controller_args(&forced);
+    let args = controller_args(&single);
     assert!(args.contains(&"--leader-elect".to_string()));
     assert!(
         args.contains(&"--lease-name=driftwatch-controller".to_string()),
         "{args:?}"
     );
+    assert_eq!(
+        find(&single, "Deployment", "driftwatch")["spec"]["strategy"],
+        serde_json::json!({"type": "Recreate"})
+    );
+    assert!(
+        all_of(&single, "PodDisruptionBudget").is_empty(),
+        "no PDB with one replica"
+    );
+
+    let off = render(
+        "driftwatch",
+        "ops",
+        Some("default"),
+        &["leaderElection.enabled=false"],
+    );
+    assert!(!controller_args(&off).contains(&"--leader-elect".to_string()));
 
     let ha = render("driftwatch", "ops", Some("ha"), &[]);
     assert!(controller_args(&ha).contains(&"--leader-elect".to_string()));
+    assert_eq!(
+        find(&ha, "Deployment", "driftwatch")["spec"]["strategy"]["type"],
+        "RollingUpdate"
+    );
     let pdb = find(&ha, "PodDisruptionBudget", "driftwatch");
     assert_eq!(pdb["spec"]["minAvailable"], 1);
     let deployment = find(&ha, "Deployment", "driftwatch");

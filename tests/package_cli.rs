@@ -203,7 +203,11 @@ async fn a_rejected_webhook_fails_the_job_with_a_result_document() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // Exit code 3: final, the packaging Job's podFailurePolicy fails the Job instead of rerunning the Pod.
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(driftwatch::job::package::FINAL_FAILURE_EXIT_CODE))
+    );
     let report = parse_package_report(&std::fs::read_to_string(&log).unwrap()).unwrap();
     let error = report.error.unwrap();
     assert_eq!(error.kind, "WebhookRejected");
@@ -283,7 +287,8 @@ async fn a_token_in_the_webhook_url_reaches_neither_the_result_nor_the_log() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // WebhookFailed is a final failure (exit code 3: the Pod is not run again).
+    assert_eq!(out.status.code(), Some(3));
     let text = std::fs::read_to_string(&log).unwrap();
     let error = parse_package_report(&text).unwrap().error.unwrap();
     assert_eq!(error.kind, "WebhookFailed");

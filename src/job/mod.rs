@@ -4,5 +4,6 @@ pub mod check;
 pub mod cli;
 pub mod load;
 pub mod package;
+pub mod pod_env;
 pub mod redact;
 pub mod result;

@@ -128,7 +128,12 @@ impl TestQdrant {
 
     /// Starts a server; with `api_key`, calls must send it in the `api-key` metadata.
     pub async fn start_with_key(api_key: Option<&str>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_on("127.0.0.1:0", api_key).await
+    }
+
+    /// Starts a server on `listen` (e.g. `0.0.0.0:6334` inside a Pod).
+    pub async fn start_on(listen: &str, api_key: Option<&str>) -> Self {
+        let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(State::default());
         let service = Service { state: state.clone() };

@@ -21,8 +21,15 @@ pub struct S3Server {
 static SHARED: OnceLock<S3Server> = OnceLock::new();
 
 impl S3Server {
-    /// The server of this test binary, started on first use.
+    /// The server of this test binary, started on first use on loopback.
     pub fn shared() -> &'static S3Server {
+        Self::shared_at("127.0.0.1")
+    }
+
+    /// The server of this test binary, started on first use on `host` (e.g. the test cluster's node
+    /// address, so Pods reach it). A test binary uses one host.
+    pub fn shared_at(host: &str) -> &'static S3Server {
+        let host = host.to_string();
         SHARED.get_or_init(|| {
             // The child dies with the thread that started it (PDEATHSIG), so a thread that lives as long
             // as the test binary starts it.
@@ -30,7 +37,7 @@ impl S3Server {
             std::thread::Builder::new()
                 .name("s3-server-keeper".into())
                 .spawn(move || {
-                    let _ = tx.send(start());
+                    let _ = tx.send(start(&host));
                     loop {
                         std::thread::park();
                     }
@@ -104,17 +111,17 @@ fn moto_server() -> Result<String, String> {
         .ok_or_else(|| format!("{script} printed nothing"))
 }
 
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+fn free_port(host: &str) -> Result<u16, String> {
+    let listener = TcpListener::bind((host, 0)).map_err(|e| e.to_string())?;
     listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
-fn start() -> Result<S3Server, String> {
+fn start(host: &str) -> Result<S3Server, String> {
     let binary = moto_server()?;
-    let port = free_port()?;
+    let port = free_port(host)?;
     let mut command = Command::new(&binary);
     command
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-H", host, "-p", &port.to_string()])
         .env("MOTO_ALLOW_NONEXISTENT_REGION", "true")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -127,10 +134,10 @@ fn start() -> Result<S3Server, String> {
         });
     }
     let child = command.spawn().map_err(|e| format!("start {binary}: {e}"))?;
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let endpoint = format!("http://{host}:{port}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if std::net::TcpStream::connect((host, port)).is_ok() {
             break;
         }
         if Instant::now() > deadline {

@@ -55,6 +55,11 @@ pub struct Receiver {
 impl Receiver {
     /// Starts a receiver answering the n-th request with `script[n]` (the last entry repeats).
     pub async fn start(script: Vec<Reply>) -> Receiver {
+        Self::start_on("127.0.0.1:0", script).await
+    }
+
+    /// Starts a receiver on `listen` (e.g. `0.0.0.0:8080` inside a Pod).
+    pub async fn start_on(listen: &str, script: Vec<Reply>) -> Receiver {
         let shared = Shared {
             script: Arc::new(script),
             received: Arc::new(Mutex::new(Vec::new())),
@@ -66,7 +71,7 @@ impl Receiver {
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(handle))
             .with_state(shared);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
             .expect("bind receiver");
         let addr = listener.local_addr().expect("receiver address");

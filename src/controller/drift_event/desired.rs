@@ -1,17 +1,22 @@
-//! The retrain-packaging Job of an approved DriftEvent. Pure: built from the event, the retraining target its
-//! approval froze (`status.retrainingTarget`: destination, webhook Secret references, sample size, source),
-//! the packaging start time recorded with it, the monitor's Pod settings and the controller settings; no I/O.
+//! The retrain-packaging Job of an approved DriftEvent (docs/reference/jobs.md). Pure: built from the event,
+//! the retraining target its approval froze (`status.retrainingTarget`: destination, webhook Secret
+//! references, sample size, source), the packaging start time recorded with it, the monitor's Pod settings
+//! and the controller settings; no I/O.
 
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::{
-    batch::v1::Job,
+    batch::v1::{
+        Job, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
+        PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+    },
     core::v1::{Container, EmptyDirVolumeSource, Volume, VolumeMount},
 };
 use kube::{Resource, api::ObjectMeta};
 
 use super::naming::packaging_job_name;
+use crate::job::package::FINAL_FAILURE_EXIT_CODE;
 use crate::{
     api::{
         parse_duration,
@@ -25,6 +30,8 @@ use crate::{
 
 /// `app.kubernetes.io/component` of packaging Jobs (the DriftEvent controller watches these).
 pub const PACKAGE_COMPONENT: &str = "retrain-package";
+/// Name of the packaging Job's container (its `podFailurePolicy` names it).
+pub const PACKAGE_CONTAINER: &str = "package";
 /// Where the Job spools points and builds the archive (an emptyDir: the root filesystem is read-only).
 pub const WORK_DIR: &str = "/work";
 /// Default `activeDeadlineSeconds` of a packaging Job: sampling, uploading and the webhook's retries.
@@ -267,7 +274,7 @@ pub fn packaging_job(
             mount_path: WORK_DIR.to_string(),
             ..VolumeMount::default()
         }]),
-        ..driftwatch_container("package", settings, args, package_env(target), &template)
+        ..driftwatch_container(PACKAGE_CONTAINER, settings, args, package_env(target), &template)
     };
     let volumes = vec![Volume {
         name: "work".to_string(),
@@ -275,7 +282,7 @@ pub fn packaging_job(
         ..Volume::default()
     }];
     let pod = job_pod_spec(container, &template, volumes);
-    Ok(controller_job(
+    let mut job = controller_job(
         ObjectMeta {
             name: Some(packaging_job_name(event)),
             namespace: Some(namespace.to_string()),
@@ -290,7 +297,39 @@ pub fn packaging_job(
                 d.max(DEFAULT_ACTIVE_DEADLINE_SECONDS)
             }),
         pod,
-    ))
+    );
+    if let Some(spec) = job.spec.as_mut() {
+        spec.pod_failure_policy = Some(packaging_pod_failure_policy());
+    }
+    Ok(job)
+}
+
+/// Pod retries (`backoffLimit`) only for failures before the webhook: a Pod that called the webhook (or
+/// found the input wrong) exits with [`FINAL_FAILURE_EXIT_CODE`] and fails the Job, so the receiver sees one
+/// delivery and its own retries, never a second round from a new Pod. Disruptions (eviction, preemption,
+/// node drain) do not count against the retries.
+fn packaging_pod_failure_policy() -> PodFailurePolicy {
+    PodFailurePolicy {
+        rules: vec![
+            PodFailurePolicyRule {
+                action: "FailJob".to_string(),
+                on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                    container_name: Some(PACKAGE_CONTAINER.to_string()),
+                    operator: "In".to_string(),
+                    values: vec![i32::from(FINAL_FAILURE_EXIT_CODE)],
+                }),
+                on_pod_conditions: None,
+            },
+            PodFailurePolicyRule {
+                action: "Ignore".to_string(),
+                on_exit_codes: None,
+                on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                    type_: "DisruptionTarget".to_string(),
+                    status: "True".to_string(),
+                }]),
+            },
+        ],
+    }
 }
 
 #[cfg(test)]
@@ -424,6 +463,39 @@ mod tests {
         assert!(
             env.iter()
                 .all(|e| e.value.is_none() && e.value_from.as_ref().unwrap().secret_key_ref.is_some())
+        );
+    }
+
+    #[test]
+    fn a_pod_that_called_the_webhook_fails_the_job_instead_of_being_rerun() {
+        let job = packaging_job(
+            &event(Some("2026-03-01T01:00:00Z")),
+            &target(true),
+            None,
+            ts("2026-03-01T09:00:00Z"),
+            &JobSettings {
+                image: "driftwatch:1".into(),
+            },
+        )
+        .unwrap();
+        let spec = job.spec.as_ref().unwrap();
+        let container = &spec.template.spec.as_ref().unwrap().containers[0];
+        let policy = spec.pod_failure_policy.as_ref().expect("a pod failure policy");
+        let fail_job = policy.rules.iter().find(|r| r.action == "FailJob").unwrap();
+        let codes = fail_job.on_exit_codes.as_ref().unwrap();
+        assert_eq!(codes.container_name.as_deref(), Some(container.name.as_str()));
+        assert_eq!(
+            (codes.operator.as_str(), codes.values.as_slice()),
+            ("In", &[3][..])
+        );
+        assert_eq!(
+            policy.rules[0].action, "FailJob",
+            "the exit-code rule is matched first"
+        );
+        // The Job controller requires restartPolicy Never with a pod failure policy.
+        assert_eq!(
+            spec.template.spec.as_ref().unwrap().restart_policy.as_deref(),
+            Some("Never")
         );
     }
 

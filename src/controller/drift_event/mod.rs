@@ -325,7 +325,7 @@ fn truncate(mut text: String, max: usize) -> String {
 
 /// Failed reconciles: log, count, retry with a short backoff.
 pub fn error_policy(event: Arc<DriftEvent>, error: &Error, ctx: Arc<Context>) -> Action {
-    warn!(event = %event.name_any(), error = %error, "DriftEvent reconcile failed");
+    warn!(event = %event.name_any(), error = %error, source = ?std::error::Error::source(error), "DriftEvent reconcile failed");
     ctx.metrics
         .reconcile_errors
         .with_label_values(&[KIND, error.metric_label()])

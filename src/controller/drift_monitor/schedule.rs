@@ -134,8 +134,18 @@ pub fn decide(schedule: &Schedule, input: &ScheduleInput<'_>) -> ScheduleDecisio
         .run_now
         .filter(|r| !r.is_empty() && Some(*r) != input.handled_run_now)
     {
+        let slot = truncate_to_minute(now);
+        if input.last_schedule.is_some_and(|last| last >= slot) {
+            // A check already ran in this minute and took its Job name: run at the start of the next one.
+            let next_minute = slot.as_second() + 60 - now.as_second();
+            return ScheduleDecision {
+                run: None,
+                next,
+                requeue_after: Duration::from_secs(next_minute.max(1) as u64).min(requeue_after),
+            };
+        }
         return decision(Some(Run {
-            slot: truncate_to_minute(now),
+            slot,
             trigger: Trigger::RunNow(request.to_string()),
         }));
     }
@@ -269,6 +279,24 @@ mod tests {
             decide(&hourly(), &input).run,
             Some(Run {
                 slot: ts("2026-03-01T09:45:00Z"),
+                trigger: Trigger::RunNow("req-1".into())
+            })
+        );
+    }
+
+    #[test]
+    fn a_run_now_request_in_the_minute_of_the_last_check_runs_at_the_next_minute() {
+        let mut input = input("2026-03-01T10:00:03Z");
+        input.last_schedule = Some(ts("2026-03-01T10:00:00Z"));
+        input.run_now = Some("req-1");
+        let decision = decide(&hourly(), &input);
+        assert_eq!(decision.run, None, "the Job name of 10:00 is taken");
+        assert_eq!(decision.requeue_after, Duration::from_secs(57));
+        input.now = ts("2026-03-01T10:01:00Z");
+        assert_eq!(
+            decide(&hourly(), &input).run,
+            Some(Run {
+                slot: ts("2026-03-01T10:01:00Z"),
                 trigger: Trigger::RunNow("req-1".into())
             })
         );

@@ -445,9 +445,15 @@ pub fn report(args: &PackageArgs, report: &PackageReport) -> ExitCode {
             _ => println!("{text}"),
         },
     }
-    if report.error.is_some() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    exit_code(report)
+}
+
+/// 0 on success; on failure [`super::FINAL_FAILURE_EXIT_CODE`] when another Pod must not try again (the
+/// webhook was called, or the input is wrong), else 1.
+pub fn exit_code(report: &PackageReport) -> ExitCode {
+    match &report.error {
+        None => ExitCode::SUCCESS,
+        Some(error) if super::is_final_failure(&error.kind) => ExitCode::from(super::FINAL_FAILURE_EXIT_CODE),
+        Some(_) => ExitCode::FAILURE,
     }
 }

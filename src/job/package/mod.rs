@@ -94,6 +94,20 @@ pub enum PackageError {
     Webhook(#[from] WebhookError),
 }
 
+/// Exit code of a packaging run whose failure another Pod cannot mend: the webhook was called (whatever it
+/// answered), or the input is wrong. The packaging Job's `podFailurePolicy` fails the Job on it, so the Job
+/// controller never reruns a webhook delivery that already ran its own retries.
+pub const FINAL_FAILURE_EXIT_CODE: u8 = 3;
+
+/// Whether a failure of this kind (the result document's `error.kind`) is final: a new Pod would call the
+/// webhook again or fail the same way. Failures before the webhook (source, archive, upload) are not.
+pub fn is_final_failure(kind: &str) -> bool {
+    matches!(
+        kind,
+        "InvalidArgument" | "InsufficientData" | "WebhookRejected" | "WebhookFailed"
+    )
+}
+
 impl PackageError {
     /// The machine-readable kind in the result document.
     pub fn kind(&self) -> &'static str {
@@ -450,6 +464,37 @@ pub fn work_dir(base: Option<&Path>) -> std::io::Result<tempfile::TempDir> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_and_input_failures_are_final_and_infrastructure_failures_are_not() {
+        let rejected = PackageError::Webhook(WebhookError::Rejected {
+            status: 400,
+            body: "bad".into(),
+            attempts: vec![],
+        });
+        let exhausted = PackageError::Webhook(WebhookError::Exhausted {
+            last: "HTTP 503".into(),
+            attempts: vec![],
+        });
+        for final_error in [
+            rejected,
+            exhausted,
+            PackageError::InvalidArgument("x".into()),
+            PackageError::NoPoints,
+        ] {
+            assert!(is_final_failure(final_error.kind()), "{}", final_error.kind());
+        }
+        for retryable in [
+            PackageError::Source("down".into()),
+            PackageError::Objects(3),
+            PackageError::WorkDir {
+                path: "/work".into(),
+                message: "full".into(),
+            },
+        ] {
+            assert!(!is_final_failure(retryable.kind()), "{}", retryable.kind());
+        }
+    }
 
     #[test]
     fn the_key_follows_prefix_namespace_event_and_format() {

@@ -1,9 +1,9 @@
-//! The retraining webhook call (DESIGN §4): JSON body, `Idempotency-Key`, optional bearer token and HMAC
-//! signature, retries with exponential backoff and jitter on connection errors, timeouts, 5xx and 429
-//! (honouring `Retry-After`); other 4xx fail at once. The response body is read up to
-//! [`MAX_RESPONSE_BYTES`] and a returned job id is kept only up to [`MAX_JOB_ID_LEN`], so no answer can make
-//! the result document too large; the URL (which may hold a token) appears in no error text beyond its
-//! origin. Network I/O; the retry schedule and the response parsing are pure.
+//! The retraining webhook call (docs/reference/jobs.md): JSON body, `Idempotency-Key`, optional bearer token
+//! and HMAC signature, retries with exponential backoff and jitter on connection errors, timeouts, 5xx and 429
+//! (honouring `Retry-After`); other 4xx fail at once. The response body is read up to [`MAX_RESPONSE_BYTES`]
+//! and a returned job id is kept only up to [`MAX_JOB_ID_LEN`], so no answer can make the result document
+//! too large; the URL (which may hold a token) appears in no error text beyond its origin. Network I/O; the
+//! retry schedule and the response parsing are pure.
 
 use std::time::{Duration, Instant};
 
