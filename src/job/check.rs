@@ -13,6 +13,7 @@ use crate::api::parse_duration;
 use crate::api::v1alpha1::{DataSource, DetectorSpec, PayloadFilter, SampleCounts, TimeWindow};
 use crate::drift::{self, DriftError, EngineConfig, Sample};
 use crate::job::cli::TimestampFormatArg;
+use crate::job::redact::redact_urls;
 use crate::job::result::{CheckOutcome, CheckReport, ReportWindows, SkippedCounts, encode_check_report};
 use crate::source::qdrant::{QdrantConfig, QdrantSource};
 use crate::source::{PointSchema, SourceError, TimeRange, WindowQuery, WindowSample};
@@ -520,7 +521,7 @@ pub fn run(args: &CheckArgs) -> CheckReport {
     });
     match outcome {
         Ok(outcome) => CheckReport::success(&plan.check_id, outcome),
-        Err(err) => CheckReport::failure(&plan.check_id, err.kind(), err.to_string()),
+        Err(err) => CheckReport::failure(&plan.check_id, err.kind(), redact_urls(&err.to_string())),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::redact::redact_urls;
 use crate::api::v1alpha1::{DataSource, Method, SampleCounts, TimeWindow};
 
 /// `apiVersion` of every result document this build writes.
@@ -127,7 +128,7 @@ impl CheckReport {
     pub fn success(check_id: impl Into<String>, outcome: CheckOutcome) -> Self {
         Self {
             api_version: RESULT_API_VERSION.to_string(),
-            kind: "CheckResult".to_string(),
+            kind: CHECK_RESULT_KIND.to_string(),
             check_id: check_id.into(),
             result: Some(outcome),
             error: None,
@@ -137,7 +138,7 @@ impl CheckReport {
     pub fn failure(check_id: impl Into<String>, kind: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             api_version: RESULT_API_VERSION.to_string(),
-            kind: "CheckResult".to_string(),
+            kind: CHECK_RESULT_KIND.to_string(),
             check_id: check_id.into(),
             result: None,
             error: Some(JobError {
@@ -154,6 +155,59 @@ pub enum ResultError {
     Malformed(#[from] serde_json::Error),
     #[error("result document has apiVersion {0:?}, this build reads {RESULT_API_VERSION}")]
     UnknownVersion(String),
+    #[error("result document has kind {found:?}, expected {expected}")]
+    WrongKind { found: String, expected: &'static str },
+    #[error("result document is about {field} {found:?}, but the Job that produced it is for {expected:?}")]
+    WrongSubject {
+        field: &'static str,
+        found: String,
+        expected: String,
+    },
+}
+
+/// `kind` of a check Job's result document.
+pub const CHECK_RESULT_KIND: &str = "CheckResult";
+/// `kind` of a packaging Job's result document.
+pub const PACKAGE_RESULT_KIND: &str = "PackageResult";
+
+impl CheckReport {
+    /// Refuses a document that is not the check result of the Job `check_id` (the Job's name).
+    pub fn validate_for(&self, check_id: &str) -> Result<(), ResultError> {
+        if self.kind != CHECK_RESULT_KIND {
+            return Err(ResultError::WrongKind {
+                found: self.kind.clone(),
+                expected: CHECK_RESULT_KIND,
+            });
+        }
+        if self.check_id != check_id {
+            return Err(ResultError::WrongSubject {
+                field: "checkId",
+                found: self.check_id.clone(),
+                expected: check_id.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl PackageReport {
+    /// Refuses a document that is not the packaging result of the event `event_id` (`<namespace>/<name>`).
+    pub fn validate_for(&self, event_id: &str) -> Result<(), ResultError> {
+        if self.kind != PACKAGE_RESULT_KIND {
+            return Err(ResultError::WrongKind {
+                found: self.kind.clone(),
+                expected: PACKAGE_RESULT_KIND,
+            });
+        }
+        if self.event != event_id {
+            return Err(ResultError::WrongSubject {
+                field: "event",
+                found: self.event.clone(),
+                expected: event_id.to_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Reads a result document from a termination message.
@@ -166,9 +220,12 @@ pub fn parse_check_report(text: &str) -> Result<CheckReport, ResultError> {
 }
 
 /// Serializes a report compactly, dropping the summary and then shortening messages until it fits the
-/// termination-message limit.
+/// termination-message limit. URLs in the error message are cut to their origin.
 pub fn encode_check_report(report: &CheckReport) -> String {
     let mut report = report.clone();
+    if let Some(error) = report.error.as_mut() {
+        error.message = redact_urls(&error.message);
+    }
     let mut text = serde_json::to_string(&report).unwrap_or_default();
     if text.len() > MAX_RESULT_BYTES {
         if let Some(outcome) = report.result.as_mut() {
@@ -257,7 +314,7 @@ impl PackageReport {
     pub fn success(event: impl Into<String>, outcome: PackageOutcome) -> Self {
         Self {
             api_version: RESULT_API_VERSION.to_string(),
-            kind: "PackageResult".to_string(),
+            kind: PACKAGE_RESULT_KIND.to_string(),
             event: event.into(),
             result: Some(outcome),
             error: None,
@@ -273,7 +330,7 @@ impl PackageReport {
     ) -> Self {
         Self {
             api_version: RESULT_API_VERSION.to_string(),
-            kind: "PackageResult".to_string(),
+            kind: PACKAGE_RESULT_KIND.to_string(),
             event: event.into(),
             result: None,
             error: Some(JobError {
@@ -295,9 +352,12 @@ pub fn parse_package_report(text: &str) -> Result<PackageReport, ResultError> {
 }
 
 /// Serializes a packaging report compactly, shortening the error message until it fits the
-/// termination-message limit.
+/// termination-message limit. URLs in the error message are cut to their origin.
 pub fn encode_package_report(report: &PackageReport) -> String {
     let mut report = report.clone();
+    if let Some(error) = report.error.as_mut() {
+        error.message = redact_urls(&error.message);
+    }
     let mut text = serde_json::to_string(&report).unwrap_or_default();
     if text.len() > MAX_RESULT_BYTES {
         if let Some(error) = report.error.as_mut() {
@@ -374,6 +434,37 @@ mod tests {
     }
 
     #[test]
+    fn a_document_of_another_kind_or_subject_is_refused() {
+        let check = CheckReport::failure("frames-202603010200", "SourceUnavailable", "down");
+        assert!(check.validate_for("frames-202603010200").is_ok());
+        assert!(matches!(
+            check.validate_for("frames-202603010300"),
+            Err(ResultError::WrongSubject { field: "checkId", .. })
+        ));
+        let mut wrong_kind = check.clone();
+        wrong_kind.kind = PACKAGE_RESULT_KIND.into();
+        let err = wrong_kind.validate_for("frames-202603010200").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "result document has kind \"PackageResult\", expected CheckResult"
+        );
+
+        let package = PackageReport::success("ml/frames-1", PackageOutcome::default());
+        assert!(package.validate_for("ml/frames-1").is_ok());
+        let err = package.validate_for("ml/frames-2").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "result document is about event \"ml/frames-1\", but the Job that produced it is for \"ml/frames-2\""
+        );
+        let mut wrong_kind = package.clone();
+        wrong_kind.kind = CHECK_RESULT_KIND.into();
+        assert!(matches!(
+            wrong_kind.validate_for("ml/frames-1"),
+            Err(ResultError::WrongKind { .. })
+        ));
+    }
+
+    #[test]
     fn a_package_report_round_trips_and_stays_small() {
         let outcome = PackageOutcome {
             s3_uri: Some("s3://b/batches/ns/e/batch.tar.gz".into()),
@@ -389,6 +480,46 @@ mod tests {
         let text = encode_package_report(&report);
         assert!(text.contains(r#""kind":"PackageResult""#));
         assert!(text.contains(r#""s3Uri":"s3://b/batches/ns/e/batch.tar.gz""#));
+        assert_eq!(parse_package_report(&text).unwrap(), report);
+    }
+
+    #[test]
+    fn urls_in_error_messages_keep_only_their_origin() {
+        let message = "connection failed: error sending request for url (http://hooks:8080/x?token=SECRET)";
+        let text = encode_package_report(&PackageReport::failure("ns/e", "WebhookFailed", message, None));
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(text.contains("(http://hooks:8080)"), "{text}");
+        let text = encode_check_report(&CheckReport::failure(
+            "m-1",
+            "SourceUnavailable",
+            "http://user:SECRET@qdrant:6334/ unreachable",
+        ));
+        assert!(!text.contains("SECRET"), "{text}");
+    }
+
+    #[test]
+    fn the_largest_successful_package_report_fits_the_termination_message() {
+        let outcome = PackageOutcome {
+            s3_uri: Some(format!("s3://{}/{}", "b".repeat(63), "k".repeat(1024))),
+            sha256: Some("ab".repeat(32)),
+            size_bytes: Some(u64::MAX),
+            points: u64::MAX,
+            points_available: Some(u64::MAX),
+            objects: Some(ObjectCounts {
+                included: u64::MAX,
+                missing: u64::MAX,
+                bytes: u64::MAX,
+            }),
+            reused: true,
+            // The webhook's job id is capped; the worst case escapes every byte as \u00XX.
+            retraining_job_id: Some("\u{1}".repeat(crate::job::package::webhook::MAX_JOB_ID_LEN)),
+            attempts: u32::MAX,
+            duration_seconds: f64::MAX,
+        };
+        let name = "e".repeat(253);
+        let report = PackageReport::success(format!("{name}/{name}"), outcome);
+        let text = encode_package_report(&report);
+        assert!(text.len() <= MAX_RESULT_BYTES, "{} bytes", text.len());
         assert_eq!(parse_package_report(&text).unwrap(), report);
     }
 

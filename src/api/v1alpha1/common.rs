@@ -246,3 +246,37 @@ impl DetectorSpec {
         }
     }
 }
+
+/// Significant digits of the scores shown in `kubectl get` columns.
+pub const DISPLAY_DIGITS: usize = 4;
+
+/// `score` rounded to [`DISPLAY_DIGITS`] significant digits, for printer columns (status keeps the full
+/// value alongside). `None` for NaN and infinities, which JSON cannot hold.
+pub fn display_score(score: f64) -> Option<f64> {
+    if !score.is_finite() {
+        return None;
+    }
+    // Formatting rounds to nearest, ties to even on the decimal digits, exactly as a reader would.
+    format!("{:.*e}", DISPLAY_DIGITS - 1, score).parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_scores_keep_four_significant_digits() {
+        assert_eq!(display_score(0.111_588_532_403_535_96), Some(0.1116));
+        assert_eq!(
+            serde_json::to_string(&display_score(0.111_588_532_403_535_96)).unwrap(),
+            "0.1116"
+        );
+        assert_eq!(display_score(0.000_123_456), Some(0.000_123_5));
+        assert_eq!(display_score(12_345.678), Some(12_350.0));
+        assert_eq!(display_score(0.5), Some(0.5));
+        assert_eq!(display_score(0.0), Some(0.0));
+        assert_eq!(display_score(-0.042_424_2), Some(-0.042_42));
+        assert_eq!(display_score(f64::NAN), None);
+        assert_eq!(display_score(f64::INFINITY), None);
+    }
+}

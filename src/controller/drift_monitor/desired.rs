@@ -37,6 +37,9 @@ pub mod annotations {
     pub const RUN_NOW: &str = "driftwatch.dev/run-now";
     /// On a check Job: its slot time (RFC 3339).
     pub const SLOT: &str = "driftwatch.dev/slot";
+    /// On a finished check Job: its result is part of the monitor's status (set once it was written), so
+    /// whether a Job was processed does not depend on how much history the status keeps.
+    pub const PROCESSED: &str = "driftwatch.dev/processed";
 }
 
 /// Path of the termination log the check writes its result to.

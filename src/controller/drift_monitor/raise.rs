@@ -14,6 +14,7 @@ use super::{
 use crate::{
     api::v1alpha1::{
         Decision, DriftEvent, DriftEventSpec, DriftEventStatus, MonitorRef, Phase, PhaseTransition,
+        display_score,
     },
     job::result::CheckOutcome,
 };
@@ -154,6 +155,7 @@ pub fn plan(
             occurrences: Some(1),
             last_seen: Some(Time(slot)),
             latest_score: Some(score),
+            drift_score_rounded: display_score(score),
             latest_check_id: Some(check_id.to_string()),
             transitions: vec![PhaseTransition {
                 phase: Phase::NeedsReview,

@@ -2,11 +2,17 @@
 //! Pure: takes the previous status, the finished checks and `now`; no I/O.
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::{
+    api::batch::v1::Job,
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+};
+
+use super::desired::annotations;
 
 use crate::{
     api::v1alpha1::{
-        CheckResultSummary, CheckWindows, DetectorScore, DriftMonitorStatus, HistoryEntry, condition, reason,
+        CheckResultSummary, CheckWindows, DetectorScore, DriftMonitorStatus, HistoryEntry, condition,
+        display_score, reason,
     },
     job::result::{CheckOutcome, JobError},
 };
@@ -34,6 +40,19 @@ pub struct FinishedCheck {
 pub fn is_processed(status: &DriftMonitorStatus, check_id: &str) -> bool {
     status.last_processed_check_id.as_deref() == Some(check_id)
         || status.history.iter().any(|h| h.check_id == check_id)
+}
+
+/// Whether a finished Job's result is part of the status: marked on the Job (independent of how much
+/// history the status keeps), or named in the status (Jobs processed before the mark existed, or a restart
+/// between the status write and the mark).
+pub fn job_processed(job: &Job, status: &DriftMonitorStatus) -> bool {
+    let marked = job
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(annotations::PROCESSED))
+        .is_some_and(|v| v == "true");
+    marked || is_processed(status, job.metadata.name.as_deref().unwrap_or_default())
 }
 
 /// Upserts a condition by type; `lastTransitionTime` moves only when the status value changes.
@@ -168,6 +187,7 @@ pub fn record_check(status: &mut DriftMonitorStatus, check: &FinishedCheck, gene
         CheckResult::Succeeded(outcome) => {
             let summary = summary(&check.check_id, outcome);
             status.last_score = summary.scores.first().map(|s| s.score);
+            status.last_score_rounded = status.last_score.and_then(display_score);
             status.last_successful_time = Some(Time(check.finished_at));
             push_history(
                 status,
@@ -285,6 +305,8 @@ pub fn set_readiness(
         }
     }
     status.observed_generation = generation;
+    // Monitors whose last check predates the rounded column get it without waiting for the next check.
+    status.last_score_rounded = status.last_score.and_then(display_score);
 }
 
 /// True when the two statuses differ in anything but condition timestamps.
@@ -366,6 +388,7 @@ mod tests {
             Some(1),
         );
         assert_eq!(status.last_score, Some(0.02));
+        assert_eq!(status.last_score_rounded, Some(0.02));
         assert_eq!(status.last_result.as_ref().unwrap().check_id, "m-1");
         assert_eq!(status.history.len(), 1);
         assert_eq!(status.last_processed_check_id.as_deref(), Some("m-1"));
@@ -489,12 +512,65 @@ mod tests {
     }
 
     #[test]
+    fn a_marked_job_counts_as_processed_after_its_entry_left_the_history() {
+        let mut status = DriftMonitorStatus::default();
+        let start = ts("2026-01-01T00:00:00Z");
+        for i in 0..60 {
+            let slot = start + jiff::SignedDuration::from_hours(i);
+            record_check(
+                &mut status,
+                &success(&format!("m-{i}"), &slot.to_string(), 0.0, false),
+                None,
+            );
+        }
+        let job = |name: &str, marked: bool| {
+            let mut job = Job::default();
+            job.metadata.name = Some(name.to_string());
+            if marked {
+                job.metadata.annotations = Some(
+                    [(annotations::PROCESSED.to_string(), "true".to_string())]
+                        .into_iter()
+                        .collect(),
+                );
+            }
+            job
+        };
+        assert!(!is_processed(&status, "m-3"), "m-3 left the 50-entry history");
+        assert!(job_processed(&job("m-3", true), &status));
+        assert!(!job_processed(&job("m-3", false), &status));
+        assert!(job_processed(&job("m-59", false), &status));
+    }
+
+    #[test]
     fn recording_the_same_check_twice_keeps_one_history_entry() {
         let mut status = DriftMonitorStatus::default();
         let check = success("m-1", "2026-03-01T02:00:00Z", 0.02, false);
         record_check(&mut status, &check, None);
         record_check(&mut status, &check, None);
         assert_eq!(status.history.len(), 1);
+    }
+
+    #[test]
+    fn the_score_column_shows_four_significant_digits_while_last_score_keeps_all() {
+        let mut status = DriftMonitorStatus::default();
+        record_check(
+            &mut status,
+            &success("m-1", "2026-03-01T02:00:00Z", 0.111_588_532_403_535_96, true),
+            Some(1),
+        );
+        assert_eq!(status.last_score, Some(0.111_588_532_403_535_96));
+        assert_eq!(status.last_score_rounded, Some(0.1116));
+        let mut upgraded = DriftMonitorStatus {
+            last_score: Some(0.042_424_242),
+            ..DriftMonitorStatus::default()
+        };
+        set_readiness(
+            &mut upgraded,
+            &Readiness::Scheduled,
+            Some(1),
+            ts("2026-03-01T03:00:00Z"),
+        );
+        assert_eq!(upgraded.last_score_rounded, Some(0.042_42));
     }
 
     #[test]
