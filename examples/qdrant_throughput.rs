@@ -1,10 +1,14 @@
-//! Measures how fast `driftwatch`'s Qdrant source reads a large window from the gRPC test server, and
-//! the reader's peak memory. The server runs in a child process so the reader's peak RSS is its own.
+//! Measures how `driftwatch`'s Qdrant source reads one window from the gRPC test server: wall time, points
+//! read, CPU time of the reader and of the server, and the reader's peak memory. The server runs in a
+//! child process (so the reader's peak RSS and CPU time are its own) and holds exactly the window.
 //!
 //! ```text
-//! cargo run --release --example qdrant_throughput -- [POINTS] [DIM] [MAX_SAMPLE] [PAGE_SIZE]
+//! cargo run --release --example qdrant_throughput -- [--points N] [--dim D] [--max M]
+//!     [--mode random|sampleKey|reservoir] [--strata K] [--concurrency C] [--page P]
 //! ```
-//! Defaults: 100000 points × 768-d, sample max 100000 (every point kept), pages of 512.
+//! Defaults: 100000 points × 768-d, max 100000 (every point kept: a whole-window read), random, 8 strata,
+//! 4 at a time, pages of about 4 MiB. Every point carries a `sample_key` payload field (as
+//! `driftwatch qdrant-load --sample-key-field sample_key` writes it). Prints one markdown table row.
 
 #[path = "../tests/support/qdrant_server.rs"]
 mod qdrant_server;
@@ -15,29 +19,52 @@ use std::time::Instant;
 
 use driftwatch::api::v1alpha1::TimestampFormat;
 use driftwatch::source::qdrant::{QdrantConfig, QdrantSource};
-use driftwatch::source::{PointSchema, TimeRange, WindowQuery};
+use driftwatch::source::sampling::sample_key_of_id;
+use driftwatch::source::{PointSchema, Sampling, TimeRange, WindowQuery};
 use qdrant_server::{TestPoint, TestQdrant, VectorShape};
 use rand::{Rng, SeedableRng};
 
 const START: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 
-fn arg(index: usize, default: usize) -> usize {
-    std::env::args()
-        .nth(index)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
+/// `--name value` from the command line.
+fn flag(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == &format!("--{name}"))
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn number(name: &str, default: usize) -> usize {
+    flag(name).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_kib("/proc/self/status", "VmHWM:")
+}
+
+fn status_kib(path: &str, field: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
         })
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// User + system CPU seconds of a process (fields 14 and 15 of /proc/<pid>/stat).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    // In USER_HZ, 100 per second on Linux.
+    ticks / 100.0
 }
 
 async fn serve(points: usize, dim: usize) {
@@ -52,13 +79,17 @@ async fn serve(points: usize, dim: usize) {
                 TestPoint::new(
                     i as u64,
                     v,
-                    serde_json::json!({"timestamp": START + i as i64, "confidence": 0.5}),
+                    serde_json::json!({
+                        "timestamp": START + i as i64,
+                        "confidence": 0.5,
+                        "sample_key": sample_key_of_id(i as u64),
+                    }),
                 )
             })
             .collect();
         server.insert("bench", chunk);
     }
-    println!("{}", server.url);
+    println!("{} {}", server.url, std::process::id());
     std::io::stdout().flush().ok();
     // Serve until the parent closes our stdin.
     let _ = tokio::task::spawn_blocking(|| {
@@ -70,30 +101,44 @@ async fn serve(points: usize, dim: usize) {
 
 #[tokio::main]
 async fn main() {
-    let points = arg(1, 100_000);
-    let dim = arg(2, 768);
-    let max = arg(3, 100_000);
-    let page = arg(4, 512);
+    let points = number("points", 100_000);
+    let dim = number("dim", 768);
+    let max = number("max", 100_000);
+    let strata = number("strata", 8);
+    let concurrency = number("concurrency", 4);
+    let page = flag("page").and_then(|p| p.parse::<u32>().ok());
+    let mode = flag("mode").unwrap_or_else(|| "random".into());
     if std::env::var_os("DRIFTWATCH_BENCH_SERVE").is_some() {
         serve(points, dim).await;
         return;
     }
+    let sampling = match mode.as_str() {
+        "random" => Sampling::Random,
+        "sampleKey" => Sampling::SampleKey {
+            field: "sample_key".into(),
+        },
+        "reservoir" => Sampling::Reservoir,
+        other => panic!("--mode {other}: use random, sampleKey or reservoir"),
+    };
     let exe = std::env::current_exe().expect("current exe");
     let mut child = Command::new(exe)
-        .args([points.to_string(), dim.to_string()])
+        .args(["--points", &points.to_string(), "--dim", &dim.to_string()])
         .env("DRIFTWATCH_BENCH_SERVE", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn server");
-    let mut url = String::new();
+    let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut url)
+        .read_line(&mut line)
         .expect("server url");
-    let url = url.trim().to_string();
+    let mut parts = line.split_whitespace();
+    let url = parts.next().expect("url").to_string();
+    let server_pid = parts.next().expect("pid").to_string();
 
     let mut config = QdrantConfig::new(&url);
-    config.page_size = page as u32;
+    config.page_size = page;
+    config.concurrency = concurrency;
     let schema = PointSchema {
         vector_name: None,
         timestamp_field: "timestamp".into(),
@@ -111,28 +156,34 @@ async fn main() {
         max_points: max,
         seed: 42,
         stream: 1,
+        sampling,
+        strata,
     };
     let rss_before = peak_rss_kib();
+    let (cpu_before, server_before) = (cpu_seconds("self"), cpu_seconds(&server_pid));
     let started = Instant::now();
     let sample = source.read_window(&query).await.expect("read window");
     let seconds = started.elapsed().as_secs_f64();
+    let (cpu, server_cpu) = (
+        cpu_seconds("self") - cpu_before,
+        cpu_seconds(&server_pid) - server_before,
+    );
     let rss = peak_rss_kib();
     drop(child.stdin.take());
     let _ = child.wait();
 
     let megabytes = sample.scanned as f64 * dim as f64 * 4.0 / 1e6;
-    let sample_mb = sample.embeddings.len() as f64 * 4.0 / 1e6;
+    let page_text = page.map(|p| p.to_string()).unwrap_or_else(|| "auto".into());
     println!(
-        "read {} points × {dim}-d (page {page}) in {seconds:.2}s: {:.0} points/s, {:.1} MB/s of vectors",
+        "| {points} × {dim} | {max} | {} | {strata} × {concurrency} | {page_text} | {:.2} s | {} | {:.0} points/s ({:.0} MB/s) | {cpu:.2} s | {server_cpu:.2} s | {:.1} MiB (idle {:.1}) |",
+        sample.method.as_str(),
+        seconds,
         sample.scanned,
         sample.scanned as f64 / seconds,
-        megabytes / seconds
-    );
-    println!(
-        "sample kept {} of {} available ({sample_mb:.1} MB); reader peak RSS {:.1} MiB (before the read {:.1} MiB)",
-        sample.sampled(),
-        sample.available,
+        megabytes / seconds,
         rss as f64 / 1024.0,
-        rss_before as f64 / 1024.0
+        rss_before as f64 / 1024.0,
     );
+    assert_eq!(sample.available, points as u64);
+    assert_eq!(sample.sampled(), max.min(points));
 }

@@ -7,9 +7,18 @@
 //! point id, `offset` inclusive, `next_page_offset` = first id of the next page, payload and vector
 //! selectors), exact count, and filters (`must`, `must_not`, `should`, nested filters; field conditions
 //! `match` keyword/integer/boolean/keywords, numeric `range`, `datetime_range` on RFC 3339 text,
-//! `is_empty`, `has_id`; array values match when any element does; dotted keys). With an API key set,
-//! every call must carry it in the `api-key` metadata (else `PermissionDenied`). Knobs for failure tests:
-//! a delay before every answer, and a number of calls to fail with `Unavailable`.
+//! `is_empty`, `has_id`; array values match when any element does; dotted keys), and the Query API's
+//! random sample (`query: sample: random`) as Qdrant 1.19 does it (`lib/collection/src/shards/local_shard/
+//! scroll.rs`, `scroll_randomly`): `limit` (default 10, at least 1) points drawn without replacement from
+//! the points that match the filter (the filter is applied before sampling), `offset` ignored, payload and
+//! vector selectors as for scroll (a point without the selected vector comes back without it), score 1,
+//! in no particular order. Points live in segments (one by default; `set_segment_points` cuts them into
+//! segments of that many points in insertion order, as Qdrant's appendable segments fill up): each segment
+//! draws up to `limit` of its matching points uniformly, and the answer picks from the segments with
+//! weights proportional to each segment's *total* point count — not its matching count — until a picked
+//! segment runs out, then fills up from the others in segment order. With an API key set, every call must
+//! carry it in the `api-key` metadata (else `PermissionDenied`). Knobs for failure tests: a delay before
+//! every answer, and a number of calls to fail with `Unavailable`.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -96,12 +105,41 @@ struct Collection {
     /// Vector names ("" for the unnamed one) with cosine distance: Qdrant normalizes those on upsert.
     cosine: Vec<String>,
     points: BTreeMap<Key, Stored>,
+    /// Points written so far (the next point's sequence number).
+    written: u64,
+}
+
+impl Collection {
+    fn new(shape: VectorShape, cosine: Vec<String>) -> Self {
+        Self {
+            shape,
+            cosine,
+            points: BTreeMap::new(),
+            written: 0,
+        }
+    }
+
+    /// Stores a point; a new or rewritten point goes to the newest segment, as in Qdrant.
+    fn store(&mut self, key: Key, vectors: HashMap<String, Vec<f32>>, payload: HashMap<String, Value>) {
+        let seq = self.written;
+        self.written += 1;
+        self.points.insert(
+            key,
+            Stored {
+                vectors,
+                payload,
+                seq,
+            },
+        );
+    }
 }
 
 #[derive(Clone)]
 struct Stored {
     vectors: HashMap<String, Vec<f32>>,
     payload: HashMap<String, Value>,
+    /// Write order: which segment the point lives in.
+    seq: u64,
 }
 
 #[derive(Default)]
@@ -110,6 +148,10 @@ struct State {
     delay_ms: AtomicU64,
     fail_next: AtomicU32,
     calls: AtomicU64,
+    /// Points per segment (0: one segment).
+    segment_points: AtomicU64,
+    /// Calls by method name.
+    by_method: std::sync::Mutex<HashMap<&'static str, u64>>,
 }
 
 /// A running test server; stops when dropped.
@@ -180,14 +222,23 @@ impl TestQdrant {
 
     /// Creates (or replaces) a collection.
     pub fn create_collection(&self, name: &str, shape: VectorShape) {
-        self.state.collections.write().expect("lock").insert(
-            name.to_string(),
-            Collection {
-                shape,
-                cosine: Vec::new(),
-                points: BTreeMap::new(),
-            },
-        );
+        self.state
+            .collections
+            .write()
+            .expect("lock")
+            .insert(name.to_string(), Collection::new(shape, Vec::new()));
+    }
+
+    /// Cuts every collection into segments of `n` points in write order (0: one segment), for Qdrant's
+    /// cross-segment weighting of random samples.
+    pub fn set_segment_points(&self, n: u64) {
+        self.state.segment_points.store(n, Ordering::SeqCst);
+    }
+
+    /// Calls of one gRPC method (e.g. "scroll", "count", "query") answered or failed so far.
+    pub fn calls_of(&self, method: &str) -> u64 {
+        let counts = self.state.by_method.lock().expect("lock");
+        counts.get(method).copied().unwrap_or(0)
     }
 
     /// Inserts points directly, without the dimension check of `upsert` (to stage broken data).
@@ -200,13 +251,7 @@ impl TestQdrant {
                 .into_iter()
                 .map(|(k, v)| (k, json_to_value(v)))
                 .collect();
-            target.points.insert(
-                Key::Num(p.id),
-                Stored {
-                    vectors: p.vectors,
-                    payload,
-                },
-            );
+            target.store(Key::Num(p.id), p.vectors, payload);
         }
     }
 
@@ -270,8 +315,15 @@ fn not_found(name: &str) -> Status {
 
 impl Service {
     /// The failure and delay knobs, applied at the start of every call.
-    async fn enter(&self) -> Result<(), Status> {
+    async fn enter(&self, method: &'static str) -> Result<(), Status> {
         self.state.calls.fetch_add(1, Ordering::SeqCst);
+        *self
+            .state
+            .by_method
+            .lock()
+            .expect("lock")
+            .entry(method)
+            .or_default() += 1;
         let delay = self.state.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -294,7 +346,7 @@ impl Qdrant for Service {
         &self,
         _request: Request<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckReply>, Status> {
-        self.enter().await?;
+        self.enter("health_check").await?;
         Ok(Response::new(HealthCheckReply {
             title: "qdrant - vector search engine (driftwatch test server)".to_string(),
             version: "1.15.0".to_string(),
@@ -309,7 +361,7 @@ impl Collections for Service {
         &self,
         request: Request<GetCollectionInfoRequest>,
     ) -> Result<Response<GetCollectionInfoResponse>, Status> {
-        self.enter().await?;
+        self.enter("get").await?;
         let name = request.into_inner().collection_name;
         let collections = self.state.collections.read().expect("lock");
         let collection = collections.get(&name).ok_or_else(|| not_found(&name))?;
@@ -347,7 +399,7 @@ impl Collections for Service {
         &self,
         _request: Request<ListCollectionsRequest>,
     ) -> Result<Response<ListCollectionsResponse>, Status> {
-        self.enter().await?;
+        self.enter("list").await?;
         let collections = self.state.collections.read().expect("lock");
         let mut names: Vec<&String> = collections.keys().collect();
         names.sort();
@@ -364,7 +416,7 @@ impl Collections for Service {
         &self,
         request: Request<CreateCollection>,
     ) -> Result<Response<CollectionOperationResponse>, Status> {
-        self.enter().await?;
+        self.enter("create").await?;
         let request = request.into_inner();
         let is_cosine = |p: &VectorParams| p.distance == Distance::Cosine as i32;
         let (shape, cosine) = match request.vectors_config.and_then(|c| c.config) {
@@ -396,14 +448,7 @@ impl Collections for Service {
                 request.collection_name
             )));
         }
-        collections.insert(
-            request.collection_name,
-            Collection {
-                shape,
-                cosine,
-                points: BTreeMap::new(),
-            },
-        );
+        collections.insert(request.collection_name, Collection::new(shape, cosine));
         Ok(Response::new(CollectionOperationResponse {
             result: true,
             time: 0.0,
@@ -414,7 +459,7 @@ impl Collections for Service {
         &self,
         request: Request<DeleteCollection>,
     ) -> Result<Response<CollectionOperationResponse>, Status> {
-        self.enter().await?;
+        self.enter("delete").await?;
         let name = request.into_inner().collection_name;
         let removed = self.state.collections.write().expect("lock").remove(&name);
         Ok(Response::new(CollectionOperationResponse {
@@ -427,7 +472,7 @@ impl Collections for Service {
         &self,
         request: Request<CollectionExistsRequest>,
     ) -> Result<Response<CollectionExistsResponse>, Status> {
-        self.enter().await?;
+        self.enter("collection_exists").await?;
         let name = request.into_inner().collection_name;
         let exists = self.state.collections.read().expect("lock").contains_key(&name);
         Ok(Response::new(CollectionExistsResponse {
@@ -526,7 +571,7 @@ impl Points for Service {
         &self,
         request: Request<UpsertPoints>,
     ) -> Result<Response<PointsOperationResponse>, Status> {
-        self.enter().await?;
+        self.enter("upsert").await?;
         let request = request.into_inner();
         let mut collections = self.state.collections.write().expect("lock");
         let collection = collections
@@ -569,16 +614,10 @@ impl Points for Service {
                     Some(_) => {}
                 }
             }
-            staged.push((
-                key,
-                Stored {
-                    vectors,
-                    payload: point.payload,
-                },
-            ));
+            staged.push((key, vectors, point.payload));
         }
-        for (key, stored) in staged {
-            collection.points.insert(key, stored);
+        for (key, vectors, payload) in staged {
+            collection.store(key, vectors, payload);
         }
         Ok(Response::new(PointsOperationResponse {
             result: Some(UpdateResult {
@@ -591,7 +630,7 @@ impl Points for Service {
     }
 
     async fn scroll(&self, request: Request<ScrollPoints>) -> Result<Response<ScrollResponse>, Status> {
-        self.enter().await?;
+        self.enter("scroll").await?;
         let request = request.into_inner();
         let collections = self.state.collections.read().expect("lock");
         let collection = collections
@@ -635,7 +674,7 @@ impl Points for Service {
     }
 
     async fn count(&self, request: Request<CountPoints>) -> Result<Response<CountResponse>, Status> {
-        self.enter().await?;
+        self.enter("count").await?;
         let request = request.into_inner();
         let collections = self.state.collections.read().expect("lock");
         let collection = collections
@@ -714,7 +753,7 @@ impl Points for Service {
         request: Request<CreateFieldIndexCollection>,
     ) -> Result<Response<PointsOperationResponse>, Status> {
         // Indexes only speed up a real Qdrant; filters here scan every point either way.
-        self.enter().await?;
+        self.enter("create_field_index").await?;
         let name = request.into_inner().collection_name;
         if !self.state.collections.read().expect("lock").contains_key(&name) {
             return Err(not_found(&name));
@@ -810,8 +849,60 @@ impl Points for Service {
         Err(unimplemented("update_batch"))
     }
 
-    async fn query(&self, _request: Request<QueryPoints>) -> Result<Response<QueryResponse>, Status> {
-        Err(unimplemented("query"))
+    async fn query(&self, request: Request<QueryPoints>) -> Result<Response<QueryResponse>, Status> {
+        self.enter("query").await?;
+        let request = request.into_inner();
+        let limit = request.limit.unwrap_or(10);
+        if limit == 0 {
+            return Err(Status::invalid_argument(
+                "Validation error in body: [limit: value 0 invalid, must be 1 or larger]",
+            ));
+        }
+        if !request.prefetch.is_empty() {
+            return Err(unimplemented("query with prefetch"));
+        }
+        match request.query.as_ref().and_then(|q| q.variant.as_ref()) {
+            Some(query::Variant::Sample(sample)) if *sample == Sample::Random as i32 => {}
+            _ => return Err(unimplemented("query other than sample: random")),
+        }
+        let collections = self.state.collections.read().expect("lock");
+        let collection = collections
+            .get(&request.collection_name)
+            .ok_or_else(|| not_found(&request.collection_name))?;
+        let segment_points = self.state.segment_points.load(Ordering::SeqCst);
+        let keys = random_sample(
+            collection,
+            request.filter.as_ref(),
+            limit as usize,
+            segment_points,
+        )?;
+        let result = keys
+            .into_iter()
+            .map(|key| {
+                let stored = &collection.points[key];
+                let point = retrieved(
+                    key,
+                    stored,
+                    &collection.shape,
+                    request.with_payload.as_ref(),
+                    request.with_vectors.as_ref(),
+                );
+                ScoredPoint {
+                    id: point.id,
+                    payload: point.payload,
+                    score: 1.0,
+                    version: 0,
+                    vectors: point.vectors,
+                    shard_key: None,
+                    order_value: None,
+                }
+            })
+            .collect();
+        Ok(Response::new(QueryResponse {
+            result,
+            time: 0.0,
+            usage: None,
+        }))
     }
 
     async fn query_batch(
@@ -845,6 +936,68 @@ impl Points for Service {
     ) -> Result<Response<SearchMatrixOffsetsResponse>, Status> {
         Err(unimplemented("search_matrix_offsets"))
     }
+}
+
+/// Qdrant's random sample of a local shard (`scroll_randomly`): per segment up to `limit` matching points
+/// in random order; then picks weighted by the segments' total sizes until a picked segment is exhausted,
+/// and fills up from the rest in segment order. Returned in no particular order.
+fn random_sample<'a>(
+    collection: &'a Collection,
+    filter: Option<&Filter>,
+    limit: usize,
+    segment_points: u64,
+) -> Result<Vec<&'a Key>, Status> {
+    use rand::Rng;
+    use rand::seq::SliceRandom;
+
+    let segment_of = |stored: &Stored| stored.seq.checked_div(segment_points).unwrap_or(0) as usize;
+    let mut totals: Vec<u64> = Vec::new();
+    let mut candidates: Vec<Vec<&Key>> = Vec::new();
+    for (key, stored) in &collection.points {
+        let segment = segment_of(stored);
+        if totals.len() <= segment {
+            totals.resize(segment + 1, 0);
+            candidates.resize_with(segment + 1, Vec::new);
+        }
+        totals[segment] += 1;
+        let keep = match filter {
+            Some(filter) => matches_filter(filter, key, stored)?,
+            None => true,
+        };
+        if keep {
+            candidates[segment].push(key);
+        }
+    }
+    let mut rng = rand::rng();
+    for list in &mut candidates {
+        list.shuffle(&mut rng);
+        list.truncate(limit);
+    }
+    let total: u64 = totals.iter().sum();
+    let mut picked: Vec<&Key> = Vec::with_capacity(limit.min(candidates.iter().map(Vec::len).sum()));
+    if total == 0 {
+        return Ok(picked);
+    }
+    while picked.len() < limit {
+        let mut ticket = rng.random_range(0..total);
+        let mut segment = 0;
+        while ticket >= totals[segment] {
+            ticket -= totals[segment];
+            segment += 1;
+        }
+        match candidates[segment].pop() {
+            Some(key) => picked.push(key),
+            None => break,
+        }
+    }
+    for key in candidates.into_iter().flatten() {
+        if picked.len() >= limit {
+            break;
+        }
+        picked.push(key);
+    }
+    picked.shuffle(&mut rng);
+    Ok(picked)
 }
 
 fn input_vectors(vectors: Option<Vectors>) -> Result<HashMap<String, Vec<f32>>, Status> {

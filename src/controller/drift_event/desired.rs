@@ -22,7 +22,7 @@ use crate::{
     },
     controller::drift_monitor::desired::{
         JobSettings, QDRANT_API_KEY_ENV, TERMINATION_LOG, controller_job, driftwatch_container, job_pod_spec,
-        json, labels, monitor_label, qdrant_source_args, rfc3339, secret_env,
+        json, labels, monitor_label, qdrant_source_args, rfc3339, sampling_args, secret_env,
     },
 };
 
@@ -152,6 +152,11 @@ pub fn package_args(
     }
     flag("sample-size", retraining.sample_size.to_string());
     flag("seed", monitor.spec.sampling.seed.to_string());
+    args.extend(sampling_args(&monitor.spec.sampling));
+    let mut flag = |flag: &str, value: String| {
+        args.push(format!("--{flag}"));
+        args.push(value);
+    };
     flag("namespace", namespace.to_string());
     flag("event", name.to_string());
     if let Some(uid) = &event.metadata.uid {
@@ -497,6 +502,8 @@ mod tests {
         assert_eq!(arg(&args, "prefix"), Some("drift/"));
         assert_eq!(arg(&args, "s3-endpoint"), Some("http://minio:9000"));
         assert_eq!(arg(&args, "sample-size"), Some("500"));
+        assert_eq!(arg(&args, "sampling-mode"), Some("random"));
+        assert_eq!(arg(&args, "strata"), Some("8"));
         assert_eq!(arg(&args, "format"), Some("tar.gz"));
         assert_eq!(arg(&args, "work-dir"), Some(WORK_DIR));
         assert!(!args.iter().any(|a| a.contains("hmac") && !a.starts_with("--")));
