@@ -853,10 +853,10 @@ mod tests {
     }
 
     #[test]
-    fn random_sampling_in_eight_strata_is_the_default() {
+    fn reservoir_sampling_in_eight_strata_is_the_default() {
         let plan = CheckPlan::from_args(&args(&["--reference", "7d"]), now()).unwrap();
-        assert_eq!(plan.reference.sampling, Sampling::Random);
-        assert_eq!(plan.comparison.sampling, Sampling::Random);
+        assert_eq!(plan.reference.sampling, Sampling::Reservoir);
+        assert_eq!(plan.comparison.sampling, Sampling::Reservoir);
         assert_eq!((plan.reference.strata, plan.read_concurrency), (8, 4));
         assert_eq!(plan.page_size, None);
     }

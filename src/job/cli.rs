@@ -30,18 +30,19 @@ impl From<TimestampFormatArg> for TimestampFormat {
 /// Sampling modes as spelled on the command line (`--sampling-mode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum SamplingModeArg {
-    /// Qdrant's random-sample query per time stratum: reads about the sample; not reproducible.
+    /// A scroll of every point into a seeded reservoir per time stratum: reads the whole window; exactly
+    /// uniform; reproducible.
     #[default]
-    #[value(name = "random")]
-    Random,
-    /// The smallest sample keys (--sample-key-field) per time stratum: reads about the sample;
-    /// reproducible.
-    #[value(name = "sampleKey")]
-    SampleKey,
-    /// A scroll of every point into a seeded reservoir per time stratum: reads the whole window;
-    /// reproducible.
     #[value(name = "reservoir")]
     Reservoir,
+    /// The smallest sample keys (--sample-key-field) per time stratum: reads about the sample; exactly
+    /// uniform; reproducible.
+    #[value(name = "sampleKey")]
+    SampleKey,
+    /// Qdrant's random-sample query per time stratum: reads about the sample; not reproducible; uniform
+    /// across strata, may favour some of Qdrant's segments within one.
+    #[value(name = "random")]
+    Random,
 }
 
 impl SamplingModeArg {
@@ -95,6 +96,7 @@ mod tests {
             Ok(Sampling::SampleKey { field: "k".into() })
         );
         assert_eq!(SamplingModeArg::Random.sampling(None), Ok(Sampling::Random));
+        assert_eq!(SamplingModeArg::default(), SamplingModeArg::Reservoir);
     }
 
     #[test]

@@ -102,6 +102,9 @@ fn the_chi_square_survival_function_matches_scipy() {
         (50.795489665621886, 19, 1e-4),
     ] {
         let got = survival(x, df);
-        assert!((got - want).abs() < 1e-9 * want.max(1e-3), "sf({x}, {df}) = {got}, scipy {want}");
+        assert!(
+            (got - want).abs() < 1e-9 * want.max(1e-3),
+            "sf({x}, {df}) = {got}, scipy {want}"
+        );
     }
 }

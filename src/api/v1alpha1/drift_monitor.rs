@@ -306,10 +306,11 @@ pub struct SamplingSpec {
     #[serde(default = "default_seed")]
     #[x_kube(validation = Rule::new("self >= 0").message("seed must be >= 0"))]
     pub seed: i64,
-    /// How a window with more points than its limit is sampled: random (default; Qdrant's random-sample
-    /// query, reads about the sample, not reproducible), sampleKey (the smallest sample keys, reads about
-    /// the sample, reproducible) or reservoir (scrolls the whole window, reproducible). A window within
-    /// its limit is always read whole.
+    /// How a window with more points than its limit is sampled: reservoir (default; scrolls the whole
+    /// window, exactly uniform, reproducible), sampleKey (the smallest sample keys; reads about the
+    /// sample, exactly uniform, reproducible; needs a key written at ingest) or random (Qdrant's
+    /// random-sample query; reads about the sample, not reproducible, uniform only at the resolution of
+    /// the strata). A window within its limit is always read whole.
     #[serde(default)]
     pub mode: SamplingMode,
     /// Payload field holding each point's sample key, a number uniform in [0, 1) written at ingest
@@ -337,15 +338,17 @@ pub struct SamplingSpec {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum SamplingMode {
-    /// Qdrant's random-sample query per time stratum: reads about the sample; not reproducible.
-    #[default]
-    Random,
-    /// The points with the smallest sample keys (rotated by the seed) per time stratum: reads about the
-    /// sample; reproducible.
-    SampleKey,
     /// Every point of the window scrolled into a seeded reservoir per time stratum: reads the whole
-    /// window; reproducible.
+    /// window; exactly uniform; reproducible.
+    #[default]
     Reservoir,
+    /// The points with the smallest sample keys (rotated by the seed) per time stratum: reads about the
+    /// sample; exactly uniform; reproducible.
+    SampleKey,
+    /// Qdrant's random-sample query per time stratum: reads about the sample; not reproducible; Qdrant
+    /// draws from its segments by their size, not by their points in the window, so the sample is
+    /// uniform across strata but may favour some segments within one.
+    Random,
 }
 
 impl SamplingMode {

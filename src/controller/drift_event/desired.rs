@@ -502,7 +502,7 @@ mod tests {
         assert_eq!(arg(&args, "prefix"), Some("drift/"));
         assert_eq!(arg(&args, "s3-endpoint"), Some("http://minio:9000"));
         assert_eq!(arg(&args, "sample-size"), Some("500"));
-        assert_eq!(arg(&args, "sampling-mode"), Some("random"));
+        assert_eq!(arg(&args, "sampling-mode"), Some("reservoir"));
         assert_eq!(arg(&args, "strata"), Some("8"));
         assert_eq!(arg(&args, "format"), Some("tar.gz"));
         assert_eq!(arg(&args, "work-dir"), Some(WORK_DIR));

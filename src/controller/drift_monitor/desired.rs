@@ -557,7 +557,7 @@ mod tests {
         assert_eq!(flag(&args, "output"), Some("json"));
         assert_eq!(flag(&args, "vector-name"), None);
         assert_eq!(flag(&args, "reference-start"), None);
-        assert_eq!(flag(&args, "sampling-mode"), Some("random"));
+        assert_eq!(flag(&args, "sampling-mode"), Some("reservoir"));
         assert_eq!(flag(&args, "strata"), Some("8"));
         assert_eq!(flag(&args, "read-concurrency"), Some("4"));
         assert_eq!(flag(&args, "sample-key-field"), None);

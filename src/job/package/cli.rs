@@ -83,9 +83,10 @@ pub struct PackageArgs {
     /// sample and the same archive).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// How a comparison window with more points than --sample-size is sampled: random (Qdrant's
-    /// random-sample query; a retried Job draws another sample), sampleKey (the smallest sample keys;
-    /// reproducible) or reservoir (every id scanned, the smallest seeded hashes; reproducible).
+    /// How a comparison window with more points than --sample-size is sampled: reservoir (every id
+    /// scanned, the smallest seeded hashes; reproducible), sampleKey (the smallest sample keys; reads
+    /// about the sample; reproducible) or random (Qdrant's random-sample query; a retried Job draws
+    /// another sample).
     #[arg(long, value_enum, default_value_t)]
     pub sampling_mode: SamplingModeArg,
     /// Payload field with each point's sample key, a number uniform in [0, 1) (for --sampling-mode

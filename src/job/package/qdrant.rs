@@ -24,7 +24,7 @@ use super::source::{IdDraw, Point, PointId, PointSource, hash_bottom_k};
 use crate::api::v1alpha1::{PayloadFilter, SamplingMethod, TimestampFormat};
 use crate::source::filter::window_filter;
 use crate::source::qdrant::{QdrantConfig, QdrantSource};
-use crate::source::{PointSchema, SourceError, TimeRange, WindowQuery};
+use crate::source::{PointSchema, Sampling, SourceError, TimeRange, WindowQuery};
 
 /// Ids per page of the id-only scroll.
 const ID_PAGE: u32 = 2048;
@@ -270,10 +270,13 @@ impl PointSource for QdrantPoints {
     type Error = QdrantPointsError;
 
     async fn sample(&self, k: usize, seed: u64) -> Result<IdDraw, Self::Error> {
+        if self.window.sampling == Sampling::Reservoir {
+            return hash_bottom_k(self, k, seed).await;
+        }
         let mut window = self.window.clone();
         window.max_points = k;
         window.seed = seed;
-        // A window within the sample size, or the reservoir mode: the seeded hash over every id.
+        // A window within the sample size: the seeded hash over every id.
         let Some(draw) = self.reader.sample_ids(&window).await? else {
             return hash_bottom_k(self, k, seed).await;
         };
