@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Checks config/grafana/driftwatch.json: valid JSON; templated by namespace and monitor; every query
-names at least one metric and only metrics the controller exports (DESIGN §5, names of the controller
-branch's src/metrics.rs); every domain query is filtered by $namespace and $monitor; every query is valid
-PromQL (written to a rules file for `promtool check rules`, after replacing Grafana's variables).
+names at least one metric and only metrics the controller exports (hack/ops_metrics.py, which
+tests/docs_reference.rs keeps equal to src/metrics.rs); every domain query is filtered by $namespace and
+$monitor; every query is valid PromQL (written to a rules file for `promtool check rules`, after replacing
+Grafana's variables).
 
 Usage: ops-check-dashboard.py DASHBOARD.json RULES_OUT.yml  (then run promtool on RULES_OUT.yml)
 Exit status 1 with a message per problem."""

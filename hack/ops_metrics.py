@@ -1,5 +1,6 @@
-"""The metric names the controller exports (DESIGN §5; names as in the controller's src/metrics.rs), with
-the default prefix. Shared by hack/ops-check-dashboard.py and hack/ops-check-rules.py."""
+"""The metric names the controller exports, with the default prefix (docs/reference/metrics.md;
+tests/docs_reference.rs keeps TYPES equal to the registry of src/metrics.rs). Shared by
+hack/ops-check-dashboard.py and hack/ops-check-rules.py."""
 import re
 
 EXPORTED = {

@@ -52,5 +52,6 @@ if ! hack/cluster.sh status >/dev/null 2>&1; then
 fi
 
 hack/ops-test.sh
-cargo test --locked "$@"
+# --no-fail-fast: one failing test binary does not hide the results of the others.
+cargo test --locked --no-fail-fast "$@"
 echo "all tests finished in $(( $(date +%s) - start ))s"

@@ -15,9 +15,57 @@ use crate::api::v1alpha1::{DriftEvent, DriftMonitor, Phase, condition};
 /// Default metric name prefix (the original design's names).
 pub const DEFAULT_PREFIX: &str = "video_ai";
 
+/// One metric family the controller exports, as registered (for the reference docs and their tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricInfo {
+    /// Full name, prefix included.
+    pub name: String,
+    /// `counter`, `gauge` or `histogram`.
+    pub kind: &'static str,
+    /// Label names, in registration order.
+    pub labels: Vec<String>,
+    pub help: String,
+}
+
+/// The Prometheus type of a collector, known from its Rust type.
+trait Kind {
+    const KIND: &'static str;
+}
+impl Kind for HistogramVec {
+    const KIND: &'static str = "histogram";
+}
+impl Kind for IntCounterVec {
+    const KIND: &'static str = "counter";
+}
+impl Kind for GaugeVec {
+    const KIND: &'static str = "gauge";
+}
+// The scrape-time collector holds only `GaugeVec`s.
+impl Kind for SharedCollector {
+    const KIND: &'static str = "gauge";
+}
+
+/// Registers `collector` and records what it exports.
+fn register<C: Collector + Kind + Clone + 'static>(
+    registry: &Registry,
+    prefix: &str,
+    catalogue: &mut Vec<MetricInfo>,
+    collector: &C,
+) -> Result<(), prometheus::Error> {
+    registry.register(Box::new(collector.clone()))?;
+    catalogue.extend(collector.desc().into_iter().map(|desc| MetricInfo {
+        name: format!("{prefix}_{}", desc.fq_name),
+        kind: C::KIND,
+        labels: desc.variable_labels.clone(),
+        help: desc.help.clone(),
+    }));
+    Ok(())
+}
+
 /// All metrics of the controller.
 pub struct Metrics {
     registry: Registry,
+    catalogue: Vec<MetricInfo>,
     /// `<prefix>_drift_check_duration_seconds{namespace,monitor}`.
     pub check_duration: HistogramVec,
     /// `<prefix>_drift_detected_total{namespace,monitor}`.
@@ -89,17 +137,24 @@ impl Metrics {
             &["controller"],
         )?;
         let stores = Arc::new(StoreCollector::new()?);
-        registry.register(Box::new(check_duration.clone()))?;
-        registry.register(Box::new(drift_detected.clone()))?;
-        registry.register(Box::new(check_failures.clone()))?;
-        registry.register(Box::new(retraining_triggered.clone()))?;
-        registry.register(Box::new(retraining_failed.clone()))?;
-        registry.register(Box::new(reconciles.clone()))?;
-        registry.register(Box::new(reconcile_errors.clone()))?;
-        registry.register(Box::new(reconcile_duration.clone()))?;
-        registry.register(Box::new(SharedCollector(stores.clone())))?;
+        let mut catalogue = Vec::new();
+        register(&registry, prefix, &mut catalogue, &check_duration)?;
+        register(&registry, prefix, &mut catalogue, &drift_detected)?;
+        register(&registry, prefix, &mut catalogue, &check_failures)?;
+        register(&registry, prefix, &mut catalogue, &retraining_triggered)?;
+        register(&registry, prefix, &mut catalogue, &retraining_failed)?;
+        register(&registry, prefix, &mut catalogue, &reconciles)?;
+        register(&registry, prefix, &mut catalogue, &reconcile_errors)?;
+        register(&registry, prefix, &mut catalogue, &reconcile_duration)?;
+        register(
+            &registry,
+            prefix,
+            &mut catalogue,
+            &SharedCollector(stores.clone()),
+        )?;
         Ok(Self {
             registry,
+            catalogue,
             check_duration,
             drift_detected,
             check_failures,
@@ -110,6 +165,12 @@ impl Metrics {
             reconcile_duration,
             stores,
         })
+    }
+
+    /// Every metric family registered, with its full name, type and labels. The scrape-time gauges are
+    /// listed even before a monitor has status (when `/metrics` does not show them yet).
+    pub fn catalogue(&self) -> &[MetricInfo] {
+        &self.catalogue
     }
 
     /// Adds the stores the scrape-time gauges are computed from (one pair per watched namespace scope).
@@ -253,6 +314,7 @@ impl StoreCollector {
     }
 }
 
+#[derive(Clone)]
 struct SharedCollector(Arc<StoreCollector>);
 
 impl Collector for SharedCollector {
@@ -294,6 +356,52 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("video_ai_drift_detected_total{monitor=\"frames\",namespace=\"ml\"} 1"));
         assert!(text.contains("video_ai_drift_check_duration_seconds_bucket"));
+    }
+
+    #[test]
+    fn the_catalogue_names_every_family_with_the_type_it_is_rendered_with() {
+        let metrics = Metrics::new("video_ai").unwrap();
+        let catalogue = metrics.catalogue();
+        let two = ["ml", "frames"];
+        metrics.check_duration.with_label_values(&two).observe(1.0);
+        metrics.drift_detected.with_label_values(&two).inc();
+        metrics
+            .check_failures
+            .with_label_values(&["ml", "frames", "EmptyWindow"])
+            .inc();
+        metrics.retraining_triggered.with_label_values(&two).inc();
+        metrics.retraining_failed.with_label_values(&two).inc();
+        metrics.reconciles.with_label_values(&["DriftMonitor"]).inc();
+        metrics
+            .reconcile_errors
+            .with_label_values(&["DriftMonitor", "apply_job"])
+            .inc();
+        metrics
+            .reconcile_duration
+            .with_label_values(&["DriftMonitor"])
+            .observe(0.1);
+        let rendered: Vec<(String, String)> = metrics
+            .render()
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split_once(' '))
+            .map(|(name, kind)| (name.to_string(), kind.to_string()))
+            .collect();
+        assert_eq!(rendered.len(), 8, "{rendered:?}");
+        for (name, kind) in &rendered {
+            assert!(
+                catalogue.iter().any(|m| &m.name == name && m.kind == kind),
+                "{name} ({kind}) is rendered but not in the catalogue as such"
+            );
+        }
+        // What an empty store renders nothing for: the scrape-time gauges.
+        let unrendered: Vec<&MetricInfo> = catalogue
+            .iter()
+            .filter(|m| !rendered.iter().any(|(name, _)| name == &m.name))
+            .collect();
+        assert!(!unrendered.is_empty());
+        assert!(unrendered.iter().all(|m| m.kind == "gauge"), "{unrendered:?}");
+        assert!(unrendered.iter().any(|m| m.name == "video_ai_drift_score"));
     }
 
     #[test]

@@ -84,6 +84,7 @@ async fn a_monitor_applied_with_kubectl_checks_raises_an_event_and_an_approval_d
     let cluster = Cluster::shared();
     ensure_release(cluster);
     let ns = cluster.namespace("e2e-flow").await;
+    let _cleanup = cluster.delete_on_drop(&ns);
     let client = cluster.client().await;
     let s3 = s3(cluster);
     let (qdrant, webhook) = tokio::join!(
@@ -281,7 +282,6 @@ async fn a_monitor_applied_with_kubectl_checks_raises_an_event_and_an_approval_d
         jobs_with_component(cluster, &ns, "retrain-package").await.len(),
         1
     );
-    cluster.delete_namespace(&ns).await;
 }
 
 #[tokio::test]
@@ -300,10 +300,9 @@ async fn the_real_job_controller_never_repeats_a_webhook_delivery() {
         .map(|(script, _, _)| approve_with_webhook(cluster, script));
     let outcomes = futures::future::join_all(runs).await;
     let mut report = Vec::new();
-    for ((script, expected, phase), (event, deliveries, ns)) in cases.iter().zip(outcomes) {
+    for ((script, expected, phase), (event, deliveries, pods)) in cases.iter().zip(outcomes) {
         report.push(format!(
-            "{script}: {} deliveries, {:?}",
-            deliveries,
+            "{script}: {deliveries} deliveries, {:?}",
             event_phase(&event)
         ));
         assert_eq!(deliveries, *expected, "webhook script {script}: {report:?}");
@@ -312,9 +311,7 @@ async fn the_real_job_controller_never_repeats_a_webhook_delivery() {
             Some(*phase),
             "webhook script {script}: {event:?}"
         );
-        let pods = pods_of_component(cluster, &ns, "retrain-package").await;
         assert_eq!(pods, 1, "one packaging Pod for script {script}");
-        cluster.delete_namespace(&ns).await;
     }
     eprintln!("webhook deliveries on the real Job controller: {report:?}");
 }
@@ -325,6 +322,7 @@ async fn deleting_the_controller_pod_mid_job_loses_nothing_and_repeats_nothing()
     let cluster = Cluster::shared();
     ensure_release(cluster);
     let ns = cluster.namespace("e2e-crash").await;
+    let _cleanup = cluster.delete_on_drop(&ns);
     let client = cluster.client().await;
     let s3 = s3(cluster);
     let (qdrant, webhook) = tokio::join!(
@@ -406,15 +404,16 @@ async fn deleting_the_controller_pod_mid_job_loses_nothing_and_repeats_nothing()
         status.history.iter().any(|h| h.check_id == result.check_id),
         "the check stays in the history"
     );
-    cluster.delete_namespace(&ns).await;
 }
 
-#[tokio::test]
+// Multi-threaded: the watcher must keep polling while `helm upgrade --wait` blocks this test's thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upgrade_never_runs_two_controllers_and_uninstall_keeps_crds_and_events() {
     let _alone = SHARED_RELEASE.write().await;
     let cluster = Cluster::shared();
     ensure_release(cluster);
     let ns = cluster.namespace("e2e-upgrade").await;
+    let _cleanup = cluster.delete_on_drop(&ns);
     let client = cluster.client().await;
     let qdrant = deploy_testbed(cluster, &ns, "qdrant", &["qdrant"]).await;
     load_example_data(cluster, &qdrant);
@@ -425,17 +424,22 @@ async fn an_upgrade_never_runs_two_controllers_and_uninstall_keeps_crds_and_even
     let watcher = tokio::spawn(watch_controllers(cluster.client().await, stop.clone()));
     set_qdrant_delay(&qdrant, 1500).await;
     run(cluster.kubectl().args(["drift", "check", MONITOR, "-n", &ns]));
-    let upgraded = run(cluster.helm().args(release_args("upgrade")).args([
-        "--reuse-values",
-        "--set-string",
-        &format!(
-            "podAnnotations.e2e/upgraded-at={}",
-            jiff::Timestamp::now().as_second()
-        ),
-        "--wait",
-        "--timeout",
-        "180s",
-    ]));
+    let annotation = format!(
+        "podAnnotations.e2e/upgraded-at={}",
+        jiff::Timestamp::now().as_second()
+    );
+    let upgraded = tokio::task::spawn_blocking(move || {
+        run(cluster.helm().args(release_args("upgrade")).args([
+            "--reuse-values",
+            "--set-string",
+            &annotation,
+            "--wait",
+            "--timeout",
+            "180s",
+        ]))
+    })
+    .await
+    .unwrap();
     assert!(upgraded.contains("has been upgraded"), "{upgraded}");
     set_qdrant_delay(&qdrant, 0).await;
     let monitors: Api<DriftMonitor> = Api::namespaced(client.clone(), &ns);
@@ -499,7 +503,6 @@ async fn an_upgrade_never_runs_two_controllers_and_uninstall_keeps_crds_and_even
         .await;
     // Back to the shared state for the other tests.
     ensure_release(cluster);
-    cluster.delete_namespace(&ns).await;
 }
 
 async fn pods_of_component(cluster: &Cluster, ns: &str, component: &str) -> usize {
@@ -530,9 +533,10 @@ fn event_phase(event: &DriftEvent) -> Option<Phase> {
     event.status.as_ref().and_then(|s| s.phase)
 }
 
-/// One approved event whose webhook answers with `script`: (the event when done, deliveries, namespace).
-async fn approve_with_webhook(cluster: &Cluster, script: &str) -> (DriftEvent, usize, String) {
+/// One approved event whose webhook answers with `script`: (the event when done, deliveries, packaging Pods).
+async fn approve_with_webhook(cluster: &Cluster, script: &str) -> (DriftEvent, usize, usize) {
     let ns = cluster.namespace("e2e-retry").await;
+    let _cleanup = cluster.delete_on_drop(&ns);
     let s3 = s3(cluster);
     let webhook_args = ["webhook", "--script", script];
     let (qdrant, webhook) = tokio::join!(
@@ -555,5 +559,6 @@ async fn approve_with_webhook(cluster: &Cluster, script: &str) -> (DriftEvent, u
     // The Job is finished; give a rerun Pod (the bug this guards against) time to show.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let deliveries = received(&webhook).await.len();
-    (done, deliveries, ns)
+    let pods = pods_of_component(cluster, &ns, "retrain-package").await;
+    (done, deliveries, pods)
 }

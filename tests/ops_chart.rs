@@ -408,8 +408,11 @@ fn assert_binds_controller(binding: &Value, ns: &str) {
 
 #[test]
 fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
-    // Cluster-wide (default): one ClusterRole, no Lease rights with one replica.
+    // Cluster-wide (default): one ClusterRole, and the Lease Role of leader election (on by default).
     let objects = render("driftwatch", "ops", Some("default"), &[]);
+    let lease = find(&objects, "Role", "driftwatch-leader-election");
+    assert_eq!(rules_of(lease), lease_rules());
+    assert_binds_controller(find(&objects, "RoleBinding", "driftwatch-leader-election"), "ops");
     let cluster_role = find(&objects, "ClusterRole", "driftwatch-controller");
     assert_eq!(rules_of(cluster_role), union(&[controller_rules(), auth_rules()]));
     let with = render("driftwatch", "ops", Some("default"), &["rbac.impersonation=true"]);
@@ -421,9 +424,15 @@ fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
         find(&objects, "ClusterRoleBinding", "driftwatch-controller"),
         "ops",
     );
+    let without_lease = render(
+        "driftwatch",
+        "ops",
+        Some("default"),
+        &["leaderElection.enabled=false"],
+    );
     assert!(
-        all_of(&objects, "Role").is_empty(),
-        "no Roles with one replica in cluster mode"
+        all_of(&without_lease, "Role").is_empty(),
+        "no Roles with one replica and leader election off in cluster mode"
     );
     assert!(
         !controller_args(&objects)
@@ -445,7 +454,11 @@ fn controller_rbac_is_exactly_the_calls_the_controller_makes() {
         rules_of(find(&objects, "ClusterRole", "driftwatch-controller")),
         auth_rules()
     );
-    let roles = all_of(&objects, "Role");
+    // Besides the Lease Role in the release namespace (leader election is on by default).
+    let roles: Vec<&Value> = all_of(&objects, "Role")
+        .into_iter()
+        .filter(|r| name(r) != "driftwatch-leader-election")
+        .collect();
     let namespaces: BTreeSet<&str> = roles
         .iter()
         .map(|r| r["metadata"]["namespace"].as_str().unwrap())

@@ -205,7 +205,11 @@ async fn a_rejected_webhook_fails_the_job_with_a_result_document() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // Exit code 3: final, the packaging Job's podFailurePolicy fails the Job instead of rerunning the Pod.
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(driftwatch::job::package::FINAL_FAILURE_EXIT_CODE))
+    );
     let report = parse_package_report(&std::fs::read_to_string(&log).unwrap()).unwrap();
     let error = report.error.unwrap();
     assert_eq!(error.kind, "WebhookRejected");

@@ -200,12 +200,37 @@ impl Cluster {
             .await;
     }
 
+    /// Deletes the namespace when dropped, also when the test fails, so a cluster that stays up (a
+    /// developer's) does not collect the Pods and schedules of failed runs.
+    pub fn delete_on_drop(&self, name: &str) -> DeleteOnDrop {
+        DeleteOnDrop {
+            kubectl: self.kubectl(),
+            namespace: name.to_string(),
+        }
+    }
+
     /// The tail of a cluster component's log, for failure messages.
     pub fn component_log(&self, component: &str, lines: usize) -> String {
         let text = std::fs::read_to_string(self.state_dir.join("logs").join(format!("{component}.log")))
             .unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+pub struct DeleteOnDrop {
+    kubectl: Command,
+    namespace: String,
+}
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        let _ = self
+            .kubectl
+            .args(["delete", "namespace", &self.namespace, "--wait=false"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

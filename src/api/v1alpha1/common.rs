@@ -137,8 +137,9 @@ pub struct DetectorSpec {
     /// Data source: embeddings (default) or confidence_scores.
     #[serde(default)]
     pub source: DataSource,
-    /// Fire when the score exceeds this value, or `auto` to calibrate from the reference window. Without
-    /// threshold and pValue the method's recommended default applies.
+    /// Fire when the score exceeds this value (>= 0). For a threshold calibrated from the reference window
+    /// set autoThreshold: true instead. Without threshold, autoThreshold and pValue the method's recommended
+    /// default applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
     /// Calibrate the threshold from the reference window itself (permutation null at the real window
@@ -159,7 +160,7 @@ pub struct DetectorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 8 && self <= 4096").message("projections must be between 8 and 4096"))]
     pub projections: Option<i32>,
-    /// Permutations for permutation p-values and `threshold: auto`, 20 to 10000. Default 200.
+    /// Permutations for permutation p-values and autoThreshold calibration, 20 to 10000. Default 200.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 20 && self <= 10000").message("permutations must be between 20 and 10000"))]
     pub permutations: Option<i32>,

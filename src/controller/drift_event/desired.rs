@@ -1,5 +1,5 @@
-//! The retrain-packaging Job of an approved DriftEvent (DESIGN §4). Pure: built from the event, its monitor's
-//! `spec.retraining` and the controller settings; no I/O.
+//! The retrain-packaging Job of an approved DriftEvent (docs/reference/jobs.md). Pure: built from the event,
+//! its monitor's `spec.retraining` and the controller settings; no I/O.
 
 use std::collections::BTreeMap;
 

@@ -32,7 +32,7 @@ use super::ApiError;
 
 /// API group of the driftwatch kinds.
 pub const GROUP: &str = "driftwatch.dev";
-/// The custom verb that allows deciding on a monitor's events (DESIGN §8).
+/// The custom verb that allows deciding on a monitor's events (docs/approval.md).
 pub const APPROVE_VERB: &str = "approve";
 /// `approvedBy` when authentication is switched off.
 pub const NO_AUTH_USER: &str = "driftwatch:insecure-no-auth";

@@ -1,5 +1,5 @@
-//! The retraining webhook call (DESIGN §4): JSON body, `Idempotency-Key`, optional bearer token and HMAC
-//! signature, retries with exponential backoff and jitter on connection errors, timeouts, 5xx and 429
+//! The retraining webhook call (docs/reference/jobs.md): JSON body, `Idempotency-Key`, optional bearer token
+//! and HMAC signature, retries with exponential backoff and jitter on connection errors, timeouts, 5xx and 429
 //! (honouring `Retry-After`); other 4xx fail at once. Network I/O; the retry schedule is pure.
 
 use std::time::{Duration, Instant};
