@@ -231,29 +231,20 @@ impl QdrantSource {
         Ok(response.result)
     }
 
-    /// The payload fields and vector a read asks for.
-    pub(crate) fn selection(&self, extra_fields: &[&str], with_vector: bool) -> Selection {
+    /// What a read of the sample asks for: the configured vector, the confidence field (when read) and
+    /// `extra_fields`; no other payload.
+    pub(crate) fn selection(&self, extra_fields: &[&str]) -> Selection {
         let schema = &self.schema;
-        let mut fields = vec![schema.timestamp_field.clone()];
-        if let Some(confidence) = &schema.confidence_field {
-            fields.push(confidence.clone());
-        }
-        fields.extend(extra_fields.iter().map(|f| f.to_string()));
-        let vectors = match (&schema.vector_name, with_vector) {
-            (_, false) => VectorsSelectorOptions::Enable(false),
-            (Some(name), true) if !name.is_empty() => VectorsSelectorOptions::Include(VectorsSelector {
+        let mut fields: Vec<&str> = schema.confidence_field.as_deref().into_iter().collect();
+        fields.extend_from_slice(extra_fields);
+        let mut selection = Selection::only(&fields);
+        selection.vectors.selector_options = Some(match &schema.vector_name {
+            Some(name) if !name.is_empty() => VectorsSelectorOptions::Include(VectorsSelector {
                 names: vec![name.clone()],
             }),
             _ => VectorsSelectorOptions::Enable(true),
-        };
-        Selection {
-            payload: WithPayloadSelector {
-                selector_options: Some(PayloadSelector::Include(PayloadIncludeSelector { fields })),
-            },
-            vectors: WithVectorsSelector {
-                selector_options: Some(vectors),
-            },
-        }
+        });
+        selection
     }
 
     /// The schema of the points read.

@@ -202,7 +202,9 @@ impl TestQdrant {
         let collections = CollectionsServer::with_interceptor(service.clone(), check.clone());
         let qdrant = QdrantServer::with_interceptor(service, check);
         tokio::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            // TCP_NODELAY on accepted connections, as Qdrant's own gRPC server has (tonic's default):
+            // without it Nagle's algorithm holds back the last frames of every answer.
+            let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
             let _ = tonic::transport::Server::builder()
                 .add_service(points)
                 .add_service(collections)
@@ -1036,10 +1038,11 @@ fn retrieved(
             .payload
             .iter()
             .filter(|(k, _)| {
-                include
-                    .fields
-                    .iter()
-                    .any(|f| f == *k || f.starts_with(&format!("{k}.")))
+                include.fields.iter().any(|f| {
+                    f == *k
+                        || f.strip_prefix(k.as_str())
+                            .is_some_and(|rest| rest.starts_with('.'))
+                })
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
@@ -1194,6 +1197,18 @@ fn parse_datetime(text: &str) -> Option<jiff::Timestamp> {
 
 /// Values at a dotted path; arrays are flattened and nulls dropped (an empty result is "is_empty").
 fn values_at<'a>(payload: &'a HashMap<String, Value>, key: &str) -> Vec<&'a Value> {
+    if !key.contains('.') {
+        // The common case, without the path walk's intermediate lists.
+        return match payload.get(key).map(|v| (v, v.kind.as_ref())) {
+            None | Some((_, None | Some(Kind::NullValue(_)))) => Vec::new(),
+            Some((_, Some(Kind::ListValue(list)))) => list
+                .values
+                .iter()
+                .filter(|v| !matches!(v.kind, None | Some(Kind::NullValue(_))))
+                .collect(),
+            Some((v, _)) => vec![v],
+        };
+    }
     let mut parts = key.split('.');
     let Some(first) = parts.next() else {
         return Vec::new();
