@@ -112,11 +112,11 @@ fn bench_grid(c: &mut Criterion) {
                 for shift in [Shift::None, Shift::Mean, Shift::Scale, Shift::Cluster] {
                     let q = window(m, d, shift, 12);
                     let (rs, qs) = (embeddings(&r), embeddings(&q));
-                    let fired = drift::run(&all, &rs, &qs, &cfg)
-                        .map(|o| o.iter().filter(|x| x.drifted).count())
-                        .unwrap_or(0);
+                    let (fired, combined) = drift::run(&all, &rs, &qs, &cfg)
+                        .map(|o| (o.scores.iter().filter(|x| x.drifted).count(), o.combined_p_value))
+                        .unwrap_or((0, 1.0));
                     eprintln!(
-                        "{n}x{d} vs {m} {}: {fired} of {} detectors fired",
+                        "{n}x{d} vs {m} {}: {fired} of {} detectors fired on their own, combined p {combined:.4}",
                         shift.name(),
                         all.len()
                     );

@@ -306,6 +306,9 @@ async function showDetails(eventId) {
     ["Raised by", spec.source || "controller"],
     ["Decision", spec.approval ? `${spec.approval.decision} by ${spec.approval.approvedBy}${spec.approval.reason ? " — " + spec.approval.reason : ""}` : "pending"],
   ];
+  const target = status.retrainingTarget;
+  if (detail.nothing_to_trigger) rows.push(["Retraining target", "nothing to trigger: " + detail.nothing_to_trigger]);
+  else if (target) rows.push(["Retraining target", target.summary + (target.approvedAt ? " (as approved " + fmtTime(target.approvedAt) + ")" : "")]);
   if (status.retraining) {
     const r = status.retraining;
     rows.push(["Retraining", [r.jobName && "job " + r.jobName, r.s3Uri, r.retrainingJobId && "pipeline job " + r.retrainingJobId, r.lastError].filter(Boolean).join(" · ") || "–"]);
@@ -325,12 +328,12 @@ async function showDetails(eventId) {
   }
   if (!trail.childElementCount) trail.append(el("li", { class: "muted", text: "no transitions recorded yet" }));
   distributionPicture(object, monitor);
-  $("approve").disabled = !actionable;
+  $("approve").disabled = !actionable || !!detail.nothing_to_trigger;
   $("ignore").disabled = !actionable;
   $("reason").disabled = !actionable;
   const fb = $("decision-feedback");
   fb.className = "feedback";
-  fb.textContent = actionable ? "" : spec.approval
+  fb.textContent = actionable ? (detail.nothing_to_trigger ? "Nothing to trigger: " + detail.nothing_to_trigger + " Only Ignore applies." : "") : spec.approval
     ? `Decided: ${spec.approval.decision} by ${spec.approval.approvedBy}. A decision is made once.`
     : `This event is ${event.status}: there is nothing to decide.`;
 }

@@ -218,11 +218,14 @@ resolvConf: ""
 # No registry: never collect the imported images.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
+# Absolute floors: a big disk that builds keep nearly full must not taint the node with disk-pressure
+# (the default 10 % of 250 GB is 25 GB); pressure ends 30 s after the disk recovers.
 evictionHard:
   memory.available: 100Mi
-  nodefs.available: 1%
+  nodefs.available: 512Mi
   nodefs.inodesFree: 1%
-  imagefs.available: 1%
+  imagefs.available: 512Mi
+evictionPressureTransitionPeriod: 30s
 serializeImagePulls: false
 staticPodPath: ""
 maxPods: 60

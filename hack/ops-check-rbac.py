@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The chart's user roles and approval policy are the standalone ones of config/rbac/ (package feature):
-same ClusterRole rules (as sets of group/resource/verb), same policy match constraints, match conditions
-and validations (expressions compared with whitespace normalized), the exemption naming the release's
+"""The chart's user roles and admission policies (approval, Secret references) are the standalone ones of
+config/rbac/ (package feature): same ClusterRole rules (as sets of group/resource/verb), same policies by
+name with the same match constraints, match conditions and validations (expressions compared with whitespace normalized), the exemption naming the release's
 ServiceAccount instead of the standalone default.
 
 Usage: ops-check-rbac.py RENDERED.yaml CONFIG_RBAC_DIR
@@ -58,15 +58,16 @@ def main():
         elif rules(role) != rules(chart_roles[name]):
             problems.append(f"ClusterRole {name} differs: config/rbac {sorted(rules(role) - rules(chart_roles[name]))} "
                             f"vs chart {sorted(rules(chart_roles[name]) - rules(role))}")
-    chart_policies = [d for d in rendered if d["kind"] == "ValidatingAdmissionPolicy"]
-    config_policies = [d for d in standalone if d["kind"] == "ValidatingAdmissionPolicy"]
-    if len(chart_policies) != 1 or len(config_policies) != 1:
-        problems.append(f"expected one policy each, chart {len(chart_policies)}, config/rbac {len(config_policies)}")
-    elif policy_view(chart_policies[0]) != policy_view(config_policies[0]):
-        a, b = policy_view(chart_policies[0]), policy_view(config_policies[0])
+    # Policies pair up by name (release "driftwatch": the chart's names equal the standalone ones).
+    chart_policies = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "ValidatingAdmissionPolicy"}
+    config_policies = {d["metadata"]["name"]: d for d in standalone if d["kind"] == "ValidatingAdmissionPolicy"}
+    if not config_policies or sorted(chart_policies) != sorted(config_policies):
+        problems.append(f"policies differ: chart {sorted(chart_policies)}, config/rbac {sorted(config_policies)}")
+    for name in sorted(set(chart_policies) & set(config_policies)):
+        a, b = policy_view(chart_policies[name]), policy_view(config_policies[name])
         for key in a:
             if a[key] != b[key]:
-                problems.append(f"policy {key} differs:\n  chart:       {a[key]}\n  config/rbac: {b[key]}")
+                problems.append(f"policy {name} {key} differs:\n  chart:       {a[key]}\n  config/rbac: {b[key]}")
     for p in problems:
         print(p)
     return 1 if problems else 0

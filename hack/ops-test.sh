@@ -73,12 +73,12 @@ check "a Kubernetes older than the chart's kubeVersion (1.30, ValidatingAdmissio
 
 # The standalone roles and policy of config/rbac/ (the package feature's files) are what the chart ships.
 if [ -d config/rbac ]; then
-  check "chart user roles and approval policy equal config/rbac/" bash -c "
+  check "chart user roles and admission policies equal config/rbac/" bash -c "
     '$helm_bin' template driftwatch '$chart' --namespace driftwatch-system --kube-version '$kube_version' \
       --set serviceAccount.name=driftwatch-controller >'$work/rbac-rendered.yaml' &&
     python3 hack/ops-check-rbac.py '$work/rbac-rendered.yaml' config/rbac"
 else
-  echo "skip  chart user roles and approval policy equal config/rbac/ (no config/rbac/ on this branch; not counted)"
+  echo "skip  chart user roles and admission policies equal config/rbac/ (no config/rbac/ on this branch; not counted)"
 fi
 
 # --- Prometheus -----------------------------------------------------------------------------------------
@@ -105,6 +105,8 @@ check "route: HighDriftDetected -> operator receiver and team" \
   route driftwatch-operator,ml-team alertname=HighDriftDetected severity=warning namespace=ml monitor=frames
 check "route: DriftThresholdExceeded -> operator receiver and team" \
   route driftwatch-operator,ml-team alertname=DriftThresholdExceeded severity=warning namespace=ml monitor=frames
+check "route: DriftDetected (calibrated verdict) -> pager and team, not the operator" \
+  route ml-team-pager,ml-team alertname=DriftDetected severity=warning namespace=ml monitor=frames
 check "route: RetrainingFailed -> pager and team" \
   route ml-team-pager,ml-team alertname=RetrainingFailed severity=critical namespace=ml monitor=frames
 check "route: DriftCheckStale -> team only" \

@@ -6,7 +6,8 @@ import re
 EXPORTED = {
     # gauges computed from the watched objects at scrape time
     "video_ai_drift_score", "video_ai_drift_threshold", "video_ai_drift_last_success_timestamp_seconds",
-    "video_ai_drift_monitor_drifted", "video_ai_drift_events",
+    "video_ai_drift_monitor_drifted", "video_ai_drift_events", "video_ai_drift_verdict",
+    "video_ai_drift_combined_p_value",
     # counters and histograms
     "video_ai_drift_check_duration_seconds", "video_ai_drift_detected_total",
     "video_ai_drift_check_failures_total", "video_ai_retraining_triggered_total",
@@ -20,6 +21,8 @@ TYPES = {
     "video_ai_drift_last_success_timestamp_seconds": ("gauge", ["namespace", "monitor"]),
     "video_ai_drift_monitor_drifted": ("gauge", ["namespace", "monitor"]),
     "video_ai_drift_events": ("gauge", ["namespace", "monitor", "phase"]),
+    "video_ai_drift_verdict": ("gauge", ["namespace", "monitor"]),
+    "video_ai_drift_combined_p_value": ("gauge", ["namespace", "monitor"]),
     "video_ai_drift_check_duration_seconds": ("histogram", ["namespace", "monitor"]),
     "video_ai_drift_detected_total": ("counter", ["namespace", "monitor"]),
     "video_ai_drift_check_failures_total": ("counter", ["namespace", "monitor", "kind"]),

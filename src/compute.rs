@@ -8,7 +8,7 @@ use ndarray::Array2;
 use serde::Serialize;
 
 use crate::api::v1alpha1::{DataSource, DetectorSpec};
-use crate::drift::{self, DetectorOutcome, EngineConfig, Sample};
+use crate::drift::{self, EngineConfig, Outcome, Sample};
 use crate::job::result::ScoreReport;
 pub use crate::npy::NpyArray;
 
@@ -53,6 +53,10 @@ pub struct ComputeArgs {
     /// recommended detectors for the source.
     #[arg(long)]
     pub detectors: Option<PathBuf>,
+    /// Family-wise false-alarm rate of the verdict: the probability that two windows from one
+    /// distribution are reported as drift, whatever the number of detectors.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
     /// Seed of every random choice (same data + seed = same result).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -89,7 +93,10 @@ impl ComputeError {
 #[derive(Serialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ComputeReport {
+    /// The calibrated verdict: `combinedPValue < alpha`.
     pub drift_detected: bool,
+    pub combined_p_value: f64,
+    pub alpha: f64,
     pub scores: Vec<ScoreReport>,
     pub duration_seconds: f64,
 }
@@ -100,8 +107,9 @@ pub fn run(args: &ComputeArgs) -> Result<String, ComputeError> {
     let config = EngineConfig {
         seed: args.seed,
         min_samples: args.min_samples,
+        alpha: args.alpha,
     };
-    let outcomes = match (&args.reference, &args.comparison) {
+    let outcome = match (&args.reference, &args.comparison) {
         (Some(r), Some(c)) => {
             let reference = NpyArray::read_file(r)?;
             let comparison = NpyArray::read_file(c)?;
@@ -142,13 +150,15 @@ pub fn run(args: &ComputeArgs) -> Result<String, ComputeError> {
         }
     };
     let report = ComputeReport {
-        drift_detected: outcomes.iter().any(|o| o.drifted),
-        scores: outcomes.iter().map(ScoreReport::from).collect(),
+        drift_detected: outcome.drift_detected,
+        combined_p_value: outcome.combined_p_value,
+        alpha: outcome.alpha,
+        scores: outcome.scores,
         duration_seconds: started.elapsed().as_secs_f64(),
     };
     Ok(match args.output {
         OutputFormat::Json => serde_json::to_string_pretty(&report).unwrap_or_default(),
-        OutputFormat::Table => table(&outcomes, &report, args.reference.is_none()),
+        OutputFormat::Table => table(&report, args.reference.is_none()),
     })
 }
 
@@ -158,7 +168,7 @@ fn run_files(
     (rp, reference): (&Path, NpyArray),
     (cp, comparison): (&Path, NpyArray),
     config: &EngineConfig,
-) -> Result<Vec<DetectorOutcome>, ComputeError> {
+) -> Result<Outcome, ComputeError> {
     let named = |p: &Path, e: ComputeError| match e {
         ComputeError::File { reason, .. } => file_error(&p.display().to_string(), reason),
         other => other,
@@ -262,7 +272,7 @@ pub(crate) fn file_error(path: &str, reason: impl Into<String>) -> ComputeError 
     }
 }
 
-fn table(outcomes: &[DetectorOutcome], report: &ComputeReport, example: bool) -> String {
+fn table(report: &ComputeReport, example: bool) -> String {
     let mut out = String::new();
     if example {
         out.push_str(
@@ -272,34 +282,40 @@ fn table(outcomes: &[DetectorOutcome], report: &ComputeReport, example: bool) ->
     }
     let fmt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".to_string());
     out.push_str(&format!(
-        "{:<14} {:<18} {:>10} {:>10} {:>8} {:<9} {:>8}\n",
-        "DETECTOR", "SOURCE", "SCORE", "THRESHOLD", "P-VALUE", "VERDICT", "TIME"
+        "{:<14} {:<18} {:>10} {:>10} {:>8} {:>8} {:<9} {:>8}\n",
+        "DETECTOR", "SOURCE", "SCORE", "THRESHOLD", "P-VALUE", "ADJ. P", "FIRED", "TIME"
     ));
-    for o in outcomes {
+    for o in &report.scores {
         out.push_str(&format!(
-            "{:<14} {:<18} {:>10.4} {:>10} {:>8} {:<9} {:>7.3}s\n",
+            "{:<14} {:<18} {:>10.4} {:>10} {:>8} {:>8} {:<9} {:>7.3}s\n",
             o.method.as_str(),
             o.source.as_str(),
             o.score,
             fmt(o.threshold),
             fmt(o.p_value),
-            if o.drifted { "DRIFT" } else { "ok" },
+            fmt(o.adjusted_p_value),
+            if o.drifted { "yes" } else { "no" },
             o.seconds
         ));
     }
-    let n = outcomes
+    let n = report
+        .scores
         .first()
         .map(|o| (o.n_reference, o.n_comparison))
         .unwrap_or((0, 0));
     out.push_str(&format!(
-        "\n{}: {} of {} detectors fired ({} reference, {} comparison points, {:.3}s)\n",
+        "\n{}: combined p-value {:.4} {} alpha {} ({} of {} detectors fired on their own; {} reference, {} \
+         comparison points, {:.3}s)\n",
         if report.drift_detected {
             "DRIFT DETECTED"
         } else {
             "no drift"
         },
-        outcomes.iter().filter(|o| o.drifted).count(),
-        outcomes.len(),
+        report.combined_p_value,
+        if report.drift_detected { "<" } else { ">=" },
+        report.alpha,
+        report.scores.iter().filter(|o| o.drifted).count(),
+        report.scores.len(),
         n.0,
         n.1,
         report.duration_seconds

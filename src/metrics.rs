@@ -208,6 +208,8 @@ struct StoreCollector {
     threshold: GaugeVec,
     last_success: GaugeVec,
     drifted: GaugeVec,
+    verdict: GaugeVec,
+    combined_p: GaugeVec,
     events: GaugeVec,
     descs: Vec<Desc>,
 }
@@ -240,14 +242,37 @@ impl StoreCollector {
             ),
             &["namespace", "monitor"],
         )?;
+        let verdict = GaugeVec::new(
+            Opts::new(
+                "drift_verdict",
+                "1 when the last successful check's calibrated verdict is drift (combined p-value below the \
+                 monitor's alpha: at most alpha false alarms per check for the whole detector set), else 0.",
+            ),
+            &["namespace", "monitor"],
+        )?;
+        let combined_p = GaugeVec::new(
+            Opts::new(
+                "drift_combined_p_value",
+                "The last successful check's p-value for the whole detector set (minP, both sources).",
+            ),
+            &["namespace", "monitor"],
+        )?;
         let events = GaugeVec::new(
             Opts::new("drift_events", "DriftEvents by phase."),
             &["namespace", "monitor", "phase"],
         )?;
-        let descs = [&score, &threshold, &last_success, &drifted, &events]
-            .iter()
-            .flat_map(|g| g.desc().into_iter().cloned())
-            .collect();
+        let descs = [
+            &score,
+            &threshold,
+            &last_success,
+            &drifted,
+            &verdict,
+            &combined_p,
+            &events,
+        ]
+        .iter()
+        .flat_map(|g| g.desc().into_iter().cloned())
+        .collect();
         Ok(Self {
             stores: RwLock::new(Vec::new()),
             lock: Mutex::new(()),
@@ -255,6 +280,8 @@ impl StoreCollector {
             threshold,
             last_success,
             drifted,
+            verdict,
+            combined_p,
             events,
             descs,
         })
@@ -266,6 +293,8 @@ impl StoreCollector {
             &self.threshold,
             &self.last_success,
             &self.drifted,
+            &self.verdict,
+            &self.combined_p,
             &self.events,
         ] {
             gauge.reset();
@@ -287,6 +316,14 @@ impl StoreCollector {
                         if let Some(threshold) = score.threshold {
                             self.threshold.with_label_values(&labels).set(threshold);
                         }
+                    }
+                    // Only results with a calibrated verdict (Jobs of this version on) export it.
+                    if let Some(p) = result.combined_p_value {
+                        let labels = [namespace.as_str(), name.as_str()];
+                        self.combined_p.with_label_values(&labels).set(p);
+                        self.verdict
+                            .with_label_values(&labels)
+                            .set(if result.drift_detected { 1.0 } else { 0.0 });
                     }
                 }
                 if let Some(time) = &status.last_successful_time {
@@ -333,6 +370,8 @@ impl Collector for SharedCollector {
             &inner.threshold,
             &inner.last_success,
             &inner.drifted,
+            &inner.verdict,
+            &inner.combined_p,
             &inner.events,
         ]
         .iter()
@@ -356,6 +395,65 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("video_ai_drift_detected_total{monitor=\"frames\",namespace=\"ml\"} 1"));
         assert!(text.contains("video_ai_drift_check_duration_seconds_bucket"));
+    }
+
+    /// A monitor whose status holds `result` (JSON of `status.lastResult`).
+    fn monitor(name: &str, result: serde_json::Value) -> DriftMonitor {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "driftwatch.dev/v1alpha1",
+            "kind": "DriftMonitor",
+            "metadata": {"name": name, "namespace": "ml"},
+            "spec": {
+                "schedule": "0 2 * * *",
+                "source": {"qdrant": {"url": "http://q:6334", "collection": "frames"}},
+                "windows": {"reference": {"duration": "7d"}, "comparison": {"duration": "24h"}}
+            },
+            "status": {"lastResult": result}
+        }))
+        .unwrap()
+    }
+
+    fn result(drifted: bool, combined: Option<f64>) -> serde_json::Value {
+        let mut r = serde_json::json!({
+            "checkId": "c", "windows": {"reference": {}, "comparison": {}},
+            "samples": {"reference": 10, "comparison": 10},
+            "scores": [{"method": "emd", "source": "embeddings", "score": 0.2, "drifted": true}],
+            "driftDetected": drifted, "durationSeconds": 1.0
+        });
+        if let Some(p) = combined {
+            r["combinedPValue"] = p.into();
+            r["alpha"] = 0.05.into();
+        }
+        r
+    }
+
+    #[test]
+    fn the_calibrated_verdict_and_combined_p_value_are_exported_per_monitor() {
+        use kube::runtime::{reflector, watcher};
+        let metrics = Metrics::new("video_ai").unwrap();
+        let (monitors, mut writer) = reflector::store::<DriftMonitor>();
+        for m in [
+            monitor("drifting", result(true, Some(0.004))),
+            monitor("calm", result(false, Some(0.31))),
+            // A result of an older Job (no combined p-value): no verdict gauge, whatever it said.
+            monitor("old", result(true, None)),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(m));
+        }
+        let (events, _) = reflector::store::<DriftEvent>();
+        metrics.watch_stores(monitors, events);
+        let text = metrics.render();
+        assert!(
+            text.contains("video_ai_drift_verdict{monitor=\"drifting\",namespace=\"ml\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("video_ai_drift_verdict{monitor=\"calm\",namespace=\"ml\"} 0"));
+        assert!(
+            text.contains("video_ai_drift_combined_p_value{monitor=\"drifting\",namespace=\"ml\"} 0.004")
+        );
+        assert!(text.contains("video_ai_drift_combined_p_value{monitor=\"calm\",namespace=\"ml\"} 0.31"));
+        assert!(!text.contains("video_ai_drift_verdict{monitor=\"old\""));
+        assert!(!text.contains("video_ai_drift_combined_p_value{monitor=\"old\""));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The .npy reader of `driftwatch compute` and the bundled example: float32/float64, C order, 1-D or 2-D,
+//! The crate's one .npy reader (`driftwatch compute`, the bundled example, `driftwatch qdrant-load`):
+//! little-endian float32/float64 (and int64 for 1-D values such as timestamps), C order, 1-D or 2-D,
 //! with a clear reason for every file it refuses.
 
 use std::io::Read;
@@ -81,10 +82,45 @@ impl NpyArray {
     }
 }
 
+/// Reads a 1-D (or `[n, 1]`) .npy file of float64, float32 or int64 values as f64, without narrowing
+/// (timestamps in unix seconds need more than f32's 24 bits).
+pub fn read_values_f64(path: &Path) -> Result<Vec<f64>, ComputeError> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| file_error(&name, e.to_string()))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let header = Header::read(&mut reader, Some(len)).map_err(|r| file_error(&name, r))?;
+    if !matches!(header.shape.as_slice(), [_] | [_, 1]) {
+        return Err(file_error(
+            &name,
+            format!(
+                "expected a 1-D [n] or [n, 1] array, this one has shape {:?}",
+                header.shape
+            ),
+        ));
+    }
+    let mut bytes = vec![0u8; header.count * header.width];
+    reader
+        .read_exact(&mut bytes)
+        .map_err(|_| file_error(&name, "file is truncated"))?;
+    Ok(bytes
+        .chunks_exact(header.width)
+        .map(|b| header.value(b))
+        .collect())
+}
+
+/// The element type of a .npy file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Float,
+    Int,
+}
+
 /// The parsed header of a .npy file.
 struct Header {
     shape: Vec<usize>,
-    /// Bytes per value: 4 (float32) or 8 (float64).
+    kind: Kind,
+    /// Bytes per value: 4 (float32) or 8 (float64, int64).
     width: usize,
     count: usize,
     /// Where the data starts in the file.
@@ -134,14 +170,21 @@ impl Header {
             .filter(|s| !s.is_empty())
             .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape {shape_text}")))
             .collect::<Result<_, _>>()?;
-        let width = match descr.as_str() {
-            "<f4" | "=f4" => 4,
-            "<f8" | "=f8" => 8,
-            ">f4" | ">f8" => return Err(format!("big-endian dtype {descr}; convert with a.astype('<f4')")),
+        let (kind, width) = match descr.as_str() {
+            "<f4" | "=f4" => (Kind::Float, 4),
+            "<f8" | "=f8" => (Kind::Float, 8),
+            "<i8" | "=i8" => (Kind::Int, 8),
+            ">f4" | ">f8" | ">i8" => {
+                return Err(format!("big-endian dtype {descr}; convert with a.astype('<f4')"));
+            }
             "|O" | "O" => {
                 return Err("dtype object (a ragged array of rows with different lengths?); save a rectangular float32 array".into());
             }
-            other => return Err(format!("dtype {other}; expected float32 (<f4) or float64 (<f8)")),
+            other => {
+                return Err(format!(
+                    "dtype {other}; expected float32 (<f4), float64 (<f8) or, for 1-D values, int64 (<i8)"
+                ));
+            }
         };
         if shape.is_empty() || shape.len() > 2 {
             return Err(format!(
@@ -165,38 +208,45 @@ impl Header {
         }
         Ok(Header {
             shape,
+            kind,
             width,
             count,
             data_offset: (magic.len() + header_len + if magic[6] == 1 { 2 } else { 4 }) as u64,
         })
     }
 
+    /// One little-endian value of the file's type.
+    fn value(&self, b: &[u8]) -> f64 {
+        match (self.kind, b.len()) {
+            (Kind::Float, 4) => f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            (Kind::Int, _) => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f64,
+            _ => f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        }
+    }
+
     /// Reads the data that follows the header.
     fn read_data(self, mut r: impl Read) -> Result<NpyArray, String> {
         let (count, width) = (self.count, self.width);
-        let data =
-            if width == 4 {
-                // Straight into the array's memory: no staging buffer, no second copy of a big window.
-                let mut data = vec![0f32; count];
-                r.read_exact(bytemuck::cast_slice_mut(&mut data))
-                    .map_err(|_| "file is truncated".to_string())?;
-                from_le_f32(&mut data);
-                data
-            } else {
-                let mut data = Vec::with_capacity(count);
-                let mut buf = vec![0u8; (1 << 16) * width];
-                let mut left = count;
-                while left > 0 {
-                    let take = left.min(1 << 16);
-                    let chunk = &mut buf[..take * width];
-                    r.read_exact(chunk).map_err(|_| "file is truncated".to_string())?;
-                    data.extend(chunk.chunks_exact(8).map(|b| {
-                        f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
-                    }));
-                    left -= take;
-                }
-                data
-            };
+        let data = if width == 4 {
+            // Straight into the array's memory: no staging buffer, no second copy of a big window.
+            let mut data = vec![0f32; count];
+            r.read_exact(bytemuck::cast_slice_mut(&mut data))
+                .map_err(|_| "file is truncated".to_string())?;
+            from_le_f32(&mut data);
+            data
+        } else {
+            let mut data = Vec::with_capacity(count);
+            let mut buf = vec![0u8; (1 << 16) * width];
+            let mut left = count;
+            while left > 0 {
+                let take = left.min(1 << 16);
+                let chunk = &mut buf[..take * width];
+                r.read_exact(chunk).map_err(|_| "file is truncated".to_string())?;
+                data.extend(chunk.chunks_exact(8).map(|b| self.value(b) as f32));
+                left -= take;
+            }
+            data
+        };
         Ok(NpyArray {
             shape: self.shape,
             data,
@@ -297,6 +347,58 @@ mod tests {
     }
 
     #[test]
+    fn one_dimensional_values_read_as_f64_without_narrowing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stamps = [1_764_000_000i64, 1_764_000_001, -5];
+        let i8_bytes: Vec<u8> = stamps.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let f8_bytes: Vec<u8> = [1_764_000_000.25f64, 0.5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        for (name, bytes, expect) in [
+            (
+                "i8.npy",
+                npy(
+                    "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }",
+                    &i8_bytes,
+                ),
+                vec![1_764_000_000.0, 1_764_000_001.0, -5.0],
+            ),
+            (
+                "f8.npy",
+                npy(
+                    "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 1), }",
+                    &f8_bytes,
+                ),
+                vec![1_764_000_000.25, 0.5],
+            ),
+            (
+                "f4.npy",
+                npy(
+                    "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
+                    &f32_bytes(&[0.5, 2.0]),
+                ),
+                vec![0.5, 2.0],
+            ),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &bytes).expect("write");
+            assert_eq!(read_values_f64(&path).expect(name), expect, "{name}");
+        }
+        let matrix = dir.path().join("m.npy");
+        std::fs::write(
+            &matrix,
+            npy(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }",
+                &f32_bytes(&[1.0, 2.0]),
+            ),
+        )
+        .expect("write");
+        let err = read_values_f64(&matrix).expect_err("a matrix is not 1-D");
+        assert!(err.to_string().contains("1-D"), "{err}");
+    }
+
+    #[test]
     fn unusable_files_are_refused_with_the_reason() {
         let cases = [
             (
@@ -315,8 +417,8 @@ mod tests {
             ),
             (
                 npy(
-                    "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
-                    &[0; 16],
+                    "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+                    &[0; 8],
                 ),
                 "expected float32",
             ),

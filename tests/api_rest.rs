@@ -15,7 +15,10 @@ use driftwatch::{
     api::v1alpha1::{Decision, DriftEvent},
     http::api::{ApiSettings, AuthMode},
 };
-use kube::Api;
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+};
 use serde_json::{Value, json};
 
 fn ids(body: &Value) -> Vec<String> {
@@ -315,6 +318,55 @@ async fn retrain_errors_have_the_documented_status_and_a_json_reason() {
         r.body
     );
 
+    // 409: nothing to trigger (the monitor has no spec.retraining), with the reason; the detail says so too.
+    seed_event(
+        &client,
+        &ns,
+        event("bare-202611260200", "bare", "2026-11-26T02:00:00Z", 0.5),
+        Some("NeedsReview"),
+    )
+    .await;
+    Api::<DriftEvent>::namespaced(client.clone(), &ns)
+        .patch_status(
+            "bare-202611260200",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"retrainingTarget": {"summary": "None",
+                "reason": "DriftMonitor bare has no spec.retraining: approving would trigger nothing"}}})),
+        )
+        .await
+        .unwrap();
+    let bare = format!("{ns}/bare-202611260200");
+    let detail = eventually_detail(server.addr, &bare).await;
+    assert!(
+        detail["nothing_to_trigger"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("has no spec.retraining"),
+        "{detail}"
+    );
+    let r = post(
+        server.addr,
+        "/retrain",
+        Some(ADMIN),
+        &json!({"event_id": bare, "action": "TRIGGER_RETRAINING"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, reason(&r)),
+        (409, "Conflict".to_string()),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("nothing to trigger"), "{}", r.body);
+    let r = post(
+        server.addr,
+        "/retrain",
+        Some(ADMIN),
+        &json!({"event_id": bare, "action": "IGNORE"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
     // 403: a user without rights.
     let stranger = service_account_token(&client, &ns, "stranger", None).await;
     let r = get(
@@ -510,4 +562,16 @@ async fn the_openapi_document_and_the_dashboard_are_served() {
     );
     assert_eq!(get(server.addr, "/assets/app.js", None).await.status, 200);
     assert_eq!(get(server.addr, "/assets/nope.js", None).await.status, 404);
+}
+
+/// The dashboard's detail of an event, once the API's cache has its status.
+async fn eventually_detail(addr: std::net::SocketAddr, id: &str) -> Value {
+    for _ in 0..400 {
+        let r = get(addr, &format!("/api/v1/drift-events/{id}"), Some(ADMIN)).await;
+        if r.status == 200 && !r.json()["object"]["status"]["retrainingTarget"].is_null() {
+            return r.json();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the API never served {id} with its target");
 }

@@ -1,6 +1,7 @@
 //! The approver authorisation on a real kube-apiserver: the ClusterRoles and the ValidatingAdmissionPolicy
 //! from config/rbac admit a decision only from the user named in approvedBy who holds `approve` on the
-//! event's monitor; the controller's ServiceAccount is the one documented exemption.
+//! event's monitor; the controller's ServiceAccount is the one documented exemption. Also the Secret
+//! references policy: a DriftMonitor may name only Secrets its writer may read.
 
 #[path = "support/control_plane.rs"]
 mod control_plane;
@@ -52,6 +53,7 @@ async fn install_policy(client: &Client) {
     for doc in docs("config/rbac/roles.yaml")
         .iter()
         .chain(docs("config/rbac/approval-policy.yaml").iter())
+        .chain(docs("config/rbac/secret-references-policy.yaml").iter())
     {
         match doc["kind"].as_str().unwrap() {
             "ClusterRole" => apply_cluster::<ClusterRole>(client, doc).await,
@@ -243,4 +245,138 @@ async fn writes_that_leave_the_approval_alone_are_not_checked() {
         )
         .await
         .unwrap();
+}
+
+// ---- Secret references ------------------------------------------------------------------------------------
+
+fn monitor(name: &str, api_key_secret: Option<&str>) -> driftwatch::api::v1alpha1::DriftMonitor {
+    let mut qdrant = json!({"url": "http://qdrant:6334", "collection": "frames"});
+    if let Some(secret) = api_key_secret {
+        qdrant["apiKeySecretRef"] = json!({"name": secret, "key": "api-key"});
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "driftwatch.dev/v1alpha1",
+        "kind": "DriftMonitor",
+        "metadata": {"name": name},
+        "spec": {
+            "schedule": "0 2 * * *",
+            "source": {"qdrant": qdrant},
+            "windows": {"reference": {"duration": "7d"}, "comparison": {"duration": "24h"}}
+        }
+    }))
+    .unwrap()
+}
+
+/// A namespace where eve and sam edit monitors and only sam may read the Secret "qdrant-key"; waits until
+/// the Secret references policy is enforced.
+async fn secrets_setup() -> &'static str {
+    static NS: OnceCell<String> = OnceCell::const_new();
+    NS.get_or_init(|| async {
+        let cp = ControlPlane::shared();
+        let admin = cp.client().await;
+        install_policy(&admin).await;
+        let ns = cp.namespace("secret-refs").await;
+        for who in ["eve", "sam"] {
+            bind(&admin, &ns, &format!("{who}-editor"), "ClusterRole", "driftwatch-editor", user(who)).await;
+        }
+        let reader: Role = serde_json::from_value(json!({
+            "metadata": {"name": "read-qdrant-key"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["qdrant-key"], "verbs": ["get"]}]
+        }))
+        .unwrap();
+        Api::<Role>::namespaced(admin.clone(), &ns).create(&PostParams::default(), &reader).await.unwrap();
+        bind(&admin, &ns, "sam-reads-key", "Role", "read-qdrant-key", user("sam")).await;
+        let eve = Api::<driftwatch::api::v1alpha1::DriftMonitor>::namespaced(cp.impersonate("eve", &[]).await, &ns);
+        let dry = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        for _ in 0..300 {
+            match eve.create(&dry, &monitor("probe", Some("qdrant-key"))).await {
+                Err(kube::Error::Api(e)) if e.message.contains("driftwatch-secret-references") => return ns,
+                _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+        panic!("the Secret references policy never took effect");
+    })
+    .await
+}
+
+async fn monitors_as(who: &str, ns: &str) -> Api<driftwatch::api::v1alpha1::DriftMonitor> {
+    Api::namespaced(ControlPlane::shared().impersonate(who, &[]).await, ns)
+}
+
+fn refused(result: Result<driftwatch::api::v1alpha1::DriftMonitor, kube::Error>) -> String {
+    match result {
+        Err(kube::Error::Api(status)) => format!("{} {}", status.code, status.message),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_monitor_editor_cannot_reference_a_secret_they_cannot_read() {
+    let ns = secrets_setup().await;
+    let eve = monitors_as("eve", ns).await;
+    let err = refused(
+        eve.create(&PostParams::default(), &monitor("eve-key", Some("qdrant-key")))
+            .await,
+    );
+    assert!(err.starts_with("403"), "{err}");
+    assert!(err.contains(r#"user "eve" may not make DriftMonitor"#), "{err}");
+    assert!(
+        err.contains("use Secret qdrant-key (spec.source.qdrant.apiKeySecretRef)"),
+        "{err}"
+    );
+    // Without a Secret reference eve edits monitors as before.
+    eve.create(&PostParams::default(), &monitor("eve-plain", None))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_user_who_may_read_the_secret_can_reference_it_and_others_may_edit_everything_else() {
+    let ns = secrets_setup().await;
+    monitors_as("sam", ns)
+        .await
+        .create(&PostParams::default(), &monitor("sam-key", Some("qdrant-key")))
+        .await
+        .unwrap();
+    let eve = monitors_as("eve", ns).await;
+    // A schedule change leaves where the key goes alone: admitted.
+    eve.patch(
+        "sam-key",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"schedule": "0 3 * * *"}})),
+    )
+    .await
+    .unwrap();
+    // Sending the key somewhere else needs the right to read it.
+    let err = refused(
+        eve.patch(
+            "sam-key",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"source": {"qdrant": {"url": "http://attacker.example:6334"}}}})),
+        )
+        .await,
+    );
+    assert!(err.contains("use Secret qdrant-key"), "{err}");
+    // So does naming a Secret in a new retraining section, on a monitor of eve's own.
+    eve.create(&PostParams::default(), &monitor("eve-own", None))
+        .await
+        .unwrap();
+    let err = refused(
+        eve.patch(
+            "eve-own",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"retraining": {
+                "s3": {"bucket": "batches"},
+                "webhook": {"urlSecretRef": {"name": "other-secret", "key": "url"}}
+            }}})),
+        )
+        .await,
+    );
+    assert!(
+        err.contains("use Secret other-secret (spec.retraining.webhook.urlSecretRef)"),
+        "{err}"
+    );
 }

@@ -11,7 +11,7 @@ use std::process::Output;
 use driftwatch::api::v1alpha1::SamplingMethod;
 use driftwatch::job::result::{CheckReport, MAX_RESULT_BYTES, ScoreReport, parse_check_report};
 use ndarray::{Array1, Array2};
-use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use ndarray_npy::WriteNpyExt;
 use qdrant_server::{TestPoint, TestQdrant, VectorShape};
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -152,10 +152,9 @@ async fn the_bundled_example_loaded_with_one_command_checks_like_compute() {
     )
     .await;
     assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
-    let reference_rows =
-        ndarray::Array2::<f32>::read_npy(std::fs::File::open(example.join("reference.npy")).unwrap())
-            .unwrap()
-            .nrows();
+    let reference_rows = driftwatch::npy::NpyArray::read_file(&example.join("reference.npy"))
+        .unwrap()
+        .shape[0];
     assert_eq!(
         server.payload("frames", 0).unwrap()["timestamp"],
         json!(REFERENCE_FROM)

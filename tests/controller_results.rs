@@ -422,3 +422,177 @@ async fn with_leader_election_only_the_leader_acts_and_a_follower_takes_over() {
     assert_eq!(jobs(&client, &ns).await.len(), 1);
     b.stop().await.unwrap();
 }
+
+/// The cells of `kubectl get <plural>` as the API server renders them (server-side printing).
+async fn table(client: &Client, ns: &str, plural: &str) -> Vec<(String, serde_json::Value)> {
+    let request = http::Request::get(format!("/apis/driftwatch.dev/v1alpha1/namespaces/{ns}/{plural}"))
+        .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .body(Vec::new())
+        .unwrap();
+    let table: serde_json::Value = client.request(request).await.unwrap();
+    let names: Vec<String> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    let row = table["rows"][0]["cells"].as_array().unwrap().clone();
+    names.into_iter().zip(row).collect()
+}
+
+fn cell(cells: &[(String, serde_json::Value)], name: &str) -> serde_json::Value {
+    cells
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no column {name} in {cells:?}"))
+        .1
+        .clone()
+}
+
+#[tokio::test]
+async fn printer_columns_show_four_significant_digits_while_status_keeps_full_precision() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("columns").await;
+    let monitor = create_monitor(&client, &ns, &monitor_manifest("frames", "0 * * * *")).await;
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let running = start(client.clone(), &ns, clock.clone(), None).await;
+    let job = run_slot(&client, &ns, &clock, next_hour(created(&monitor)), 1).await;
+    let score = 0.111_588_532_403_535_96;
+    finish_job(
+        &client,
+        &ns,
+        &job,
+        &CheckReport::success(&job, outcome(score, true)),
+        true,
+    )
+    .await;
+    wait_processed(&client, &ns, "frames", &job).await;
+    let event = eventually("the event's status", || async {
+        let event = events(&client, &ns).await.into_iter().next()?;
+        event.status.as_ref()?.phase.map(|_| event)
+    })
+    .await;
+
+    let monitor = get_monitor(&client, &ns, "frames").await;
+    assert_eq!(monitor.status.unwrap().last_score, Some(score));
+    assert_eq!(event.spec.drift_score, score);
+    let monitors = table(&client, &ns, "driftmonitors").await;
+    assert_eq!(cell(&monitors, "Last Score"), json!(0.1116), "{monitors:?}");
+    let events = table(&client, &ns, "driftevents").await;
+    assert_eq!(cell(&events, "Score"), json!(0.1116), "{events:?}");
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn finished_checks_beyond_the_status_history_are_processed_once_and_pruned_to_the_history_limit() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("many-jobs").await;
+    // More finished Jobs kept (historyLimit) than status.history holds (50).
+    let mut manifest = monitor_manifest("frames", "0 0 1 1 *");
+    manifest.spec.job_template = Some(driftwatch::api::v1alpha1::JobTemplateSpec {
+        history_limit: Some(52),
+        ..Default::default()
+    });
+    let monitor = create_monitor(&client, &ns, &manifest).await;
+    let first = next_hour(created(&monitor)) - jiff::SignedDuration::from_hours(100);
+    let settings = driftwatch::controller::JobSettings {
+        image: IMAGE.to_string(),
+    };
+    let jobs_api: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client.clone(), &ns);
+    let mut names = Vec::new();
+    for i in 0..55 {
+        let slot = first + jiff::SignedDuration::from_hours(i);
+        let job = driftwatch::controller::drift_monitor::desired::check_job(&monitor, slot, None, &settings)
+            .unwrap();
+        let job = jobs_api
+            .create(&kube::api::PostParams::default(), &job)
+            .await
+            .unwrap();
+        let name = job.name_any();
+        finish_job(
+            &client,
+            &ns,
+            &name,
+            &CheckReport::success(&name, outcome(0.01 + i as f64 / 1000.0, false)),
+            true,
+        )
+        .await;
+        names.push(name);
+    }
+    let newest = names.last().unwrap().clone();
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let running = start(client.clone(), &ns, clock.clone(), None).await;
+    wait_processed(&client, &ns, "frames", &newest).await;
+    let kept = eventually("pruning to the history limit", || async {
+        let kept = jobs(&client, &ns).await;
+        (kept.len() == 52).then_some(kept)
+    })
+    .await;
+    let mut kept: Vec<String> = kept.iter().map(|j| j.name_any()).collect();
+    kept.sort();
+    let mut newest_52 = names[3..].to_vec();
+    newest_52.sort();
+    assert_eq!(kept, newest_52, "the oldest are pruned");
+
+    // Further reconciles change nothing: no check is folded in again.
+    settle().await;
+    let before = get_monitor(&client, &ns, "frames").await;
+    Api::<driftwatch::api::v1alpha1::DriftMonitor>::namespaced(client.clone(), &ns)
+        .patch(
+            "frames",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"touched": "1"}}})),
+        )
+        .await
+        .unwrap();
+    settle().await;
+    let after = get_monitor(&client, &ns, "frames").await;
+    assert_eq!(before.status, after.status);
+    let status = after.status.unwrap();
+    assert_eq!(status.last_processed_check_id.as_deref(), Some(newest.as_str()));
+    assert_eq!(status.last_result.unwrap().check_id, newest);
+    let metrics = running.metrics.render();
+    assert!(
+        metrics.contains(&format!(
+            "video_ai_drift_check_duration_seconds_count{{monitor=\"frames\",namespace=\"{ns}\"}} 55"
+        )),
+        "each check counted once: {metrics}"
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_result_naming_another_check_is_unreadable_and_raises_no_event() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("other-check").await;
+    let monitor = create_monitor(&client, &ns, &monitor_manifest("frames", "0 * * * *")).await;
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let running = start(client.clone(), &ns, clock.clone(), None).await;
+    let job = run_slot(&client, &ns, &clock, next_hour(created(&monitor)), 1).await;
+    // A drifting result, but about another check (copied from elsewhere, or forged).
+    let report = CheckReport::success("frames-190001010000", outcome(0.9, true));
+    finish_job(&client, &ns, &job, &report, true).await;
+    wait_processed(&client, &ns, "frames", &job).await;
+    let monitor = get_monitor(&client, &ns, "frames").await;
+    assert_eq!(
+        condition(&monitor, "Degraded"),
+        ("True".into(), "CheckFailed".into())
+    );
+    let status = monitor.status.unwrap();
+    assert_eq!(status.history[0].error.as_deref(), Some("ResultUnreadable"));
+    assert_eq!(status.last_result, None);
+    let degraded = status.conditions.iter().find(|c| c.type_ == "Degraded").unwrap();
+    assert!(
+        degraded.message.contains("frames-190001010000"),
+        "{}",
+        degraded.message
+    );
+    assert!(
+        events(&client, &ns).await.is_empty(),
+        "no DriftEvent from a foreign result"
+    );
+    running.stop().await.unwrap();
+}

@@ -122,6 +122,11 @@ async fn bad_monitors_are_rejected_with_a_message_that_says_what_to_fix() {
             "set either threshold or pValue, not both",
         ),
         (
+            "a family-wise false-alarm rate of one half or more",
+            json!({"spec": {"alpha": 0.6}}),
+            "alpha must be greater than 0 and at most 0.5",
+        ),
+        (
             "eleven PCA components",
             detector(json!({"method": "kl_divergence", "components": 11})),
             "components must be between 1 and 10",
@@ -276,6 +281,16 @@ async fn the_detection_facts_and_the_decision_of_an_event_cannot_be_changed() {
         )
         .await;
     let message = error_message(edited.expect_err("editing driftScore was accepted"));
+    assert!(message.contains("detection facts of a DriftEvent"), "{message}");
+    // The calibrated verdict is a detection fact too: it cannot be added afterwards.
+    let edited = events
+        .patch(
+            "frames-202611260200",
+            &params,
+            &merge(json!({"spec": {"combinedPValue": 0.001, "alpha": 0.05}})),
+        )
+        .await;
+    let message = error_message(edited.expect_err("adding combinedPValue was accepted"));
     assert!(message.contains("detection facts of a DriftEvent"), "{message}");
 
     let unknown = json!({"spec": {"approval": {"decision": "Maybe", "approvedBy": "alice"}}});

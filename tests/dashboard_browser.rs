@@ -1,8 +1,8 @@
 //! The governance dashboard in a real headless browser: a running controller (with its HTTP server and
 //! the governance API) on the real control plane serves the dashboard; Playwright (playwright-core from npm)
 //! drives Debian's chromium: signs in with a real ServiceAccount token, sees the seeded monitor chart and
-//! events, approves one with a reason, ignores another and sees its status change, and a viewer gets a clear
-//! 403. Screenshots land in `<target>/test-artifacts/dashboard/`. Needs `hack/api-test-deps.sh`.
+//! events, approves one with a reason, ignores another and sees its status change, finds Approve disabled
+//! on an event with nothing to trigger, and a viewer gets a clear 403. Screenshots land in `<target>/test-artifacts/dashboard/`. Needs `hack/api-test-deps.sh`.
 
 #[path = "support/api_server.rs"]
 mod api_server;
@@ -73,6 +73,20 @@ async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
         Some("Actioned"),
     )
     .await;
+    // A monitor without spec.retraining and an event of it in review: nothing to trigger.
+    let mut bare = api_server::monitor("bare");
+    bare.spec.retraining = None;
+    Api::<driftwatch::api::v1alpha1::DriftMonitor>::namespaced(client.clone(), &ns)
+        .create(&Default::default(), &bare)
+        .await
+        .expect("bare monitor");
+    seed_event(
+        &client,
+        &ns,
+        event("bare-202611230200", "bare", &at(23), 0.4),
+        Some("NeedsReview"),
+    )
+    .await;
 
     let handles = Handles::new();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -108,7 +122,16 @@ async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         let addr = addr.expect("the controller serves HTTP");
-        api_server::wait_for_events(addr, &ns, 4).await;
+        api_server::wait_for_events(addr, &ns, 5).await;
+        // The controller records that the bare monitor's event has nothing to trigger.
+        let bare = format!("/api/v1/drift-events/{ns}/bare-202611230200");
+        for _ in 0..400 {
+            let r = api_server::get(addr, &bare, Some(&approver)).await;
+            if r.status == 200 && r.json()["nothing_to_trigger"].is_string() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
         drive_browser(addr, &ns, &approver, &viewer, &client).await;
         let _ = stop_tx.send(());
     };
@@ -128,6 +151,7 @@ async fn drive_browser(addr: std::net::SocketAddr, ns: &str, approver: &str, vie
         .env("IGNORE_EVENT", format!("{ns}/frames-202611250200"))
         .env("VIEWER_EVENT", format!("{ns}/frames-202611240200"))
         .env("DECIDED_EVENT", format!("{ns}/frames-202611200200"))
+        .env("NOTHING_EVENT", format!("{ns}/bare-202611230200"))
         .env("SCREENSHOT_DIR", &dir)
         .env("NAMESPACE", ns)
         .kill_on_drop(true)

@@ -95,8 +95,8 @@ fn sliced_wasserstein_matches_pot_on_the_same_directions() {
         let x = mat(&case["x"]).mapv(|v| v as f32);
         let y = mat(&case["y"]).mapv(|v| v as f32);
         let w = mat(&case["directions"]).mapv(|v| v as f32);
-        let px = linalg::project_rows(x.view(), w.view());
-        let py = linalg::project_rows(y.view(), w.view());
+        let px = linalg::project_rows(&x.view(), w.view());
+        let py = linalg::project_rows(&y.view(), w.view());
         close(
             wasserstein::mean_w1(px.view(), py.view()),
             num(&case["value"]),
@@ -113,11 +113,11 @@ fn unbiased_mmd_matches_sklearn_kernels_with_the_median_bandwidth() {
         let x = mat(&case["x"]).mapv(|v| v as f32);
         let y = mat(&case["y"]).mapv(|v| v as f32);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let sigma = mmd::median_heuristic(x.view(), y.view(), &mut rng);
-        close(sigma, num(&case["sigma"]), 1e-9, "median heuristic");
         let pooled = ndarray::concatenate(ndarray::Axis(0), &[x.view(), y.view()]).expect("same width");
+        let sigma = mmd::median_heuristic(&pooled.view(), &mut rng);
+        close(sigma, num(&case["sigma"]), 1e-9, "median heuristic");
         let labels: Vec<bool> = (0..pooled.nrows()).map(|i| i < x.nrows()).collect();
-        let v = mmd::mmd2_from_kernel(&mmd::kernel_matrix(pooled.view(), sigma), &labels);
+        let v = mmd::mmd2_from_kernel(&mmd::kernel_matrix(&pooled.view(), sigma), &labels);
         assert!(
             (v - num(&case["mmd2"])).abs() < 1e-9,
             "mmd2 {v} vs {}",
@@ -158,11 +158,11 @@ fn pca_matches_sklearn_variances_and_scores_up_to_sign() {
     let f = fixtures();
     let case = &f["pca"];
     let x = mat(&case["x"]).mapv(|v| v as f32);
-    let p = pca::Pca::fit(x.view(), 3, &mut rand_chacha::ChaCha8Rng::seed_from_u64(1));
+    let p = pca::Pca::fit(&x.view(), 3, &mut rand_chacha::ChaCha8Rng::seed_from_u64(1));
     for (a, b) in p.variances.iter().zip(vec1(&case["variances"])) {
         close(*a, b, 1e-4, "pca variance");
     }
-    let scores = p.transform(x.view());
+    let scores = p.transform(&x.view());
     let expect = mat(&case["scores"]);
     for j in 0..3 {
         let sign = if scores[[0, j]] * expect[[0, j]] < 0.0 {

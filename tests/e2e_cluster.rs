@@ -299,21 +299,26 @@ async fn the_real_job_controller_never_repeats_a_webhook_delivery() {
         .iter()
         .map(|(script, _, _)| approve_with_webhook(cluster, script));
     let outcomes = futures::future::join_all(runs).await;
-    let mut report = Vec::new();
-    for ((script, expected, phase), (event, deliveries, pods)) in cases.iter().zip(outcomes) {
-        report.push(format!(
-            "{script}: {deliveries} deliveries, {:?}",
-            event_phase(&event)
-        ));
-        assert_eq!(deliveries, *expected, "webhook script {script}: {report:?}");
-        assert_eq!(
-            event_phase(&event),
-            Some(*phase),
-            "webhook script {script}: {event:?}"
-        );
-        assert_eq!(pods, 1, "one packaging Pod for script {script}");
-    }
+    let report: Vec<String> = cases
+        .iter()
+        .zip(&outcomes)
+        .map(|((script, _, _), (event, deliveries, pods))| {
+            format!(
+                "{script}: {deliveries} deliveries, {pods} Pod(s), {:?}",
+                event_phase(event)
+            )
+        })
+        .collect();
     eprintln!("webhook deliveries on the real Job controller: {report:?}");
+    for ((script, expected, phase), (event, deliveries, pods)) in cases.iter().zip(&outcomes) {
+        assert_eq!(deliveries, expected, "webhook script {script}: {report:?}");
+        assert_eq!(
+            event_phase(event),
+            Some(*phase),
+            "webhook script {script}: {report:?}"
+        );
+        assert_eq!(*pods, 1, "one packaging Pod for script {script}: {report:?}");
+    }
 }
 
 #[tokio::test]

@@ -361,3 +361,163 @@ async fn random_sampling_draws_afresh_on_retry_and_s3_holds_the_archive_the_webh
     let last: Value = serde_json::from_slice(&bodies.last().unwrap().body).unwrap();
     assert_eq!(last["sha256"].as_str(), second.sha256.as_deref());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_answering_a_huge_job_id_still_ends_in_a_readable_success_document() {
+    let qdrant = TestQdrant::start().await;
+    load(&qdrant);
+    S3Server::shared().create_bucket(BUCKET).await;
+    let receiver = Receiver::start(vec![Reply::Ok(json!({"job_id": "j".repeat(10_000)}))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("termination-log");
+    let (url, webhook, log2) = (qdrant.url.clone(), receiver.url.clone(), log.clone());
+    let out = tokio::task::spawn_blocking(move || package(&url, &webhook, "frames-long-id", &log2).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.len() <= 4096,
+        "{} bytes: Kubernetes would cut it",
+        text.len()
+    );
+    let result = parse_package_report(&text).unwrap().result.unwrap();
+    assert_eq!(result.attempts, 1);
+    assert_eq!(result.retraining_job_id, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_in_the_webhook_url_reaches_neither_the_result_nor_the_log() {
+    let qdrant = TestQdrant::start().await;
+    load(&qdrant);
+    S3Server::shared().create_bucket(BUCKET).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let webhook = format!("http://127.0.0.1:{port}/hooks/driftwatch?token=SECRET-IN-URL");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("termination-log");
+    let (url, log2) = (qdrant.url.clone(), log.clone());
+    let out = tokio::task::spawn_blocking(move || package(&url, &webhook, "frames-token", &log2).output())
+        .await
+        .unwrap()
+        .unwrap();
+    // WebhookFailed is a final failure (exit code 3: the Pod is not run again).
+    assert_eq!(out.status.code(), Some(3));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let error = parse_package_report(&text).unwrap().error.unwrap();
+    assert_eq!(error.kind, "WebhookFailed");
+    assert!(
+        error.message.contains(&format!("http://127.0.0.1:{port}")),
+        "{}",
+        error.message
+    );
+    for (what, output) in [
+        ("termination log", text.into_bytes()),
+        ("stdout", out.stdout),
+        ("stderr", out.stderr),
+    ] {
+        let output = String::from_utf8_lossy(&output);
+        assert!(!output.contains("SECRET-IN-URL"), "{what}: {output}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payload_urls_outside_the_allow_list_are_never_requested() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A media server on loopback that counts what it is asked for.
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().route(
+        "/frames/{name}",
+        axum::routing::get(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                vec![1u8; 32]
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let qdrant = TestQdrant::start().await;
+    qdrant.create_collection("frames", VectorShape::Single(8));
+    qdrant.insert(
+        "frames",
+        (0..20u64).map(|i| {
+            TestPoint::new(
+                i,
+                (0..8).map(|d| (i * 8 + d) as f32).collect(),
+                json!({
+                    "timestamp": format!("2026-11-25T{:02}:00:00Z", i % 24),
+                    "model_version": "v2",
+                    "frame_uri": format!("http://127.0.0.1:{port}/frames/{i}.jpg"),
+                }),
+            )
+        }),
+    );
+    S3Server::shared().create_bucket(BUCKET).await;
+    let receiver = Receiver::start(vec![Reply::Ok(json!({"job_id": "rt-1"}))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |event: &'static str, extra: Vec<String>| {
+        let (url, webhook, log) = (qdrant.url.clone(), receiver.url.clone(), dir.path().join(event));
+        tokio::task::spawn_blocking(move || {
+            let out = package(&url, &webhook, event, &log)
+                .args(["--include-objects-field", "frame_uri"])
+                .args(extra)
+                .output()
+                .unwrap();
+            (out, std::fs::read_to_string(&log).unwrap_or_default())
+        })
+    };
+    // No allow-list: no http(s) object is fetched.
+    let (out, log) = run("frames-ssrf", vec![]).await.unwrap();
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = parse_package_report(&log).unwrap();
+    assert_eq!(report.error.unwrap().kind, "ObjectsUnavailable");
+    // Allowed host, but a loopback address: still refused.
+    let allowed = format!("127.0.0.1:{port}");
+    let (_, log) = run(
+        "frames-ssrf-2",
+        vec!["--allow-object-source".into(), allowed.clone()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        parse_package_report(&log).unwrap().error.unwrap().kind,
+        "ObjectsUnavailable"
+    );
+    // Allowed explicitly, private addresses included: fetched.
+    let (out, log) = run(
+        "frames-ssrf-3",
+        vec![
+            "--allow-object-source".into(),
+            allowed,
+            "--allow-private-object-addresses".into(),
+            "true".into(),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let objects = parse_package_report(&log)
+        .unwrap()
+        .result
+        .unwrap()
+        .objects
+        .unwrap();
+    assert_eq!(objects.included, 20);
+    assert_eq!(hits.load(Ordering::SeqCst), 20);
+}

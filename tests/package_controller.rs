@@ -387,3 +387,375 @@ async fn a_rejected_webhook_ends_in_retraining_failed_and_ignore_in_ignored() {
     assert_eq!(package_jobs(&client, &ns).await.len(), 1, "Ignore starts no Job");
     running.stop().await.unwrap();
 }
+
+fn arg_of<'a>(job: &'a Job, flag: &str) -> Option<&'a str> {
+    let args = job.spec.as_ref()?.template.spec.as_ref()?.containers[0]
+        .args
+        .as_ref()?;
+    let i = args.iter().position(|a| a == &format!("--{flag}"))?;
+    args.get(i + 1).map(String::as_str)
+}
+
+fn env_secret(job: &Job, var: &str) -> Option<String> {
+    let container = &job.spec.as_ref()?.template.spec.as_ref()?.containers[0];
+    let env = container.env.as_ref()?.iter().find(|e| e.name == var)?;
+    Some(env.value_from.as_ref()?.secret_key_ref.as_ref()?.name.clone())
+}
+
+/// Deletes the packaging Job and returns the one the controller creates in its place.
+async fn recreated(client: &Client, ns: &str, old: &Job) -> Job {
+    // Background: no garbage collector runs here to finish an orphaning delete.
+    let params = kube::api::DeleteParams {
+        propagation_policy: Some(kube::api::PropagationPolicy::Background),
+        ..Default::default()
+    };
+    Api::<Job>::namespaced(client.clone(), ns)
+        .delete(&old.name_any(), &params)
+        .await
+        .unwrap();
+    eventually("the packaging Job created again", || async {
+        let jobs = package_jobs(client, ns).await;
+        jobs.into_iter().find(|j| j.uid() != old.uid())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_hands_off_to_the_target_frozen_at_approval_not_to_the_monitors_later_spec() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("package-frozen").await;
+    let qdrant = TestQdrant::start().await;
+    setup(&ns, &client, &qdrant, "http://127.0.0.1:9/hook").await;
+    create_event(&client, &ns, "frames-202611260000").await;
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let running = start(client.clone(), &ns, clock.clone(), None).await;
+    let event = wait_phase(&client, &ns, "frames-202611260000", Phase::NeedsReview).await;
+    let shown = event.status.unwrap().retraining_target.unwrap();
+    assert_eq!(shown.summary, format!("s3://{BUCKET}/batches/"));
+    assert_eq!(shown.approved_at, None);
+
+    decide(&client, &ns, "frames-202611260000", "Approve")
+        .await
+        .unwrap();
+    let event = wait_phase(&client, &ns, "frames-202611260000", Phase::Packaging).await;
+    assert!(
+        event
+            .status
+            .unwrap()
+            .retraining_target
+            .unwrap()
+            .approved_at
+            .is_some()
+    );
+    let first = eventually("the packaging Job", || async {
+        package_jobs(&client, &ns).await.into_iter().next()
+    })
+    .await;
+
+    // The monitor's retraining settings change after the approval ...
+    Api::<driftwatch::api::v1alpha1::DriftMonitor>::namespaced(client.clone(), &ns)
+        .patch(
+            "frames",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"retraining": {
+                "s3": {"bucket": "elsewhere", "prefix": "exfil/"},
+                "webhook": {"urlSecretRef": {"name": "other-hook", "key": "url"}},
+                "sampleSize": 3
+            }}})),
+        )
+        .await
+        .unwrap();
+    settle().await;
+    // ... and a Job created again still packages what was approved.
+    let second = recreated(&client, &ns, &first).await;
+    for job in [&first, &second] {
+        assert_eq!(arg_of(job, "bucket"), Some(BUCKET));
+        assert_eq!(arg_of(job, "prefix"), Some("batches/"));
+        assert_eq!(arg_of(job, "sample-size"), Some("25"));
+        assert_eq!(env_secret(job, "DRIFTWATCH_WEBHOOK_URL").as_deref(), Some("hook"));
+    }
+    assert_eq!(arg_of(&first, "created-at"), arg_of(&second, "created-at"));
+    let target = get_event(&client, &ns, "frames-202611260000")
+        .await
+        .status
+        .unwrap()
+        .retraining_target
+        .unwrap();
+    assert_eq!(target.summary, format!("s3://{BUCKET}/batches/"));
+    running.stop().await.unwrap();
+}
+
+/// A ValidatingAdmissionPolicy refusing status writes of DriftEvents labelled `hold-status`: lets a test
+/// make the controller's status write fail after it acted, as a crash or a conflict would.
+async fn hold_status_writes(client: &Client, ns: &str) {
+    use k8s_openapi::api::admissionregistration::v1::{
+        ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    };
+    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
+        "metadata": {"name": format!("hold-status-{ns}")},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [{"apiGroups": ["driftwatch.dev"], "apiVersions": ["*"],
+                    "operations": ["UPDATE"], "resources": ["driftevents/status"]}],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}
+            },
+            "validations": [{
+                "expression": "!has(object.metadata.labels) || !('hold-status' in object.metadata.labels)",
+                "message": "status writes are held by the test"
+            }]
+        }
+    }))
+    .unwrap();
+    let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
+        "metadata": {"name": format!("hold-status-{ns}")},
+        "spec": {"policyName": format!("hold-status-{ns}"), "validationActions": ["Deny"]}
+    }))
+    .unwrap();
+    Api::<ValidatingAdmissionPolicy>::all(client.clone())
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
+    Api::<ValidatingAdmissionPolicyBinding>::all(client.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    // Enforced asynchronously: probe until a held status write is refused.
+    let events: Api<DriftEvent> = Api::namespaced(client.clone(), ns);
+    let mut probe = event_manifest("probe");
+    probe
+        .metadata
+        .labels
+        .get_or_insert_default()
+        .insert("hold-status".into(), "1".into());
+    events.create(&PostParams::default(), &probe).await.unwrap();
+    eventually("status writes held", || async {
+        let written = events
+            .patch_status(
+                "probe",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"occurrences": 1}})),
+            )
+            .await;
+        written.is_err().then_some(())
+    })
+    .await;
+    events.delete("probe", &Default::default()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_created_again_after_a_failed_status_write_has_the_same_created_at() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("package-restart").await;
+    let qdrant = TestQdrant::start().await;
+    setup(&ns, &client, &qdrant, "http://127.0.0.1:9/hook").await;
+    hold_status_writes(&client, &ns).await;
+    let mut event = event_manifest("frames-202611260000");
+    event
+        .metadata
+        .labels
+        .get_or_insert_default()
+        .insert("hold-status".into(), "1".into());
+    Api::<DriftEvent>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &event)
+        .await
+        .unwrap();
+    decide(&client, &ns, "frames-202611260000", "Approve")
+        .await
+        .unwrap();
+    let t0 = Timestamp::now();
+    let clock = Arc::new(ManualClock::new(t0));
+    let running = start(client.clone(), &ns, clock.clone(), None).await;
+    // The controller acts, but its status writes fail; it retries later with a later clock.
+    settle().await;
+    clock.set(after(t0, 3600));
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    clock.set(after(t0, 7200));
+    Api::<DriftEvent>::namespaced(client.clone(), &ns)
+        .patch(
+            "frames-202611260000",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"hold-status": null}}})),
+        )
+        .await
+        .unwrap();
+    let event = wait_phase(&client, &ns, "frames-202611260000", Phase::Packaging).await;
+    let started = event.status.unwrap().retraining.unwrap().started_at.unwrap().0;
+    let first = eventually("the packaging Job", || async {
+        package_jobs(&client, &ns).await.into_iter().next()
+    })
+    .await;
+    let second = recreated(&client, &ns, &first).await;
+    let started = started.to_string();
+    assert_eq!(
+        arg_of(&first, "created-at"),
+        Some(started.as_str()),
+        "the first Job"
+    );
+    assert_eq!(
+        arg_of(&second, "created-at"),
+        Some(started.as_str()),
+        "the Job created again"
+    );
+    running.stop().await.unwrap();
+}
+
+fn forged_success(ns: &str, event: &str) -> String {
+    driftwatch::job::result::encode_package_report(&driftwatch::job::result::PackageReport::success(
+        format!("{ns}/{event}"),
+        driftwatch::job::result::PackageOutcome {
+            s3_uri: Some("s3://attacker/batch.tar.gz".into()),
+            sha256: Some("00".repeat(32)),
+            points: 25,
+            retraining_job_id: Some("forged".into()),
+            attempts: 1,
+            ..Default::default()
+        },
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_of_the_packaging_name_that_the_event_does_not_own_never_makes_it_actioned() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("package-squat").await;
+    let qdrant = TestQdrant::start().await;
+    setup(&ns, &client, &qdrant, "http://127.0.0.1:9/hook").await;
+    create_event(&client, &ns, "frames-202611260000").await;
+    // Someone who may create Jobs and Pods prepares a Job of the packaging Job's name that "succeeded".
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {"name": "frames-202611260000-package"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "package", "image": IMAGE}]}}}
+    }))
+    .unwrap();
+    Api::<Job>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &job)
+        .await
+        .unwrap();
+    finish_job_with_message(
+        &client,
+        &ns,
+        "frames-202611260000-package",
+        &forged_success(&ns, "frames-202611260000"),
+        true,
+    )
+    .await;
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let running = start(client.clone(), &ns, clock.clone(), None).await;
+    wait_phase(&client, &ns, "frames-202611260000", Phase::NeedsReview).await;
+    decide(&client, &ns, "frames-202611260000", "Approve")
+        .await
+        .unwrap();
+    let event = wait_phase(&client, &ns, "frames-202611260000", Phase::RetrainingFailed).await;
+    let error = event.status.unwrap().retraining.unwrap().last_error.unwrap();
+    assert!(error.starts_with("PackagingJobNotOwned: "), "{error}");
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_the_packaging_job_does_not_own_is_not_its_result() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("package-forged-pod").await;
+    let qdrant = TestQdrant::start().await;
+    setup(&ns, &client, &qdrant, "http://127.0.0.1:9/hook").await;
+    create_event(&client, &ns, "frames-202611260000").await;
+    decide(&client, &ns, "frames-202611260000", "Approve")
+        .await
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let running = start(client.clone(), &ns, clock.clone(), None).await;
+    let job = eventually("the packaging Job", || async {
+        package_jobs(&client, &ns).await.into_iter().next()
+    })
+    .await;
+    // A look-alike Pod: the Job's labels (job-name, controller-uid) but no owner reference.
+    create_pod(
+        &client,
+        &ns,
+        &job.name_any(),
+        "look-alike",
+        None,
+        &forged_success(&ns, "frames-202611260000"),
+        true,
+    )
+    .await;
+    mark_job(&client, &ns, &job.name_any(), true).await;
+    let event = wait_phase(&client, &ns, "frames-202611260000", Phase::RetrainingFailed).await;
+    let error = event.status.unwrap().retraining.unwrap().last_error.unwrap();
+    assert!(error.starts_with("ResultMissing: "), "{error}");
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_whose_monitor_has_no_retraining_shows_nothing_to_trigger_and_refuses_approval() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("package-nothing").await;
+    create_monitor(&client, &ns, &monitor_manifest("frames", "0 0 1 1 *")).await;
+    create_event(&client, &ns, "frames-202611260000").await;
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let running = start(client.clone(), &ns, clock.clone(), None).await;
+    let event = eventually("nothing to trigger recorded", || async {
+        let event = get_event(&client, &ns, "frames-202611260000").await;
+        event.nothing_to_trigger().map(|_| event)
+    })
+    .await;
+    let status = event.status.unwrap();
+    assert_eq!(status.phase, Some(Phase::NeedsReview));
+    let decided = status.conditions.iter().find(|c| c.type_ == "Decided").unwrap();
+    assert!(
+        decided.message.starts_with("nothing to trigger"),
+        "{}",
+        decided.message
+    );
+
+    // kubectl get shows it in the TARGET column.
+    let request = http::Request::get(format!(
+        "/apis/driftwatch.dev/v1alpha1/namespaces/{ns}/driftevents"
+    ))
+    .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+    .body(Vec::new())
+    .unwrap();
+    let table: serde_json::Value = client.request(request).await.unwrap();
+    let target = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c["name"] == "Target")
+        .expect("a Target column");
+    assert_eq!(table["rows"][0]["cells"][target], "None");
+
+    // The API server refuses the approval with the reason.
+    let err = decide(&client, &ns, "frames-202611260000", "Approve")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nothing to trigger"), "{err}");
+
+    // Once the monitor has spec.retraining, the event shows the destination and can be approved.
+    Api::<driftwatch::api::v1alpha1::DriftMonitor>::namespaced(client.clone(), &ns)
+        .patch(
+            "frames",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"retraining": {
+                "s3": {"bucket": BUCKET, "prefix": "batches/"},
+                "webhook": {"urlSecretRef": {"name": "hook", "key": "url"}}
+            }}})),
+        )
+        .await
+        .unwrap();
+    eventually("the destination recorded", || async {
+        let event = get_event(&client, &ns, "frames-202611260000").await;
+        let target = event.status?.retraining_target?;
+        (target.summary == format!("s3://{BUCKET}/batches/")).then_some(())
+    })
+    .await;
+    decide(&client, &ns, "frames-202611260000", "Approve")
+        .await
+        .unwrap();
+    wait_phase(&client, &ns, "frames-202611260000", Phase::Packaging).await;
+    running.stop().await.unwrap();
+}

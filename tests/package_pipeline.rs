@@ -366,6 +366,7 @@ async fn referenced_objects_are_included_and_a_missing_one_is_recorded() {
             max_object_bytes: 1 << 20,
             max_total_bytes: 1 << 20,
         },
+        sources: Default::default(),
     });
     let dest = destination(&plan, 64 << 20).await;
     let work = tempfile::tempdir().unwrap();
@@ -415,4 +416,118 @@ async fn an_empty_window_is_insufficient_data_and_uploads_nothing() {
         .error;
     assert!(matches!(err, PackageError::NoPoints));
     assert_eq!(err.kind(), "InsufficientData");
+}
+
+/// A media server on loopback: `/frames/{name}` answers 64 bytes, `/moved` redirects to `?to=`; counts
+/// requests.
+async fn media_server() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use axum::extract::{Query, State};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new()
+        .route(
+            "/frames/{name}",
+            axum::routing::get(|State(hits): State<std::sync::Arc<AtomicUsize>>| async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                vec![7u8; 64]
+            }),
+        )
+        .route(
+            "/moved",
+            axum::routing::get(
+                |State(hits): State<std::sync::Arc<AtomicUsize>>,
+                 Query(q): Query<HashMap<String, String>>| async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    axum::response::Redirect::temporary(&q["to"])
+                },
+            ),
+        )
+        .with_state(hits.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, hits)
+}
+
+fn fetcher(dir: &std::path::Path, allowed: &[String], private: bool) -> package::objects::ObjectFetcher {
+    use package::reach::{AllowedSource, SourcePolicy};
+    package::objects::ObjectFetcher::new(
+        dir,
+        None,
+        ObjectLimits {
+            max_object_bytes: 1 << 20,
+            max_total_bytes: 1 << 20,
+        },
+        SourcePolicy {
+            allowed: allowed.iter().map(|a| AllowedSource::parse(a).unwrap()).collect(),
+            allow_private_addresses: private,
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_are_fetched_only_from_allowed_sources_and_never_from_refused_addresses() {
+    use std::sync::atomic::Ordering;
+    let (addr, hits) = media_server().await;
+    let port = addr.port();
+    let work = tempfile::tempdir().unwrap();
+    let uri = format!("http://127.0.0.1:{port}/frames/1.jpg?sig=SECRET");
+
+    // No allow-list: only s3:// objects.
+    let mut none = fetcher(work.path(), &[], false);
+    let refused = none.fetch(&uri).await.clone();
+    assert!(refused.path.is_none());
+    let error = refused.error.unwrap();
+    assert!(error.contains("not in includeObjects.allowedSources"), "{error}");
+    assert!(!error.contains("SECRET"), "{error}");
+
+    // Allowed host, but a loopback address (written out, or behind a name).
+    let allowed = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
+    let mut loopback = fetcher(work.path(), &allowed, false);
+    let error = loopback.fetch(&uri).await.error.clone().unwrap();
+    assert!(error.contains("loopback"), "{error}");
+    let error = loopback
+        .fetch(&format!("http://localhost:{port}/frames/2.jpg"))
+        .await
+        .error
+        .clone()
+        .unwrap();
+    assert!(error.contains("resolves only to refused addresses"), "{error}");
+
+    // Cloud metadata (link-local) and private addresses, even when listed.
+    let listed = ["169.254.169.254".to_string(), "10.1.2.3".to_string()];
+    let mut special = fetcher(work.path(), &listed, false);
+    for (uri, class) in [
+        (
+            "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+            "link-local",
+        ),
+        ("http://10.1.2.3/frames/1.jpg", "private"),
+    ] {
+        let error = special.fetch(uri).await.error.clone().unwrap();
+        assert!(error.contains(class), "{uri}: {error}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing refused was requested");
+
+    // Allowed explicitly: fetched; a redirect to a source not on the list is not followed.
+    let mut explicit = fetcher(work.path(), &allowed, true);
+    let fetched = explicit.fetch(&uri).await.clone();
+    assert_eq!(fetched.size_bytes, Some(64), "{fetched:?}");
+    let moved = format!("http://127.0.0.1:{port}/moved?to=http://169.254.169.254/latest/meta-data/");
+    let error = explicit.fetch(&moved).await.error.clone().unwrap();
+    assert!(
+        error.contains("error following redirect") || error.contains("redirect"),
+        "{error}"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "the object and the redirect, nothing after it"
+    );
 }

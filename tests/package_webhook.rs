@@ -233,3 +233,66 @@ async fn a_refused_connection_is_retried_and_then_reported() {
         other => panic!("expected Exhausted, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_huge_response_body_is_read_only_up_to_the_cap_and_the_delivery_counts() {
+    let receiver = Receiver::start(vec![Reply::Huge]).await;
+    let mut settings = settings(&receiver.url);
+    settings.policy.retries = 0;
+    let delivery = webhook::deliver(&settings, &body()).await.unwrap();
+    assert_eq!(delivery.attempts.len(), 1);
+    assert_eq!(delivery.job_id, None);
+    // The client stopped reading at the cap: the server produced no more than socket buffers hold,
+    // far from the 64 MiB it would send to a reader that takes everything.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let produced = receiver.body_bytes_produced();
+    assert!(produced < 32 << 20, "{produced} bytes of the body were produced");
+}
+
+#[tokio::test]
+async fn an_overlong_job_id_is_left_out_and_the_delivery_counts() {
+    let receiver = Receiver::start(vec![Reply::Ok(serde_json::json!({"job_id": "j".repeat(10_000)}))]).await;
+    let delivery = webhook::deliver(&settings(&receiver.url), &body()).await.unwrap();
+    assert_eq!(delivery.attempts.len(), 1);
+    assert_eq!(delivery.job_id, None);
+}
+
+#[tokio::test]
+async fn a_webhook_url_with_a_token_appears_in_no_error_text_beyond_its_origin() {
+    // A closed port: connection refused, as on the cluster where the token leaked.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/hooks/driftwatch?token=SECRET-IN-URL");
+    let mut settings = settings(&url);
+    settings.policy.retries = 1;
+    let err = webhook::deliver(&settings, &body()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains("SECRET"), "{text}");
+    assert!(text.contains(&format!("http://127.0.0.1:{port}")), "{text}");
+    let WebhookError::Exhausted { attempts, .. } = err else {
+        panic!("expected Exhausted, got {err:?}");
+    };
+    assert!(
+        attempts.iter().all(|a| !a.detail.contains("SECRET")),
+        "{attempts:?}"
+    );
+    for bad in [
+        "ftp://hooks.example/x?token=SECRET-IN-URL",
+        "not a url ?token=SECRET-IN-URL",
+    ] {
+        let err = webhook::deliver(
+            &WebhookSettings {
+                url: bad.into(),
+                ..settings.clone()
+            },
+            &body(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, WebhookError::BadUrl(_)), "{err:?}");
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+    }
+}

@@ -283,3 +283,56 @@ async fn history_draws_a_sparkline_of_recent_scores() {
     assert!(row.contains("0.1300 !"), "{row}");
     assert!(row.ends_with("▁▂▃▄▅▆▇█"), "{row}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_refuses_an_event_with_nothing_to_trigger_and_get_says_why() {
+    let ns = setup().await;
+    let events = Api::<DriftEvent>::namespaced(ControlPlane::shared().client().await, ns);
+    let event: DriftEvent = serde_json::from_value(event("frames-nothing", 0.3)).unwrap();
+    events.create(&PostParams::default(), &event).await.unwrap();
+    // What the controller records for an event of a monitor without spec.retraining.
+    let reason = driftwatch::controller::drift_event::target::no_retraining_reason("frames");
+    events
+        .patch_status(
+            "frames-nothing",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "NeedsReview",
+                "retrainingTarget": {"summary": "None", "reason": reason}}})),
+        )
+        .await
+        .unwrap();
+    let got = tokio::task::spawn_blocking(move || drift(Some("vic"), ns, &["get", "frames-nothing"]))
+        .await
+        .unwrap();
+    let (stdout, stderr) = text(&got);
+    assert!(got.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("Target:      nothing to trigger: DriftMonitor frames has no spec.retraining"),
+        "{stdout}"
+    );
+    let denied =
+        tokio::task::spawn_blocking(move || drift(Some("alice"), ns, &["approve", "frames-nothing"]))
+            .await
+            .unwrap();
+    assert_eq!(denied.status.code(), Some(6), "{}", text(&denied).1);
+    assert!(
+        text(&denied).1.contains("has nothing to trigger"),
+        "{}",
+        text(&denied).1
+    );
+    assert!(
+        events
+            .get("frames-nothing")
+            .await
+            .unwrap()
+            .spec
+            .approval
+            .is_none()
+    );
+    // Ignore still applies.
+    let ignored =
+        tokio::task::spawn_blocking(move || drift(Some("alice"), ns, &["ignore", "frames-nothing"]))
+            .await
+            .unwrap();
+    assert!(ignored.status.success(), "{}", text(&ignored).1);
+}

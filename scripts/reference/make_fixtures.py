@@ -13,8 +13,9 @@ Every case stores its (small, seeded) inputs and the expected outputs:
 - mmd:     unbiased MMD^2 from sklearn.metrics.pairwise.rbf_kernel, sigma = median of scipy pdist
 - resub:   the original estimator: scipy gaussian_kde (Scott/Silverman) on each window,
            mean log q(y) - log p(y) over comparison points (logpdf)
-- gridkl:  shared diagonal bandwidth KDEs evaluated exactly (scipy.special.logsumexp) on a fine grid,
-           mixture smoothing lambda = 1e-3, integrated numerically (what the binned estimator approximates)
+- gridkl:  shared diagonal bandwidth (pooled standard deviation of both windows x Scott's factor for the
+           smaller window) KDEs evaluated exactly (scipy.special.logsumexp) on a fine grid, mixture
+           smoothing lambda = 1e-3, integrated numerically (what the binned estimator approximates)
 - pca:     sklearn PCA(n_components=k, svd_solver="full"): explained variances and scores
 - logreg:  sklearn LogisticRegression(C=1): coefficients and intercept; roc_auc_score
 """
@@ -76,7 +77,7 @@ def grid_kl_exact(ref, cmp, rule="scott", lam=1e-3, cells=400):
     k = ref.shape[1]
     n_eff = min(len(ref), len(cmp))
     factor = n_eff ** (-1.0 / (k + 4)) if rule == "scott" else (n_eff * (k + 2) / 4.0) ** (-1.0 / (k + 4))
-    h = ref.std(axis=0, ddof=1) * factor
+    h = np.vstack([ref, cmp]).std(axis=0, ddof=1) * factor
     lo = np.minimum(ref.min(0), cmp.min(0)) - 4 * h
     hi = np.maximum(ref.max(0), cmp.max(0)) + 4 * h
     axes = [np.linspace(lo[j], hi[j], cells if k == 1 else 160) for j in range(k)]

@@ -256,6 +256,7 @@ pub async fn run_with(
             ),
         };
         let (monitors, jobs, events) = api(client.clone());
+        let monitors_of_events = monitors.clone();
         let jobs_of = |client: &Client| match &scope {
             Some(ns) => Api::<Job>::namespaced(client.clone(), ns),
             None => Api::<Job>::all(client.clone()),
@@ -283,7 +284,28 @@ pub async fn run_with(
         ));
         let event_controller = Controller::new(events, watcher::Config::default())
             .with_config(controller::Config::default().concurrency(config.concurrency))
-            .owns(jobs_of(&client), package_watch)
+            .owns(jobs_of(&client), package_watch);
+        // Events in review show what approving would trigger: a monitor change re-reconciles them.
+        let events_in_review = event_controller.store();
+        let event_controller = event_controller
+            .watches(
+                monitors_of_events,
+                watcher::Config::default(),
+                move |monitor: DriftMonitor| {
+                    let namespace = monitor.metadata.namespace.clone();
+                    let name = monitor.metadata.name.clone().unwrap_or_default();
+                    events_in_review
+                        .state()
+                        .into_iter()
+                        .filter(|e| {
+                            e.metadata.namespace == namespace
+                                && e.spec.monitor_ref.name == name
+                                && drift_monitor::raise::in_review(e)
+                        })
+                        .map(|e| ObjectRef::from_obj(&*e))
+                        .collect::<Vec<_>>()
+                },
+            )
             .graceful_shutdown_on(stopped(halt_rx.clone()));
         let monitor_store = monitor_controller.store();
         let event_store = event_controller.store();

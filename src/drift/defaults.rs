@@ -83,15 +83,6 @@ pub enum Decision {
     Auto(f64),
 }
 
-/// Which EMD flavour runs on embeddings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EmdMode {
-    /// Sliced Wasserstein over random directions (default).
-    Sliced,
-    /// Exact 1-D Wasserstein per principal component (when `components` is set).
-    PerComponent,
-}
-
 /// A detector spec with every default filled in and checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -112,7 +103,7 @@ impl Plan {
     /// also come from a file on the command line).
     pub fn resolve(spec: &DetectorSpec) -> Result<Plan, DriftError> {
         let invalid = |reason: String| Err(DriftError::InvalidConfig { reason });
-        if !spec.method.supports(spec.source) {
+        if !super::detector::supports(spec.method, spec.source) {
             return invalid(format!(
                 "method {} does not apply to source {}",
                 spec.method, spec.source
@@ -152,40 +143,49 @@ impl Plan {
         {
             return invalid(format!("permutations must be between 20 and 10000, not {b}"));
         }
-        let decision = super::threshold_decision(spec.effective_threshold(), spec.p_value)
+        let decision = threshold_decision(spec.effective_threshold(), spec.p_value)
             .unwrap_or_else(|| default_decision(spec.method, spec.source));
-        let default_k = match spec.method {
-            Method::KlDivergence => KL_COMPONENTS,
-            _ => PC_COMPONENTS,
-        };
+        let permutations = spec.permutations.map(|b| b as usize).unwrap_or(PERMUTATIONS);
+        if let Decision::PValue(alpha) | Decision::Auto(alpha) = decision
+            && super::calibrate::allowed_exceedances(permutations, alpha).is_none()
+            && !has_analytic_p(spec.method)
+        {
+            return invalid(format!(
+                "pValue {alpha} cannot be reached with {permutations} permutations (the smallest permutation \
+                 p-value is 1/(permutations + 1)); use at least {} permutations",
+                (1.0 / alpha).ceil() as usize
+            ));
+        }
+        let bare = Plan::bare(spec.method, spec.source);
         Ok(Plan {
-            method: spec.method,
-            source: spec.source,
             decision,
-            components: spec.components.map(|k| k as usize).unwrap_or(default_k),
+            components: spec.components.map(|k| k as usize).unwrap_or(bare.components),
             components_set: spec.components.is_some(),
             projections: spec.projections.map(|l| l as usize).unwrap_or(PROJECTIONS),
-            permutations: spec.permutations.map(|b| b as usize).unwrap_or(PERMUTATIONS),
+            permutations,
             bandwidth: spec.bandwidth.unwrap_or_default(),
             estimator: spec.estimator.unwrap_or_default(),
             correction: spec.correction.unwrap_or_default(),
+            ..bare
         })
     }
 
-    /// Whether the method works on principal components of the reference.
-    pub fn needs_pca(&self) -> bool {
-        match self.method {
-            Method::KlDivergence | Method::Ks | Method::Classifier => true,
-            Method::Emd => self.emd_mode() == EmdMode::PerComponent,
-            Method::Mmd | Method::Psi => false,
-        }
-    }
-
-    pub fn emd_mode(&self) -> EmdMode {
-        if self.components_set {
-            EmdMode::PerComponent
-        } else {
-            EmdMode::Sliced
+    /// The method's defaults on the source, unchecked.
+    pub fn bare(method: Method, source: DataSource) -> Plan {
+        Plan {
+            method,
+            source,
+            decision: default_decision(method, source),
+            components: match method {
+                Method::KlDivergence => KL_COMPONENTS,
+                _ => PC_COMPONENTS,
+            },
+            components_set: false,
+            projections: PROJECTIONS,
+            permutations: PERMUTATIONS,
+            bandwidth: Bandwidth::default(),
+            estimator: KlEstimator::default(),
+            correction: Correction::default(),
         }
     }
 }
@@ -196,5 +196,20 @@ pub fn default_decision(method: Method, source: DataSource) -> Decision {
         (Method::Psi, _) => Decision::Threshold(PSI_THRESHOLD),
         (Method::KlDivergence | Method::Emd, _) => Decision::Auto(ALPHA),
         (Method::Mmd | Method::Ks | Method::Classifier, _) => Decision::PValue(ALPHA),
+    }
+}
+
+/// Methods whose own decision uses an analytic p-value (their `pValue` needs no permutations).
+fn has_analytic_p(method: Method) -> bool {
+    matches!(method, Method::Ks)
+}
+
+/// Maps the spec's threshold to the plan's decision (`auto` keeps the spec's pValue as alpha).
+pub fn threshold_decision(threshold: Option<Threshold>, p_value: Option<f64>) -> Option<Decision> {
+    match (threshold, p_value) {
+        (Some(Threshold::Auto), p) => Some(Decision::Auto(p.unwrap_or(ALPHA))),
+        (Some(Threshold::Value(t)), _) => Some(Decision::Threshold(t)),
+        (None, Some(p)) => Some(Decision::PValue(p)),
+        (None, None) => None,
     }
 }

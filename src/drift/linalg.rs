@@ -1,5 +1,10 @@
-//! Dense linear algebra for the engine: parallel row-chunked products over `[n, d]` f32 views with f64
-//! accumulation across chunks, Gram–Schmidt and a Jacobi eigensolver for small symmetric matrices. No I/O.
+//! Dense linear algebra for the engine: products over rows read by index (a matrix, a subset of one, or
+//! two windows pooled) with f64 accumulation, Gram–Schmidt and a Jacobi eigensolver for small symmetric
+//! matrices. No I/O.
+//!
+//! Determinism: work is cut into fixed-size chunks that do not depend on the thread count, each chunk is
+//! computed by one thread in a fixed order, and chunk results are added in chunk order. So every result
+//! is bit-identical on any number of threads (`RAYON_NUM_THREADS=1` or `2`).
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Slice};
 use rayon::prelude::*;
@@ -11,70 +16,113 @@ pub const CHUNK_ROWS: usize = 2048;
 /// Rows gathered and centred per GEMM: the block (at most 256 × d f32) stays in cache.
 const GATHER_ROWS: usize = 256;
 
+/// Rows of f32 vectors read by index.
+pub trait Rows: Sync {
+    /// Number of rows.
+    fn count(&self) -> usize;
+    /// Values per row.
+    fn width(&self) -> usize;
+    /// Row `i` (`i < count()`).
+    fn row(&self, i: usize) -> ArrayView1<'_, f32>;
+}
+
+impl Rows for ArrayView2<'_, f32> {
+    fn count(&self) -> usize {
+        self.nrows()
+    }
+    fn width(&self) -> usize {
+        self.ncols()
+    }
+    fn row(&self, i: usize) -> ArrayView1<'_, f32> {
+        self.index_axis(Axis(0), i)
+    }
+}
+
+impl Rows for Array2<f32> {
+    fn count(&self) -> usize {
+        self.nrows()
+    }
+    fn width(&self) -> usize {
+        self.ncols()
+    }
+    fn row(&self, i: usize) -> ArrayView1<'_, f32> {
+        self.index_axis(Axis(0), i)
+    }
+}
+
+/// The listed rows of another row source, in the listed order.
+pub struct Subset<'a, R: Rows + ?Sized> {
+    pub rows: &'a R,
+    pub index: &'a [usize],
+}
+
+impl<R: Rows + ?Sized> Rows for Subset<'_, R> {
+    fn count(&self) -> usize {
+        self.index.len()
+    }
+    fn width(&self) -> usize {
+        self.rows.width()
+    }
+    fn row(&self, i: usize) -> ArrayView1<'_, f32> {
+        self.rows.row(self.index[i])
+    }
+}
+
 /// Rows `a..b` of a view.
 pub fn rows<'a, T>(x: ArrayView2<'a, T>, a: usize, b: usize) -> ArrayView2<'a, T> {
     x.slice_axis_move(Axis(0), Slice::from(a..b))
 }
 
-fn chunks(n: usize) -> Vec<(usize, usize)> {
-    (0..n.div_ceil(CHUNK_ROWS))
-        .map(|c| (c * CHUNK_ROWS, ((c + 1) * CHUNK_ROWS).min(n)))
+/// Fixed chunks `[from, to)` of `0..n`, `size` rows each (the last shorter).
+fn chunks(n: usize, size: usize) -> Vec<(usize, usize)> {
+    (0..n.div_ceil(size))
+        .map(|c| (c * size, ((c + 1) * size).min(n)))
         .collect()
 }
 
-/// Column means in f64.
-pub fn col_means(x: ArrayView2<f32>) -> Array1<f64> {
-    col_means_selected(x, None)
+/// Adds the parts in order (a fixed-order reduction).
+fn sum_in_order<D: ndarray::Dimension>(parts: Vec<ndarray::Array<f64, D>>) -> Option<ndarray::Array<f64, D>> {
+    let mut parts = parts.into_iter();
+    let mut total = parts.next()?;
+    for p in parts {
+        total += &p;
+    }
+    Some(total)
 }
 
-/// Column means in f64 of the listed rows (all rows when `rows` is `None`).
-pub fn col_means_selected(x: ArrayView2<f32>, rows: Option<&[usize]>) -> Array1<f64> {
-    let d = x.ncols();
-    let count = rows.map_or(x.nrows(), <[usize]>::len);
-    let sum = chunks(count)
+/// Column means in f64.
+pub fn col_means<R: Rows + ?Sized>(x: &R) -> Array1<f64> {
+    let (n, d) = (x.count(), x.width());
+    let parts: Vec<Array1<f64>> = chunks(n, CHUNK_ROWS)
         .into_par_iter()
         .map(|(a, b)| {
             let mut acc = Array1::<f64>::zeros(d);
             for i in a..b {
-                let row = x.row(rows.map_or(i, |r| r[i]));
-                for (s, &v) in acc.iter_mut().zip(row.iter()) {
+                for (s, &v) in acc.iter_mut().zip(x.row(i).iter()) {
                     *s += f64::from(v);
                 }
             }
             acc
         })
-        .reduce(|| Array1::zeros(d), |a, b| a + b);
-    sum / count.max(1) as f64
+        .collect();
+    sum_in_order(parts).unwrap_or_else(|| Array1::zeros(d)) / n.max(1) as f64
 }
 
-/// `(x - 1 mean^T) w` as `[n, l]` f32, computed chunk by chunk in parallel. Each chunk is centred in a
+/// `(x - 1 mean^T) w` as `[n, l]` f32, computed chunk by chunk in parallel. Each block is centred in a
 /// small working copy first, so large offsets do not cancel in f32.
-pub fn project(x: ArrayView2<f32>, mean: Option<ArrayView1<f64>>, w: ArrayView2<f32>) -> Array2<f32> {
-    project_selected(x, None, mean, w)
-}
-
-/// [`project`] of the listed rows only (all rows when `rows` is `None`), gathered chunk by chunk so a
-/// subsample is never copied out whole.
-pub fn project_selected(
-    x: ArrayView2<f32>,
-    rows: Option<&[usize]>,
-    mean: Option<ArrayView1<f64>>,
-    w: ArrayView2<f32>,
-) -> Array2<f32> {
-    let count = rows.map_or(x.nrows(), <[usize]>::len);
+pub fn project<R: Rows + ?Sized>(x: &R, mean: Option<ArrayView1<f64>>, w: ArrayView2<f32>) -> Array2<f32> {
     let mean32: Option<Array1<f32>> = mean.map(|m| m.mapv(|v| v as f32));
-    let mut out = Array2::<f32>::zeros((count, w.ncols()));
+    let mut out = Array2::<f32>::zeros((x.count(), w.ncols()));
     out.axis_chunks_iter_mut(Axis(0), CHUNK_ROWS)
         .into_par_iter()
         .enumerate()
         .for_each(|(c, mut chunk)| {
-            // Gather and centre GATHER_ROWS at a time into a cache-sized buffer, then one GEMM each.
-            let mut buffer = Array2::<f32>::zeros((GATHER_ROWS.min(chunk.nrows()), x.ncols()));
+            let mut buffer = Array2::<f32>::zeros((GATHER_ROWS.min(chunk.nrows()), x.width()));
             let base = c * CHUNK_ROWS;
             for (b, mut out_rows) in chunk.axis_chunks_iter_mut(Axis(0), GATHER_ROWS).enumerate() {
                 let from = base + b * GATHER_ROWS;
                 let len = out_rows.nrows();
-                gather_centred(x, rows, from, len, mean32.as_ref(), &mut buffer);
+                gather_centred(x, from, len, mean32.as_ref(), &mut buffer);
                 let xc = buffer.slice_axis(Axis(0), Slice::from(..len));
                 ndarray::linalg::general_mat_mul(1.0, &xc, &w, 0.0, &mut out_rows);
             }
@@ -82,18 +130,37 @@ pub fn project_selected(
     out
 }
 
-/// Copies rows `from..from + len` of the selection (or of `x`) into the top of `buffer`, minus `mean`.
-fn gather_centred(
-    x: ArrayView2<f32>,
-    rows: Option<&[usize]>,
+/// `w^T x^T` as `[l, n]` f32 — one row per column of `w` — so each projection is contiguous (what the
+/// sort-based 1-D distances want). Computed chunk by chunk in parallel, written in place.
+pub fn project_rows<R: Rows + ?Sized>(x: &R, w: ArrayView2<f32>) -> Array2<f32> {
+    let mut out = Array2::<f32>::zeros((w.ncols(), x.count()));
+    out.axis_chunks_iter_mut(Axis(1), CHUNK_ROWS)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, mut block)| {
+            let mut buffer = Array2::<f32>::zeros((GATHER_ROWS.min(block.ncols()), x.width()));
+            let base = c * CHUNK_ROWS;
+            for (b, mut out_cols) in block.axis_chunks_iter_mut(Axis(1), GATHER_ROWS).enumerate() {
+                let from = base + b * GATHER_ROWS;
+                let len = out_cols.ncols();
+                gather_centred(x, from, len, None, &mut buffer);
+                let xb = buffer.slice_axis(Axis(0), Slice::from(..len));
+                ndarray::linalg::general_mat_mul(1.0, &w.t(), &xb.t(), 0.0, &mut out_cols);
+            }
+        });
+    out
+}
+
+/// Copies rows `from..from + len` of `x` into the top of `buffer`, minus `mean`.
+fn gather_centred<R: Rows + ?Sized>(
+    x: &R,
     from: usize,
     len: usize,
     mean: Option<&Array1<f32>>,
     buffer: &mut Array2<f32>,
 ) {
     for slot in 0..len {
-        let i = from + slot;
-        let src = x.row(rows.map_or(i, |r| r[i]));
+        let src = x.row(from + slot);
         let mut dst = buffer.row_mut(slot);
         match mean {
             Some(m) => ndarray::Zip::from(&mut dst)
@@ -123,68 +190,69 @@ pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
     lanes.iter().sum::<f64>() + tail
 }
 
-/// `w^T x^T` as `[l, n]` f32 — one row per column of `w` — so each projection is contiguous (what the
-/// sort-based 1-D distances want). Computed chunk by chunk in parallel, written in place.
-pub fn project_rows(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
-    let mut out = Array2::<f32>::zeros((w.ncols(), x.nrows()));
-    out.axis_chunks_iter_mut(Axis(1), CHUNK_ROWS)
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(c, mut block)| {
-            let from = c * CHUNK_ROWS;
-            let to = from + block.ncols();
-            ndarray::linalg::general_mat_mul(1.0, &w.t(), &rows(x, from, to).t(), 0.0, &mut block);
-        });
-    out
+/// [`squared_distance`] of two f32 rows, accumulated in f64 (no f64 copy of the data).
+pub fn squared_distance_f32(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f64 {
+    match (a.as_slice(), b.as_slice()) {
+        (Some(a), Some(b)) => {
+            let mut lanes = [0.0f64; 8];
+            let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+            let tail: f64 = ca
+                .remainder()
+                .iter()
+                .zip(cb.remainder())
+                .map(|(&p, &q)| (f64::from(p) - f64::from(q)).powi(2))
+                .sum();
+            for (pa, pb) in ca.zip(cb) {
+                for ((acc, &p), &q) in lanes.iter_mut().zip(pa).zip(pb) {
+                    let t = f64::from(p) - f64::from(q);
+                    *acc += t * t;
+                }
+            }
+            lanes.iter().sum::<f64>() + tail
+        }
+        _ => a
+            .iter()
+            .zip(b.iter())
+            .map(|(&p, &q)| (f64::from(p) - f64::from(q)).powi(2))
+            .sum(),
+    }
 }
 
-/// `Xc^T (Xc v)` over the listed rows of `x` (all rows when `rows` is `None`), `Xc` centred on `mean`:
-/// the covariance operator applied to `v` ([d, l]) without forming the covariance, reading each row once.
-/// f32 GEMMs per block of [`GATHER_ROWS`], f64 sums across blocks.
-pub fn covariance_apply(
-    x: ArrayView2<f32>,
-    rows: Option<&[usize]>,
-    mean: ArrayView1<f64>,
-    v: ArrayView2<f64>,
-) -> Array2<f64> {
-    let (d, l) = (x.ncols(), v.ncols());
-    let count = rows.map_or(x.nrows(), <[usize]>::len);
+/// `Xc^T (Xc v)` over the rows of `x`, `Xc` centred on `mean`: the covariance operator applied to `v`
+/// ([d, l]) without forming the covariance, reading each row once. f32 GEMMs per block of 256 rows, f64
+/// sums across blocks (16 blocks per chunk, chunks added in order).
+pub fn covariance_apply<R: Rows + ?Sized>(x: &R, mean: ArrayView1<f64>, v: ArrayView2<f64>) -> Array2<f64> {
+    let (d, l) = (x.width(), v.ncols());
     let mean32 = mean.mapv(|m| m as f32);
     let v32 = v.mapv(|a| a as f32);
-    (0..count.div_ceil(GATHER_ROWS))
+    let parts: Vec<Array2<f64>> = chunks(x.count(), 16 * GATHER_ROWS)
         .into_par_iter()
-        .fold(
-            || {
-                (
-                    Array2::<f64>::zeros((d, l)),
-                    Array2::<f32>::zeros((GATHER_ROWS, d)),
-                )
-            },
-            |(mut acc, mut block), b| {
-                let (from, to) = (b * GATHER_ROWS, ((b + 1) * GATHER_ROWS).min(count));
-                gather_centred(x, rows, from, to - from, Some(&mean32), &mut block);
+        .map(|(a, b)| {
+            let mut acc = Array2::<f64>::zeros((d, l));
+            let mut block = Array2::<f32>::zeros((GATHER_ROWS, d));
+            for (from, to) in chunks(b - a, GATHER_ROWS) {
+                gather_centred(x, a + from, to - from, Some(&mean32), &mut block);
                 let xc = block.slice_axis(Axis(0), Slice::from(..to - from));
                 let y = xc.dot(&v32);
                 acc += &xc.t().dot(&y).mapv(f64::from);
-                (acc, block)
-            },
-        )
-        .map(|(acc, _)| acc)
-        .reduce(|| Array2::zeros((d, l)), |a, b| a + b)
+            }
+            acc
+        })
+        .collect();
+    sum_in_order(parts).unwrap_or_else(|| Array2::zeros((d, l)))
 }
 
 /// The covariance `(x - mean)^T (x - mean) / (n - 1)` in f64 (for small widths).
-pub fn covariance(x: ArrayView2<f32>, mean: ArrayView1<f64>) -> Array2<f64> {
-    let d = x.ncols();
-    let n = x.nrows();
-    let sum = chunks(n)
+pub fn covariance<R: Rows + ?Sized>(x: &R, mean: ArrayView1<f64>) -> Array2<f64> {
+    let (n, d) = (x.count(), x.width());
+    let parts: Vec<Array2<f64>> = chunks(n, CHUNK_ROWS)
         .into_par_iter()
         .map(|(a, b)| {
-            let xc = rows(x, a, b).mapv(f64::from) - mean;
+            let xc = Array2::from_shape_fn((b - a, d), |(i, j)| f64::from(x.row(a + i)[j]) - mean[j]);
             xc.t().dot(&xc)
         })
-        .reduce(|| Array2::zeros((d, d)), |p1, p2| p1 + p2);
-    sum / (n.saturating_sub(1).max(1)) as f64
+        .collect();
+    sum_in_order(parts).unwrap_or_else(|| Array2::zeros((d, d))) / (n.saturating_sub(1).max(1)) as f64
 }
 
 /// Orthonormalises the columns in place (twice-applied modified Gram–Schmidt). A column that vanishes
@@ -310,18 +378,57 @@ mod tests {
     fn chunked_products_match_the_plain_product() {
         let x = Array2::from_shape_fn((5000, 7), |(i, j)| ((i * 31 + j * 17) % 13) as f32 - 6.0);
         let w = Array2::from_shape_fn((7, 3), |(i, j)| (i as f32 - j as f32) * 0.1);
-        let mean = col_means(x.view());
-        let y = project(x.view(), Some(mean.view()), w.view());
+        let mean = col_means(&x.view());
+        let y = project(&x.view(), Some(mean.view()), w.view());
         let xc = x.mapv(f64::from) - &mean;
         let expect = xc.dot(&w.mapv(f64::from));
         assert!((y.mapv(f64::from) - &expect).iter().all(|v| v.abs() < 1e-3));
-        let g = covariance_apply(x.view(), None, mean.view(), w.mapv(f64::from).view());
+        let t = project_rows(&x.view(), w.view());
+        let expect_t = x.mapv(f64::from).dot(&w.mapv(f64::from)).reversed_axes();
+        assert!((t.mapv(f64::from) - &expect_t).iter().all(|v| v.abs() < 1e-3));
+        let g = covariance_apply(&x.view(), mean.view(), w.mapv(f64::from).view());
         let expect_g = xc.t().dot(&expect);
-        let cov = covariance(x.view(), mean.view());
+        let cov = covariance(&x.view(), mean.view());
         let expect_cov = xc.t().dot(&xc) / 4999.0;
         assert!((cov - expect_cov).iter().all(|v| v.abs() < 1e-9));
         let rel = (g - &expect_g).iter().map(|v| v.abs()).fold(0.0, f64::max)
             / expect_g.iter().map(|v| v.abs()).fold(0.0, f64::max);
         assert!(rel < 1e-5, "{rel}");
+    }
+
+    #[test]
+    fn a_subset_reads_the_listed_rows_in_order() {
+        let x = Array2::from_shape_fn((10, 3), |(i, j)| (i * 3 + j) as f32);
+        let view = x.view();
+        let s = Subset {
+            rows: &view,
+            index: &[7, 2],
+        };
+        assert_eq!(s.count(), 2);
+        assert_eq!(s.row(0).to_vec(), vec![21.0, 22.0, 23.0]);
+        assert_eq!(col_means(&s).to_vec(), vec![13.5, 14.5, 15.5]);
+    }
+
+    #[test]
+    fn reductions_are_bit_identical_on_one_and_two_threads() {
+        let x = Array2::from_shape_fn((20_000, 9), |(i, j)| {
+            ((i * 7919 + j * 104_729) % 1013) as f32 * 1e-3
+        });
+        let v = Array2::from_shape_fn((9, 4), |(i, j)| (i + 2 * j) as f64 * 0.01);
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let m = col_means(&x.view());
+                    (
+                        m.clone(),
+                        covariance(&x.view(), m.view()),
+                        covariance_apply(&x.view(), m.view(), v.view()),
+                    )
+                })
+        };
+        assert_eq!(run(1), run(2));
     }
 }

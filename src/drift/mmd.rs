@@ -2,80 +2,67 @@
 //! No I/O.
 //!
 //! Kernel `k(x, y) = exp(-|x - y|² / (2 sigma²))`, sigma = median pairwise distance of (at most
-//! [`MEDIAN_POINTS`]) pooled points. Score: the unbiased MMD² U-statistic.
+//! [`MEDIAN_POINTS`]) pooled points, chosen by position, not by window, so sigma is the same for every
+//! relabelling. Score: the unbiased MMD² U-statistic.
 //! - Up to [`EXACT_CAP`] pooled points: exact, on the full kernel matrix (at most 2000² f64 = 32 MB);
-//!   each permutation re-sums the matrix.
+//!   each relabelling re-sums the matrix.
 //! - Above: random Fourier features (Rahimi–Recht) with [`FREQUENCIES`] frequencies (cos/sin pairs,
-//!   so `z(x)·z(x) = k(x, x) = 1` exactly) on at most [`WINDOW_CAP`] points per window (seeded
-//!   subsample). The unbiased statistic in features is
-//!   `|mu_a - mu_b|² + (|mu_a|² - 1)/(n_a - 1) + (|mu_b|² - 1)/(n_b - 1)`; the permutations come from
-//!   GEMMs of 0/1 relabelling matrices with the centred feature matrix, [`MASKS_PER_GEMM`] at a time.
-//!   Memory: `N × 2D` f32 features (≈ 40 MB at 20k + 20k) plus 25 × N f32 relabellings (4 MB).
+//!   so `z(x)·z(x) = k(x, x) = 1` exactly) on every pooled point (at most 2 × 20 000, see
+//!   [`super::pooled`]). The unbiased statistic in features is
+//!   `|mu_a - mu_b|² + (|mu_a|² - 1)/(n_a - 1) + (|mu_b|² - 1)/(n_b - 1)`; the relabellings come from
+//!   GEMMs of 0/1 relabelling matrices with the centred feature matrix, [`LABELLINGS_PER_GEMM`] at a
+//!   time. Memory: `N × 2D` f32 features (≈ 41 MB at 40 000 points) plus 32 × N f32 per GEMM.
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView1, Axis};
 use rayon::prelude::*;
 
 use super::defaults::Plan;
+use super::detector::{Detector, Input};
+use super::linalg::{self, Rows};
+use super::relabel::{LANES, Relabellings};
 use super::rng::{self, Rng};
-use super::{Verdict, calibrate, decide, linalg};
 
 /// Pooled points up to which the kernel matrix is exact.
 pub const EXACT_CAP: usize = 2000;
-/// Points per window used by the random-feature estimate.
-pub const WINDOW_CAP: usize = 20_000;
 /// Random Fourier frequencies (features = 2 × this).
 pub const FREQUENCIES: usize = 128;
-/// Relabellings per GEMM of the random-feature null (bounds the 0/1 matrix to this many rows).
-const MASKS_PER_GEMM: usize = 25;
+/// Relabellings per GEMM of the random-feature statistic (bounds the 0/1 matrix to this many rows).
+pub const LABELLINGS_PER_GEMM: usize = 4 * LANES;
 /// Points used by the median heuristic.
 pub const MEDIAN_POINTS: usize = 600;
 
 /// The MMD detector.
-pub fn run(plan: &Plan, reference: ArrayView2<f32>, comparison: ArrayView2<f32>, rng: &mut Rng) -> Verdict {
-    let sigma = median_heuristic(reference, comparison, rng);
-    let (n, m) = (reference.nrows(), comparison.nrows());
-    if n + m <= EXACT_CAP {
-        let pooled = ndarray::concatenate(Axis(0), &[reference, comparison])
-            .unwrap_or_else(|_| Array2::zeros((0, reference.ncols())));
-        let k = kernel_matrix(pooled.view(), sigma);
-        let labels: Vec<bool> = (0..n + m).map(|i| i < n).collect();
-        let score = mmd2_from_kernel(&k, &labels);
-        decide(plan, score, None, || {
-            calibrate::permutation_masks(rng, plan.permutations, n + m, n)
-                .par_iter()
-                .map(|mask| mmd2_from_kernel(&k, mask))
+pub struct Mmd(pub Plan);
+
+impl Detector for Mmd {
+    fn plan(&self) -> &Plan {
+        &self.0
+    }
+
+    fn statistics(&self, input: &Input, labels: &Relabellings, rng: &mut Rng) -> Vec<f64> {
+        let x = input.embeddings();
+        let sigma = median_heuristic(x, rng);
+        if x.count() <= EXACT_CAP {
+            let k = kernel_matrix(x, sigma);
+            (0..labels.count())
+                .into_par_iter()
+                .map(|j| mmd2_from_kernel(&k, &labels.mask(j)))
                 .collect()
-        })
-    } else {
-        let ri = rng::subset(rng, n, WINDOW_CAP);
-        let ci = rng::subset(rng, m, WINDOW_CAP);
-        let rff = Rff::new(reference, &ri, comparison, &ci, sigma, rng);
-        let score = rff.observed();
-        decide(plan, score, None, || rff.null(plan.permutations, rng))
+        } else {
+            Rff::new(x, sigma, rng).statistics(labels)
+        }
     }
 }
 
-/// Median of pairwise Euclidean distances on a pooled subsample; 1 when all points coincide.
-pub fn median_heuristic(reference: ArrayView2<f32>, comparison: ArrayView2<f32>, rng: &mut Rng) -> f64 {
-    let (n, m) = (reference.nrows(), comparison.nrows());
-    let total = n + m;
-    let pick = rng::subset(rng, total, MEDIAN_POINTS);
-    let rows: Vec<Vec<f64>> = pick
-        .iter()
-        .map(|&i| {
-            let row = if i < n {
-                reference.row(i)
-            } else {
-                comparison.row(i - n)
-            };
-            row.iter().map(|&v| f64::from(v)).collect()
-        })
-        .collect();
-    let mut d: Vec<f64> = (0..rows.len())
+/// Median of pairwise Euclidean distances on a subsample of the pooled points; 1 when all coincide.
+pub fn median_heuristic<R: Rows + ?Sized>(x: &R, rng: &mut Rng) -> f64 {
+    let pick = rng::subset(rng, x.count(), MEDIAN_POINTS);
+    let mut d: Vec<f64> = (0..pick.len())
         .into_par_iter()
         .flat_map_iter(|i| {
-            let rows = &rows;
-            (i + 1..rows.len()).map(move |j| linalg::squared_distance(&rows[i], &rows[j]).sqrt())
+            let pick = &pick;
+            (i + 1..pick.len())
+                .map(move |j| linalg::squared_distance_f32(x.row(pick[i]), x.row(pick[j])).sqrt())
         })
         .collect();
     if d.is_empty() {
@@ -97,17 +84,15 @@ pub fn median_heuristic(reference: ArrayView2<f32>, comparison: ArrayView2<f32>,
 }
 
 /// Full RBF kernel matrix of the pooled points (f64 distances).
-pub fn kernel_matrix(x: ArrayView2<f32>, sigma: f64) -> Array2<f64> {
-    let (n, d) = x.dim();
-    let xs: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+pub fn kernel_matrix<R: Rows + ?Sized>(x: &R, sigma: f64) -> Array2<f64> {
+    let n = x.count();
     let g = 1.0 / (2.0 * sigma * sigma);
     let rows: Vec<Vec<f64>> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let a = &xs[i * d..(i + 1) * d];
-            xs.chunks_exact(d.max(1))
-                .take(n)
-                .map(|b| (-g * linalg::squared_distance(a, b)).exp())
+            let a = x.row(i);
+            (0..n)
+                .map(|j| (-g * linalg::squared_distance_f32(a, x.row(j))).exp())
                 .collect()
         })
         .collect();
@@ -147,89 +132,77 @@ pub fn mmd2_from_kernel(k: &Array2<f64>, first: &[bool]) -> f64 {
     saa / (na * (na - 1.0)) + sbb / (nb * (nb - 1.0)) - 2.0 * sab / (na * nb)
 }
 
-/// Random Fourier features of both windows, centred on their pooled mean.
-struct Rff {
+/// Random Fourier features of the pooled points, centred on their mean.
+pub struct Rff {
     features: Array2<f32>,
     mean: Array1<f64>,
-    n: usize,
-    m: usize,
 }
 
 impl Rff {
-    /// Features of the listed rows of each window (subsamples are gathered, never copied out whole).
-    fn new(
-        reference: ArrayView2<f32>,
-        reference_rows: &[usize],
-        comparison: ArrayView2<f32>,
-        comparison_rows: &[usize],
-        sigma: f64,
-        rng: &mut Rng,
-    ) -> Rff {
-        let d = reference.ncols();
+    /// Features of every pooled point.
+    pub fn new<R: Rows + ?Sized>(x: &R, sigma: f64, rng: &mut Rng) -> Rff {
+        let d = x.width();
         let omega = Array2::from_shape_fn((d, FREQUENCIES), |_| (rng::normal(rng) / sigma) as f32);
-        let center = linalg::col_means(reference);
+        let center = linalg::col_means(x);
         let scale = (1.0 / FREQUENCIES as f64).sqrt() as f32;
-        let (n, m) = (reference_rows.len(), comparison_rows.len());
-        let mut features = Array2::<f32>::zeros((n + m, 2 * FREQUENCIES));
-        for (offset, x, rows) in [(0, reference, reference_rows), (n, comparison, comparison_rows)] {
-            let all = rows.len() == x.nrows();
-            let proj = linalg::project_selected(x, (!all).then_some(rows), Some(center.view()), omega.view());
-            features
-                .slice_axis_mut(Axis(0), ndarray::Slice::from(offset..offset + rows.len()))
-                .axis_iter_mut(Axis(0))
-                .into_par_iter()
-                .zip(proj.axis_iter(Axis(0)).into_par_iter())
-                .for_each(|(mut out, p)| {
-                    for (f, &t) in p.iter().enumerate() {
-                        let (sin, cos) = t.sin_cos();
-                        out[f] = cos * scale;
-                        out[f + FREQUENCIES] = sin * scale;
-                    }
-                });
-        }
-        let mean = linalg::col_means(features.view());
+        let proj = linalg::project(x, Some(center.view()), omega.view());
+        let mut features = Array2::<f32>::zeros((x.count(), 2 * FREQUENCIES));
+        features
+            .axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(proj.axis_iter(Axis(0)).into_par_iter())
+            .for_each(|(mut out, p)| {
+                for (f, &t) in p.iter().enumerate() {
+                    let (sin, cos) = t.sin_cos();
+                    out[f] = cos * scale;
+                    out[f + FREQUENCIES] = sin * scale;
+                }
+            });
+        drop(proj);
+        let mean = linalg::col_means(&features);
         let mean32 = mean.mapv(|v| v as f32);
         features
             .axis_iter_mut(Axis(0))
             .into_par_iter()
             .for_each(|mut row| row -= &mean32);
-        Rff { features, mean, n, m }
+        Rff { features, mean }
     }
 
-    /// Statistic from the centred feature sum of the first group.
-    fn stat(&self, sum_a: ndarray::ArrayView1<f64>, na: usize, nb: usize) -> f64 {
+    /// Statistic from the centred feature sum of the first group (the second's is its negative).
+    fn stat(&self, sum_a: ArrayView1<f64>, na: usize, nb: usize) -> f64 {
+        if na < 2 || nb < 2 {
+            return 0.0;
+        }
         let (fa, fb) = (na as f64, nb as f64);
-        // centred sums: S_b = -S_a
         let diff2 = sum_a.dot(&sum_a) * (1.0 / fa + 1.0 / fb).powi(2);
         let mu_a = &self.mean + &(&sum_a / fa);
         let mu_b = &self.mean - &(&sum_a / fb);
         diff2 + (mu_a.dot(&mu_a) - 1.0) / (fa - 1.0) + (mu_b.dot(&mu_b) - 1.0) / (fb - 1.0)
     }
 
-    fn observed(&self) -> f64 {
-        let first = self.features.slice_axis(Axis(0), ndarray::Slice::from(..self.n));
-        let sum_a = linalg::col_means(first) * self.n as f64;
-        self.stat(sum_a.view(), self.n, self.m)
-    }
-
-    /// Permutation null: each relabelling's first-group feature sum is one row of `A F` (A the 0/1
-    /// relabelling matrix), computed [`MASKS_PER_GEMM`] relabellings at a time so A never exists whole.
-    fn null(&self, b: usize, rng: &mut Rng) -> Vec<f64> {
-        let total = self.n + self.m;
-        let masks = calibrate::permutation_masks(rng, b, total, self.n);
-        masks
-            .par_chunks(MASKS_PER_GEMM)
-            .flat_map_iter(|group| {
-                let a = Array2::from_shape_fn(
-                    (group.len(), total),
-                    |(r, i)| {
-                        if group[r][i] { 1.0f32 } else { 0.0 }
-                    },
-                );
+    /// The statistic on every labelling: each labelling's first-group feature sum is one row of `A F`
+    /// (A the 0/1 labelling matrix), [`LABELLINGS_PER_GEMM`] labellings at a time.
+    pub fn statistics(&self, labels: &Relabellings) -> Vec<f64> {
+        let total = labels.total();
+        let (na, nb) = (labels.n_first(), labels.n_second());
+        let chunks: Vec<usize> = (0..labels.count()).step_by(LABELLINGS_PER_GEMM).collect();
+        chunks
+            .into_par_iter()
+            .flat_map_iter(|from| {
+                let to = (from + LABELLINGS_PER_GEMM).min(labels.count());
+                let mut a = Array2::<f32>::zeros((to - from, total));
+                for (r, mut row) in a.axis_iter_mut(Axis(0)).enumerate() {
+                    let j = from + r;
+                    let bytes = labels.group(j / LANES);
+                    let bit = 1u8 << (j % LANES);
+                    for (o, &b) in row.iter_mut().zip(bytes) {
+                        *o = f32::from(u8::from(b & bit != 0));
+                    }
+                }
                 let sums = a.dot(&self.features).mapv(f64::from);
                 sums.rows()
                     .into_iter()
-                    .map(|s| self.stat(s, self.n, self.m))
+                    .map(|s| self.stat(s, na, nb))
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -239,6 +212,7 @@ impl Rff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drift::pooled::Pooled;
     use rand::SeedableRng;
 
     fn gauss(n: usize, d: usize, shift: f32, seed: u64) -> Array2<f32> {
@@ -251,20 +225,41 @@ mod tests {
         let r = gauss(600, 8, 0.0, 1);
         let c = gauss(600, 8, 0.5, 2);
         let mut g = Rng::seed_from_u64(3);
-        let sigma = median_heuristic(r.view(), c.view(), &mut g);
-        let pooled = ndarray::concatenate(Axis(0), &[r.view(), c.view()]).unwrap();
-        let labels: Vec<bool> = (0..1200).map(|i| i < 600).collect();
-        let exact = mmd2_from_kernel(&kernel_matrix(pooled.view(), sigma), &labels);
-        let all: Vec<usize> = (0..600).collect();
-        let approx = Rff::new(r.view(), &all, c.view(), &all, sigma, &mut g).observed();
+        let pooled = Pooled::new(r.view(), c.view(), usize::MAX, &mut g);
+        let sigma = median_heuristic(&pooled, &mut g);
+        let labels = Relabellings::draw(1200, 600, 0, &mut g);
+        let exact = mmd2_from_kernel(&kernel_matrix(&pooled, sigma), &labels.mask(0));
+        let approx = Rff::new(&pooled, sigma, &mut g).statistics(&labels)[0];
         assert!(exact > 0.02, "{exact}");
         assert!((approx - exact).abs() < 0.25 * exact, "{approx} vs {exact}");
     }
 
     #[test]
-    fn identical_points_give_zero_mmd_and_a_unit_bandwidth() {
+    fn identical_points_give_zero_mmd_a_unit_bandwidth_and_no_drift() {
         let x = Array2::<f32>::ones((100, 4));
         let mut g = Rng::seed_from_u64(4);
-        assert_eq!(median_heuristic(x.view(), x.view(), &mut g), 1.0);
+        let pooled = Pooled::new(x.view(), x.view(), usize::MAX, &mut g);
+        assert_eq!(median_heuristic(&pooled, &mut g), 1.0);
+        let k = kernel_matrix(&pooled, 1.0);
+        let labels = Relabellings::draw(200, 100, 49, &mut g);
+        let stats: Vec<f64> = (0..labels.count())
+            .map(|j| mmd2_from_kernel(&k, &labels.mask(j)))
+            .collect();
+        assert!(stats.iter().all(|v| v.abs() < 1e-12), "{stats:?}");
+        // Every relabelling ties with the observed split: the permutation p-value is 1.
+        assert_eq!(crate::drift::calibrate::permutation_p(&stats), 1.0);
+        let rff = Rff::new(&pooled, 1.0, &mut g).statistics(&labels);
+        assert!(rff.iter().all(|v| v.abs() < 1e-6), "{rff:?}");
+    }
+
+    #[test]
+    fn a_shift_gives_a_clearly_positive_exact_mmd() {
+        let (r, c) = (gauss(200, 4, 0.0, 5), gauss(200, 4, 1.0, 6));
+        let mut g = Rng::seed_from_u64(7);
+        let pooled = Pooled::new(r.view(), c.view(), usize::MAX, &mut g);
+        let sigma = median_heuristic(&pooled, &mut g);
+        let labels = Relabellings::draw(400, 200, 0, &mut g);
+        let v = mmd2_from_kernel(&kernel_matrix(&pooled, sigma), &labels.mask(0));
+        assert!(v > 0.1, "{v}");
     }
 }

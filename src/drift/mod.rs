@@ -1,26 +1,39 @@
-//! The drift engine: every detector on a reference and a comparison window. Pure computation, no I/O.
+//! The drift engine: every detector on a reference and a comparison window, and one calibrated verdict.
+//! Pure computation, no I/O.
 //!
-//! Inputs are ndarray views (`[n, d]` f32 embeddings, `[n]` f32 confidence scores); the output is one
-//! [`DetectorOutcome`] per configured [`DetectorSpec`]. Randomness (PCA sketches, projections,
-//! permutations, subsamples) comes from ChaCha streams derived from [`EngineConfig::seed`] and the
-//! detector's method and source, so the same inputs and seed give the same result on any thread count.
+//! Inputs are ndarray views (`[n, d]` f32 embeddings, `[n]` f32 confidence scores, one per row). Each
+//! window is tested on at most [`pooled::MAX_TEST_ROWS`] rows (a seeded subsample above that). The
+//! windows are pooled (reference first); principal axes, bandwidths and grids are fitted on the pooled
+//! points, so they are the same for every relabelling. Every detector computes its statistic on the
+//! observed split and on one shared set of random relabellings ([`relabel::Relabellings`]), which gives
+//! - each detector's own decision (see [`calibrate::decide`]): score > `threshold`, p-value < `pValue`,
+//!   or `threshold: auto` (permutation p-value < alpha, with the matching critical value reported as the
+//!   threshold, so `score > threshold` ⇔ drifted);
+//! - the check's verdict: the minimum p-value over the detectors, calibrated against the permutation
+//!   distribution of that minimum (Westfall–Young minP, [`calibrate::min_p`]), across both sources when
+//!   the confidence scores belong to the same points; groups that cannot share relabellings (scores of
+//!   other points, a classifier with its own split) are combined by Bonferroni. `driftDetected` is
+//!   `combined p < alpha` (`EngineConfig::alpha`, the monitor's `spec.alpha`): the family-wise
+//!   false-alarm rate of the whole detector set is at most alpha.
 //!
-//! Decisions: a detector fires when its score exceeds `threshold`, or when its p-value is below
-//! `pValue`; `threshold: auto` builds a permutation null from the pooled windows at the real window
-//! sizes, reports its `1 - alpha` quantile as the threshold and the empirical p-value of the observed
-//! score, and fires when that p-value is below `alpha` (`pValue`, default 0.05). Without either, the
-//! method's recommended default applies (see [`defaults`] and `docs/research/kl-vs-emd.md`).
+//! Randomness (subsamples, PCA sketches, directions, relabellings) comes from ChaCha streams derived
+//! from [`EngineConfig::seed`], and every parallel reduction has a fixed order, so the same inputs and
+//! seed give bit-identical results on any number of threads.
 
 pub mod calibrate;
 pub mod classifier;
 pub mod defaults;
+pub mod detector;
 mod error;
 pub mod kl;
 pub mod linalg;
 pub mod mmd;
 pub mod pca;
+pub mod pooled;
+pub mod relabel;
 pub mod rng;
 pub mod summary;
+pub mod sweep;
 pub mod univariate;
 pub mod validate;
 pub mod wasserstein;
@@ -30,8 +43,11 @@ use std::time::Instant;
 use ndarray::{ArrayView1, ArrayView2};
 use serde::Serialize;
 
-use crate::api::v1alpha1::{DataSource, DetectorSpec, Method, Threshold};
+use crate::api::v1alpha1::{DataSource, DetectorSpec};
 use crate::job::result::{DistributionSummary, ScoreReport};
+use detector::{Detector, Input, Null};
+use pooled::{MAX_TEST_ROWS, Pooled};
+use relabel::Relabellings;
 
 pub use error::DriftError;
 
@@ -43,12 +59,14 @@ pub struct Sample<'a> {
 }
 
 /// Engine settings that are not part of a detector spec.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EngineConfig {
     /// Seed of every random choice the engine makes.
     pub seed: u64,
     /// Smallest window (rows) that yields a verdict; smaller windows are `InsufficientData`.
     pub min_samples: usize,
+    /// Family-wise false-alarm rate of the check's verdict (`spec.alpha`).
+    pub alpha: f64,
 }
 
 impl Default for EngineConfig {
@@ -56,43 +74,23 @@ impl Default for EngineConfig {
         Self {
             seed: 42,
             min_samples: 50,
+            alpha: defaults::ALPHA,
         }
     }
 }
 
-/// The outcome of one detector on one pair of windows.
-#[derive(Clone, Debug, Serialize)]
+/// What the engine reports for one check.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DetectorOutcome {
-    pub method: Method,
-    pub source: DataSource,
-    /// The drift score on the method's own scale (KL in nats, EMD in data units, MMD², KS D, PSI, AUC).
-    pub score: f64,
-    /// The threshold the score was compared with (the calibrated one for `threshold: auto`).
-    pub threshold: Option<f64>,
-    /// The p-value, when the method or the calibration computed one.
-    pub p_value: Option<f64>,
-    pub drifted: bool,
-    pub n_reference: usize,
-    pub n_comparison: usize,
-    /// Wall time of this detector, seconds (shared PCA work is charged to the first detector using it).
-    pub seconds: f64,
-}
-
-impl From<&DetectorOutcome> for ScoreReport {
-    fn from(o: &DetectorOutcome) -> Self {
-        ScoreReport {
-            method: o.method,
-            source: o.source,
-            score: o.score,
-            threshold: o.threshold,
-            p_value: o.p_value,
-            drifted: o.drifted,
-            n_reference: o.n_reference as u64,
-            n_comparison: o.n_comparison as u64,
-            seconds: o.seconds,
-        }
-    }
+pub struct Outcome {
+    /// One report per detector, in spec order.
+    pub scores: Vec<ScoreReport>,
+    /// The family's p-value: minP over the detectors sharing relabellings, Bonferroni across groups.
+    pub combined_p_value: f64,
+    /// The family-wise level the verdict holds.
+    pub alpha: f64,
+    /// `combined_p_value < alpha`.
+    pub drift_detected: bool,
 }
 
 /// The recommended detectors: always `kl_divergence` on embeddings (the original alert rule watches it),
@@ -101,23 +99,55 @@ pub fn default_detectors(has_scores: bool) -> Vec<DetectorSpec> {
     defaults::default_detectors(has_scores)
 }
 
-/// Runs every detector on the two windows. Fails as a whole on unusable input (the error names the
-/// window and, for bad values, the row), so a check never reports a partial verdict.
+/// Histograms of both windows along the top two principal components of the reference, for the dashboard.
+/// Degenerate input (empty, NaN, mismatched widths) yields an empty summary rather than an error.
+pub fn summarize(
+    reference: ArrayView2<f32>,
+    comparison: ArrayView2<f32>,
+    bins: usize,
+    seed: u64,
+) -> DistributionSummary {
+    summary::summarize(reference, comparison, bins, seed)
+}
+
+/// One set of points tested together with one set of relabellings.
+struct Group<'a> {
+    input: Input<'a>,
+    labels: Relabellings,
+    /// Seconds spent building the group (pooling, PCA, relabelling), charged to its first detector.
+    setup: f64,
+}
+
+/// Runs every detector on the two windows and decides the check. Fails as a whole on unusable input (the
+/// error names the window and, for bad values, the row), so a check never reports a partial verdict.
 pub fn run(
     detectors: &[DetectorSpec],
     reference: &Sample,
     comparison: &Sample,
     config: &EngineConfig,
-) -> Result<Vec<DetectorOutcome>, DriftError> {
+) -> Result<Outcome, DriftError> {
     if detectors.is_empty() {
         return Err(DriftError::InvalidConfig {
             reason: "no detectors configured".to_string(),
+        });
+    }
+    if !(config.alpha > 0.0 && config.alpha < 1.0) {
+        return Err(DriftError::InvalidConfig {
+            reason: format!("alpha must be strictly between 0 and 1, not {}", config.alpha),
         });
     }
     let plans = detectors
         .iter()
         .map(defaults::Plan::resolve)
         .collect::<Result<Vec<_>, _>>()?;
+    let built: Vec<Box<dyn Detector>> = plans
+        .iter()
+        .map(|p| {
+            detector::build(p).ok_or_else(|| DriftError::InvalidConfig {
+                reason: format!("method {} does not apply to source {}", p.method, p.source),
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let min_samples = config.min_samples.max(2);
 
     let uses_embeddings = plans.iter().any(|p| p.source == DataSource::Embeddings);
@@ -134,198 +164,213 @@ pub fn run(
     } else {
         None
     };
+    // Scores of the same points as the embeddings share the embeddings' relabellings (one family across
+    // both sources); otherwise they form a group of their own.
+    let aligned = uses_embeddings
+        && scores.as_ref().is_some_and(|(r, c)| {
+            r.len() == reference.embeddings.nrows() && c.len() == comparison.embeddings.nrows()
+        });
+    let in_score_group = |d: &dyn Detector| d.plan().source == DataSource::ConfidenceScores && !aligned;
+    check_reachable(&built, config.alpha, in_score_group)?;
 
-    // One PCA of the reference serves every embedding detector that needs components.
-    let pca_k = plans
+    let started = Instant::now();
+    let mut subsample = rng::named(config.seed, "subsample");
+    let pooled = uses_embeddings.then(|| {
+        Pooled::new(
+            reference.embeddings,
+            comparison.embeddings,
+            MAX_TEST_ROWS,
+            &mut subsample,
+        )
+    });
+    let k = built
         .iter()
-        .filter(|p| p.source == DataSource::Embeddings && p.needs_pca())
-        .map(|p| p.components)
-        .max();
-    let mut projected: Option<pca::Projected> = None;
-
-    let mut outcomes = Vec::with_capacity(plans.len());
-    for plan in &plans {
-        let started = Instant::now();
-        let mut rng = rng::stream(config.seed, plan.method, plan.source);
-        let result = match plan.source {
-            DataSource::Embeddings => {
-                let proj = match (plan.needs_pca(), pca_k) {
-                    (true, Some(k)) => {
-                        if projected.is_none() {
-                            let mut pca_rng = rng::pca_stream(config.seed);
-                            projected = Some(pca::Projected::fit(
-                                reference.embeddings,
-                                comparison.embeddings,
-                                k,
-                                &mut pca_rng,
-                            ));
-                        }
-                        projected.as_ref()
-                    }
-                    _ => None,
-                };
-                run_embeddings(plan, reference.embeddings, comparison.embeddings, proj, &mut rng)?
-            }
-            DataSource::ConfidenceScores => {
-                let (r, c) = scores.as_ref().ok_or(DriftError::MissingScores {
-                    window: validate::Window::Reference,
-                })?;
-                univariate::run(plan, r, c, &mut rng)
-            }
-        };
-        let (n_reference, n_comparison) = match plan.source {
-            DataSource::Embeddings => (reference.embeddings.nrows(), comparison.embeddings.nrows()),
-            DataSource::ConfidenceScores => {
-                scores.as_ref().map(|(r, c)| (r.len(), c.len())).unwrap_or((0, 0))
-            }
-        };
-        outcomes.push(DetectorOutcome {
-            method: plan.method,
-            source: plan.source,
-            score: result.score,
-            threshold: result.threshold,
-            p_value: result.p_value,
-            drifted: result.drifted,
-            n_reference,
-            n_comparison,
-            seconds: started.elapsed().as_secs_f64(),
+        .filter(|d| d.plan().source == DataSource::Embeddings)
+        .map(|d| d.components())
+        .max()
+        .unwrap_or(0);
+    let projected = match (&pooled, k) {
+        (Some(p), k) if k > 0 => Some(pca::Projected::fit(p, k, &mut rng::named(config.seed, "pca"))),
+        _ => None,
+    };
+    let pooled_scores: Option<(Vec<f64>, usize)> = match (&scores, &pooled) {
+        (Some(_), Some(p)) if aligned => {
+            let (r, c) = (reference.scores, comparison.scores);
+            r.zip(c).map(|(r, c)| (p.select(r, c), p.n()))
+        }
+        (Some((r, c)), _) => Some(cap_scores(r, c, &mut subsample)),
+        (None, _) => None,
+    };
+    let permutations = |score_group: bool| {
+        built
+            .iter()
+            .filter(|d| d.null() == Null::Shared && in_score_group(d.as_ref()) == score_group)
+            .map(|d| d.plan().permutations)
+            .max()
+            .unwrap_or(0)
+    };
+    let mut groups: Vec<Group> = Vec::new();
+    let main_n = pooled
+        .as_ref()
+        .map(Pooled::n)
+        .or(pooled_scores.as_ref().map(|s| s.1));
+    if let Some(n) = main_n.filter(|_| uses_embeddings || aligned) {
+        let total = pooled.as_ref().map_or(0, linalg::Rows::count);
+        let labels = Relabellings::draw(
+            total,
+            n,
+            permutations(false),
+            &mut rng::named(config.seed, "relabel"),
+        );
+        groups.push(Group {
+            input: Input {
+                n,
+                embeddings: pooled.as_ref(),
+                components: projected.as_ref().map(pca::Projected::view),
+                scores: pooled_scores.as_ref().filter(|_| aligned).map(|s| s.0.as_slice()),
+            },
+            labels,
+            setup: started.elapsed().as_secs_f64(),
         });
     }
-    Ok(outcomes)
-}
+    if let Some((values, n)) = pooled_scores.as_ref().filter(|_| !aligned) {
+        let started = Instant::now();
+        let labels = Relabellings::draw(
+            values.len(),
+            *n,
+            permutations(true),
+            &mut rng::named(config.seed, "relabel-scores"),
+        );
+        groups.push(Group {
+            input: Input {
+                n: *n,
+                embeddings: None,
+                components: None,
+                scores: Some(values),
+            },
+            labels,
+            setup: started.elapsed().as_secs_f64(),
+        });
+    }
+    let group_of = |d: &dyn Detector| if in_score_group(d) { groups.len() - 1 } else { 0 };
 
-/// A detector's statistic before the decision rule.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Verdict {
-    pub score: f64,
-    pub threshold: Option<f64>,
-    pub p_value: Option<f64>,
-    pub drifted: bool,
-}
+    let mut charged = vec![false; groups.len()];
+    let mut statistics = Vec::with_capacity(built.len());
+    let mut scores_out = Vec::with_capacity(built.len());
+    for d in &built {
+        let g = group_of(d.as_ref());
+        let group = &groups[g];
+        let started = Instant::now();
+        let mut stream = rng::stream(config.seed, d.plan().method, d.plan().source);
+        let stats = d.statistics(&group.input, &group.labels, &mut stream);
+        let marginal = calibrate::decide(d.plan(), &stats, d.analytic_p(&group.input));
+        let mut seconds = started.elapsed().as_secs_f64();
+        if !charged[g] {
+            seconds += group.setup;
+            charged[g] = true;
+        }
+        scores_out.push(ScoreReport {
+            method: d.plan().method,
+            source: d.plan().source,
+            score: marginal.score,
+            threshold: marginal.threshold,
+            p_value: marginal.p_value,
+            adjusted_p_value: None,
+            drifted: marginal.drifted,
+            n_reference: group.labels.n_first() as u64,
+            n_comparison: group.labels.n_second() as u64,
+            seconds,
+        });
+        statistics.push((g, stats));
+    }
 
-fn run_embeddings(
-    plan: &defaults::Plan,
-    reference: ArrayView2<f32>,
-    comparison: ArrayView2<f32>,
-    projected: Option<&pca::Projected>,
-    rng: &mut rng::Rng,
-) -> Result<Verdict, DriftError> {
-    let need = || {
-        projected.ok_or_else(|| DriftError::InvalidConfig {
-            reason: format!("{} needs principal components", plan.method),
-        })
-    };
-    Ok(match plan.method {
-        Method::KlDivergence => {
-            let p = need()?;
-            kl::embeddings(
-                plan,
-                p.reference(plan.components),
-                p.comparison(plan.components),
-                rng,
-            )
+    // The family: minP within each group of shared nulls, each own-null detector alone, Bonferroni across.
+    let mut families: Vec<(f64, Vec<usize>)> = Vec::new();
+    let mut adjusted = vec![1.0; built.len()];
+    for g in 0..groups.len() {
+        let members: Vec<usize> = (0..built.len())
+            .filter(|&i| statistics[i].0 == g && built[i].null() == Null::Shared)
+            .collect();
+        if members.is_empty() {
+            continue;
         }
-        Method::Emd => match plan.emd_mode() {
-            defaults::EmdMode::Sliced => wasserstein::sliced(plan, reference, comparison, rng),
-            defaults::EmdMode::PerComponent => {
-                let p = need()?;
-                wasserstein::per_component(
-                    plan,
-                    p.reference(plan.components),
-                    p.comparison(plan.components),
-                    rng,
-                )
-            }
-        },
-        Method::Mmd => mmd::run(plan, reference, comparison, rng),
-        Method::Ks => {
-            let p = need()?;
-            univariate::ks_components(plan, p.reference(plan.components), p.comparison(plan.components))
+        let columns: Vec<Vec<f64>> = members.iter().map(|&i| statistics[i].1.clone()).collect();
+        let (p, adj) = calibrate::min_p(&columns);
+        for (&i, a) in members.iter().zip(adj) {
+            adjusted[i] = a;
         }
-        Method::Classifier => {
-            let p = need()?;
-            classifier::run(
-                plan,
-                p.reference(plan.components),
-                p.comparison(plan.components),
-                rng,
-            )
+        families.push((p, members));
+    }
+    for (i, d) in built.iter().enumerate() {
+        if d.null() == Null::Own {
+            let p = calibrate::permutation_p(&statistics[i].1);
+            adjusted[i] = p;
+            families.push((p, vec![i]));
         }
-        Method::Psi => {
-            return Err(DriftError::InvalidConfig {
-                reason: "method psi works on 1-D confidence scores only".to_string(),
-            });
-        }
+    }
+    let combined = calibrate::bonferroni(families.iter().map(|f| f.0).fold(1.0, f64::min), families.len());
+    for (report, a) in scores_out.iter_mut().zip(adjusted) {
+        report.adjusted_p_value = Some(calibrate::bonferroni(a, families.len()));
+    }
+    Ok(Outcome {
+        scores: scores_out,
+        combined_p_value: combined,
+        alpha: config.alpha,
+        drift_detected: combined < config.alpha,
     })
 }
 
-/// Histograms of both windows along the top two principal components of the reference, for the dashboard.
-/// Degenerate input (empty, NaN, mismatched widths) yields an empty summary rather than an error.
-pub fn summarize(
-    reference: ArrayView2<f32>,
-    comparison: ArrayView2<f32>,
-    bins: usize,
-) -> DistributionSummary {
-    summary::summarize(reference, comparison, bins)
+/// Fails when the verdict could never reach `alpha`: the smallest combined p-value is
+/// `families / (B + 1)`, B the most permutations of any family.
+fn check_reachable(
+    detectors: &[Box<dyn Detector>],
+    alpha: f64,
+    in_score_group: impl Fn(&dyn Detector) -> bool,
+) -> Result<(), DriftError> {
+    let shared_groups: Vec<bool> = [false, true]
+        .into_iter()
+        .filter(|&s| {
+            detectors
+                .iter()
+                .any(|d| d.null() == Null::Shared && in_score_group(d.as_ref()) == s)
+        })
+        .collect();
+    let own = detectors.iter().filter(|d| d.null() == Null::Own).count();
+    let families = shared_groups.len() + own;
+    let most = detectors
+        .iter()
+        .map(|d| d.plan().permutations)
+        .max()
+        .unwrap_or(defaults::PERMUTATIONS);
+    let smallest = calibrate::bonferroni(1.0 / (most + 1) as f64, families);
+    if smallest >= alpha {
+        return Err(DriftError::InvalidConfig {
+            reason: format!(
+                "alpha {alpha} cannot be reached: with {families} independent group(s) of detectors and \
+                 {most} permutations the smallest combined p-value is {smallest:.4}; raise permutations \
+                 or alpha"
+            ),
+        });
+    }
+    Ok(())
 }
 
-/// The decision rule shared by every method, given the method's observed score and, when it has one,
-/// its analytic p-value. `null` draws the permutation null (only called for `auto` or for p-value
-/// decisions of methods without an analytic p-value).
-pub(crate) fn decide(
-    plan: &defaults::Plan,
-    score: f64,
-    analytic_p: Option<f64>,
-    null: impl FnOnce() -> Vec<f64>,
-) -> Verdict {
-    match plan.decision {
-        defaults::Decision::Threshold(t) => Verdict {
-            score,
-            threshold: Some(t),
-            p_value: analytic_p,
-            drifted: score > t,
-        },
-        defaults::Decision::PValue(alpha) | defaults::Decision::Auto(alpha) if analytic_p.is_some() => {
-            // Methods with an analytic p-value decide on it, also under `auto`.
-            let p = analytic_p.unwrap_or(1.0);
-            Verdict {
-                score,
-                threshold: None,
-                p_value: Some(p),
-                drifted: p < alpha,
-            }
+/// Both score windows, each cut to at most [`MAX_TEST_ROWS`] values by a seeded subsample, pooled
+/// (reference first), with the reference's size.
+fn cap_scores(reference: &[f64], comparison: &[f64], rng: &mut rng::Rng) -> (Vec<f64>, usize) {
+    let pick = |v: &[f64], rng: &mut rng::Rng| -> Vec<f64> {
+        if v.len() > MAX_TEST_ROWS {
+            rng::subset(rng, v.len(), MAX_TEST_ROWS)
+                .into_iter()
+                .map(|i| v[i])
+                .collect()
+        } else {
+            v.to_vec()
         }
-        defaults::Decision::PValue(alpha) => {
-            let p = calibrate::permutation_p(score, &null());
-            Verdict {
-                score,
-                threshold: None,
-                p_value: Some(p),
-                drifted: p < alpha,
-            }
-        }
-        defaults::Decision::Auto(alpha) => {
-            let null = null();
-            let p = calibrate::permutation_p(score, &null);
-            Verdict {
-                score,
-                threshold: Some(calibrate::upper_quantile(&null, alpha)),
-                p_value: Some(p),
-                drifted: p < alpha,
-            }
-        }
-    }
-}
-
-/// Maps the spec's threshold to the plan's decision (`auto` keeps the spec's pValue as alpha).
-pub(crate) fn threshold_decision(
-    threshold: Option<Threshold>,
-    p_value: Option<f64>,
-) -> Option<defaults::Decision> {
-    match (threshold, p_value) {
-        (Some(Threshold::Auto), p) => Some(defaults::Decision::Auto(p.unwrap_or(0.05))),
-        (Some(Threshold::Value(t)), _) => Some(defaults::Decision::Threshold(t)),
-        (None, Some(p)) => Some(defaults::Decision::PValue(p)),
-        (None, None) => None,
-    }
+    };
+    let r = pick(reference, rng);
+    let n = r.len();
+    let mut pooled = r;
+    pooled.extend(pick(comparison, rng));
+    (pooled, n)
 }

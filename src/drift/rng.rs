@@ -1,5 +1,6 @@
-//! Seeded random streams: one independent ChaCha stream per (seed, method, source) and per permutation,
-//! so results do not depend on detector order or thread count. No I/O.
+//! Seeded random streams: one independent ChaCha stream per (seed, purpose), per detector and per
+//! relabelling, so results depend on the seed only, never on detector order or thread count. The one
+//! Fisher–Yates shuffle of the engine lives here. No I/O.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -29,12 +30,12 @@ pub fn stream(seed: u64, method: Method, source: DataSource) -> Rng {
     ))
 }
 
-/// The stream of the shared PCA fit.
-pub fn pca_stream(seed: u64) -> Rng {
-    ChaCha8Rng::seed_from_u64(mix(seed ^ salt("pca")))
+/// The stream of one engine step that is not a detector (`"pca"`, `"relabel"`, `"subsample"`, `"summary"`).
+pub fn named(seed: u64, purpose: &str) -> Rng {
+    ChaCha8Rng::seed_from_u64(mix(seed ^ salt(purpose)))
 }
 
-/// A child stream, e.g. for permutation `index` of a detector, derived from a parent draw.
+/// A child stream, e.g. for relabelling `index`, derived from a parent draw.
 pub fn child(base: u64, index: u64) -> Rng {
     ChaCha8Rng::seed_from_u64(mix(base ^ mix(index.wrapping_add(1))))
 }
@@ -51,25 +52,69 @@ pub fn normal(rng: &mut Rng) -> f64 {
     }
 }
 
-/// A uniformly random subset of `k` of `0..n`, sorted (partial Fisher–Yates).
-pub fn subset(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
+/// Partial Fisher–Yates: afterwards `v[..k]` is a uniformly random `k`-subset of `v` in random order.
+/// The engine's only shuffle: full shuffles, subsets and relabellings all go through it.
+pub fn partial_shuffle<T>(rng: &mut Rng, v: &mut [T], k: usize) {
     use rand::Rng as _;
+    let n = v.len();
+    for i in 0..k.min(n.saturating_sub(1)) {
+        let j = rng.random_range(i..n);
+        v.swap(i, j);
+    }
+}
+
+/// A uniformly random permutation of `v`.
+pub fn shuffle<T>(rng: &mut Rng, v: &mut [T]) {
+    let n = v.len();
+    partial_shuffle(rng, v, n);
+}
+
+/// A uniformly random subset of `k` of `0..n`, sorted.
+pub fn subset(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
     let k = k.min(n);
     let mut idx: Vec<usize> = (0..n).collect();
-    for i in 0..k {
-        let j = rng.random_range(i..n);
-        idx.swap(i, j);
-    }
+    partial_shuffle(rng, &mut idx, k);
     idx.truncate(k);
     idx.sort_unstable();
     idx
 }
 
-/// Fisher–Yates shuffle.
-pub fn shuffle<T>(rng: &mut Rng, v: &mut [T]) {
-    use rand::Rng as _;
-    for i in (1..v.len()).rev() {
-        let j = rng.random_range(0..=i);
-        v.swap(i, j);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_position_of_a_shuffle_is_equally_likely_for_every_element() {
+        // 3 elements, 6 permutations: each must appear about 1/6 of the time.
+        let mut counts = std::collections::HashMap::new();
+        let mut r = Rng::seed_from_u64(1);
+        for _ in 0..60_000 {
+            let mut v = [0, 1, 2];
+            shuffle(&mut r, &mut v);
+            *counts.entry(v).or_insert(0usize) += 1;
+        }
+        assert_eq!(counts.len(), 6);
+        for (perm, c) in counts {
+            assert!((9_400..10_600).contains(&c), "{perm:?} drawn {c} times of 60000");
+        }
+    }
+
+    #[test]
+    fn subsets_are_sorted_distinct_and_seed_dependent() {
+        let a = subset(&mut Rng::seed_from_u64(2), 1000, 100);
+        let b = subset(&mut Rng::seed_from_u64(3), 1000, 100);
+        assert_eq!(a.len(), 100);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert_ne!(a, b);
+        assert_eq!(subset(&mut Rng::seed_from_u64(2), 5, 10), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn named_streams_differ_by_purpose_and_seed() {
+        use rand::Rng as _;
+        let draw = |mut r: Rng| r.random::<u64>();
+        assert_ne!(draw(named(1, "pca")), draw(named(1, "relabel")));
+        assert_ne!(draw(named(1, "pca")), draw(named(2, "pca")));
+        assert_eq!(draw(named(1, "pca")), draw(named(1, "pca")));
     }
 }

@@ -2,18 +2,19 @@
 //! picture). No I/O.
 
 use ndarray::ArrayView2;
-use rand::SeedableRng;
 
 use super::pca::Pca;
-use super::rng::Rng;
+use super::rng;
 use super::validate;
 use crate::job::result::{ComponentHistogram, DistributionSummary};
 
-/// Summary with `bins` (1 to 200) shared bins per component; empty for unusable input.
+/// Summary with `bins` (1 to 200) shared bins per component; empty for unusable input. `seed` drives the
+/// randomized PCA of wide windows (the check's seed).
 pub fn summarize(
     reference: ArrayView2<f32>,
     comparison: ArrayView2<f32>,
     bins: usize,
+    seed: u64,
 ) -> DistributionSummary {
     let empty = DistributionSummary { components: vec![] };
     if validate::embeddings(reference, comparison, 1).is_err() {
@@ -21,8 +22,8 @@ pub fn summarize(
     }
     let bins = bins.clamp(1, 200);
     let k = reference.ncols().min(2);
-    let pca = Pca::fit(reference, k, &mut Rng::seed_from_u64(42));
-    let (r, c) = (pca.transform(reference), pca.transform(comparison));
+    let pca = Pca::fit(&reference, k, &mut rng::named(seed, "summary"));
+    let (r, c) = (pca.transform(&reference), pca.transform(&comparison));
     let components = (0..k)
         .map(|j| {
             let lo = r

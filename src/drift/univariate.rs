@@ -5,16 +5,24 @@
 //!   `sum (q - p) ln(q / p)`.
 //! - `ks`: D = sup |F - G|; p-value exact (lattice-path recursion, as scipy's `method="exact"`) when
 //!   `max(n, m) <= 10000` and `n m <= 2.5e7`, else the Kolmogorov limit with Stephens' correction
-//!   `lambda = (sqrt(en) + 0.12 + 0.11/sqrt(en)) D`, `en = nm/(n+m)`.
-//! - `emd`: exact W1 (scipy.stats.wasserstein_distance).
+//!   `lambda = (sqrt(en) + 0.12 + 0.11/sqrt(en)) D`, `en = nm/(n+m)`. On embeddings: D per principal
+//!   component, the score is the largest, the p-value the corrected one of the components'.
+//! - `emd`: exact W1 (scipy.stats.wasserstein_distance), see [`super::wasserstein`].
 //! - `kl_divergence`: 20 equal-width bins over the pooled range, +0.5 per bin (Jeffreys), KL(q ‖ p).
+//!
+//! Every statistic is also computed on each relabelling of the pooled values (KS by the sorted sweep,
+//! PSI and the histogram KL from the relabelled groups), for the check's joint calibration.
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView2, Axis};
+use rayon::prelude::*;
 
+use super::calibrate::quantile_sorted;
 use super::defaults::Plan;
+use super::detector::{Detector, Input};
+use super::relabel::Relabellings;
 use super::rng::Rng;
-use super::{Verdict, calibrate, decide, wasserstein};
-use crate::api::v1alpha1::{Correction, Method};
+use super::sweep::{self, Distance, Sorted};
+use crate::api::v1alpha1::Correction;
 
 /// Proportion floor of PSI.
 pub const PSI_FLOOR: f64 = 1e-4;
@@ -23,64 +31,126 @@ pub const PSI_BINS: usize = 10;
 /// Histogram bins of the 1-D KL.
 pub const KL_BINS: usize = 20;
 
-/// Runs a 1-D detector on two score windows.
-pub fn run(plan: &Plan, reference: &[f64], comparison: &[f64], rng: &mut Rng) -> Verdict {
-    let (n, m) = (reference.len(), comparison.len());
-    let pooled: Vec<f64> = reference.iter().chain(comparison).copied().collect();
-    let stat = |f: fn(&[f64], &[f64]) -> f64, rng: &mut Rng| {
-        calibrate::permutation_null(rng, plan.permutations, n + m, n, |a, c| {
-            let ra: Vec<f64> = a.iter().map(|&i| pooled[i as usize]).collect();
-            let ca: Vec<f64> = c.iter().map(|&i| pooled[i as usize]).collect();
-            f(&ra, &ca)
+/// `f(first group, second group)` of the pooled values on every labelling.
+fn per_labelling(
+    values: &[f64],
+    labels: &Relabellings,
+    f: impl Fn(&[f64], &[f64]) -> f64 + Sync,
+) -> Vec<f64> {
+    (0..labels.count())
+        .into_par_iter()
+        .map(|j| {
+            let (mut a, mut b) = (
+                Vec::with_capacity(labels.n_first()),
+                Vec::with_capacity(labels.n_second()),
+            );
+            for (i, &v) in values.iter().enumerate() {
+                if labels.is_first(j, i) {
+                    a.push(v);
+                } else {
+                    b.push(v);
+                }
+            }
+            f(&a, &b)
         })
-    };
-    match plan.method {
-        Method::Psi => decide(plan, psi(reference, comparison), None, || stat(psi, rng)),
-        Method::Ks => {
-            let (d, p) = ks(reference, comparison);
-            decide(plan, d, Some(p), || stat(|a, b| ks(a, b).0, rng))
-        }
-        Method::Emd => decide(plan, wasserstein::w1(reference, comparison), None, || {
-            stat(wasserstein::w1, rng)
-        }),
-        Method::KlDivergence => {
-            let lo = pooled.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = pooled.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let score = hist_kl(reference, comparison, lo, hi);
-            decide(plan, score, None, || {
-                calibrate::permutation_null(rng, plan.permutations, n + m, n, |a, c| {
-                    let ra: Vec<f64> = a.iter().map(|&i| pooled[i as usize]).collect();
-                    let ca: Vec<f64> = c.iter().map(|&i| pooled[i as usize]).collect();
-                    hist_kl(&ra, &ca, lo, hi)
-                })
-            })
-        }
-        // Rejected by Plan::resolve; a harmless non-verdict if ever reached.
-        Method::Mmd | Method::Classifier => Verdict {
-            score: 0.0,
-            threshold: None,
-            p_value: None,
-            drifted: false,
-        },
+        .collect()
+}
+
+/// KS distance (max over rows) on every labelling.
+fn ks_over_rows(rows: &[Sorted], labels: &Relabellings) -> Vec<f64> {
+    let mut acc = vec![0.0; labels.count()];
+    sweep::accumulate(rows, labels, Distance::Ks, &mut acc);
+    acc
+}
+
+/// Population stability index of the confidence scores.
+pub struct Psi(pub Plan);
+
+impl Detector for Psi {
+    fn plan(&self) -> &Plan {
+        &self.0
+    }
+
+    fn statistics(&self, input: &Input, labels: &Relabellings, _rng: &mut Rng) -> Vec<f64> {
+        per_labelling(input.scores(), labels, psi)
     }
 }
 
-/// Per-component KS on principal-component scores, corrected for the number of components.
-pub fn ks_components(plan: &Plan, reference: ArrayView2<f64>, comparison: ArrayView2<f64>) -> Verdict {
-    let k = reference.ncols();
-    let mut ds = Vec::with_capacity(k);
-    let mut ps = Vec::with_capacity(k);
-    for j in 0..k {
-        let a: Vec<f64> = reference.column(j).to_vec();
-        let b: Vec<f64> = comparison.column(j).to_vec();
-        let (d, p) = ks(&a, &b);
-        ds.push(d);
-        ps.push(p);
+/// KL of smoothed histograms of the confidence scores (bins over the pooled range).
+pub struct HistKl(pub Plan);
+
+impl Detector for HistKl {
+    fn plan(&self) -> &Plan {
+        &self.0
     }
-    let score = ds.iter().copied().fold(0.0, f64::max);
-    let p = combine(&ps, plan.correction);
-    // A permutation null would ignore the analytic p-value; `auto` uses the corrected one's quantile.
-    decide(plan, score, Some(p), Vec::new)
+
+    fn statistics(&self, input: &Input, labels: &Relabellings, _rng: &mut Rng) -> Vec<f64> {
+        let values = input.scores();
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        per_labelling(values, labels, |a, b| hist_kl(a, b, lo, hi))
+    }
+}
+
+/// Two-sample KS of the confidence scores, deciding on its exact (or asymptotic) p-value.
+pub struct KsScores(pub Plan);
+
+impl Detector for KsScores {
+    fn plan(&self) -> &Plan {
+        &self.0
+    }
+
+    fn statistics(&self, input: &Input, labels: &Relabellings, _rng: &mut Rng) -> Vec<f64> {
+        ks_over_rows(&[Sorted::from_f64(input.scores().iter().copied())], labels)
+    }
+
+    fn analytic_p(&self, input: &Input) -> Option<f64> {
+        let (reference, comparison) = input.scores().split_at(input.n);
+        Some(ks(reference, comparison).1)
+    }
+}
+
+/// KS per principal component: the score is the largest D, the p-value the components' corrected one.
+pub struct KsComponents(pub Plan);
+
+impl Detector for KsComponents {
+    fn plan(&self) -> &Plan {
+        &self.0
+    }
+
+    fn components(&self) -> usize {
+        self.0.components
+    }
+
+    fn statistics(&self, input: &Input, labels: &Relabellings, _rng: &mut Rng) -> Vec<f64> {
+        let x = input.components(self.0.components);
+        let rows: Vec<Sorted> = x
+            .axis_iter(Axis(1))
+            .map(|c| Sorted::from_f64(c.iter().copied()))
+            .collect();
+        ks_over_rows(&rows, labels)
+    }
+
+    fn analytic_p(&self, input: &Input) -> Option<f64> {
+        Some(ks_components_p(
+            input.components(self.0.components),
+            input.n,
+            self.0.correction,
+        ))
+    }
+}
+
+/// The corrected p-value of per-component KS tests of the first `n` rows against the rest.
+pub fn ks_components_p(x: ArrayView2<f64>, n: usize, correction: Correction) -> f64 {
+    let ps: Vec<f64> = x
+        .axis_iter(Axis(1))
+        .map(|c| {
+            let v = c.to_vec();
+            let (a, b) = v.split_at(n.min(v.len()));
+            ks(a, b).1
+        })
+        .collect();
+    combine(&ps, correction)
 }
 
 /// One p-value from per-component p-values: Bonferroni `min(1, k min p)` or Benjamini–Hochberg/Simes
@@ -125,16 +195,6 @@ pub fn psi(reference: &[f64], comparison: &[f64]) -> f64 {
             (qb - pa) * (qb / pa).ln()
         })
         .sum()
-}
-
-fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
 /// KL(q ‖ p) of Jeffreys-smoothed equal-width histograms on [lo, hi].

@@ -1,21 +1,24 @@
 //! Wasserstein-1 (Earth Mover's) distances: exact 1-D, sliced over seeded random directions for
 //! embeddings, and per principal component. No I/O.
 //!
-//! The permutation null of the sliced distance sorts each direction once and sweeps relabelled points
-//! (no re-sorting per permutation). For big windows it runs on a pooled subsample of at most
-//! [`NULL_CAP`] points (same reference:comparison ratio) and is rescaled by
-//! `sqrt(n'm'/(n'+m')) / sqrt(nm/(n+m))`: the scaled empirical W1 has a size-free limit law under the
-//! null (Donsker), so the rescaled null quantile matches the one at the real sizes asymptotically.
+//! Every statistic is computed on every relabelling of the pooled points by the sorted sweep of
+//! [`super::sweep`]: each direction (or component) is sorted once, and the W1 of each relabelling is one
+//! pass over the sorted points — so the null is exact at the real window sizes, with no subsampling and
+//! no rescaling. Directions are processed [`DIRECTION_BLOCK`] at a time: memory stays at
+//! `DIRECTION_BLOCK × N` projected values whatever `projections` is (up to 4096).
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use super::defaults::Plan;
+use super::detector::{Detector, Input};
+use super::linalg::{self, Rows};
+use super::relabel::Relabellings;
 use super::rng::{self, Rng};
-use super::{Verdict, calibrate, decide, linalg};
+use super::sweep::{self, Distance, Sorted};
 
-/// Pooled points used to build the sliced null.
-pub const NULL_CAP: usize = 8000;
+/// Directions projected, sorted and swept together.
+pub const DIRECTION_BLOCK: usize = 32;
 
 /// Exact W1 between two empirical distributions given sorted samples: the integral of |F - G|.
 pub fn w1_sorted<T: Copy + PartialOrd + Into<f64>>(a: &[T], b: &[T]) -> f64 {
@@ -66,30 +69,14 @@ pub fn directions(d: usize, l: usize, rng: &mut Rng) -> Array2<f32> {
     w.mapv(|v| v as f32)
 }
 
-/// Sliced W1 over `plan.projections` random directions: the mean of the exact 1-D distances.
-pub fn sliced(
-    plan: &Plan,
-    reference: ArrayView2<f32>,
-    comparison: ArrayView2<f32>,
-    rng: &mut Rng,
-) -> Verdict {
-    let w = directions(reference.ncols(), plan.projections, rng);
-    let pr = linalg::project_rows(reference, w.view());
-    let pc = linalg::project_rows(comparison, w.view());
-    let score = mean_w1(pr.view(), pc.view());
-    decide(plan, score, None, || {
-        null(pr.view(), pc.view(), plan.permutations, rng)
-    })
-}
-
 /// Mean over rows (one row per direction or component, `[l, n]`) of the exact W1 between the two
-/// windows' rows. f32 radix sorts; NaN-free input (validated upstream).
+/// windows' rows (the direct computation; the detectors use the sweep, which agrees to rounding).
 pub fn mean_w1(reference: ArrayView2<f32>, comparison: ArrayView2<f32>) -> f64 {
     let l = reference.nrows();
     if l == 0 {
         return 0.0;
     }
-    let sum: f64 = (0..l)
+    let per_row: Vec<f64> = (0..l)
         .into_par_iter()
         .map(|j| {
             let mut a = reference.row(j).to_vec();
@@ -98,109 +85,84 @@ pub fn mean_w1(reference: ArrayView2<f32>, comparison: ArrayView2<f32>) -> f64 {
             radsort::sort(&mut b);
             w1_sorted(&a, &b)
         })
-        .sum();
-    sum / l as f64
-}
-
-/// Exact W1 per principal component (`[n, k]` scores); the score is their mean.
-pub fn per_component(
-    plan: &Plan,
-    reference: ArrayView2<f64>,
-    comparison: ArrayView2<f64>,
-    rng: &mut Rng,
-) -> Verdict {
-    let by_component =
-        |x: ArrayView2<f64>| Array2::from_shape_fn((x.ncols(), x.nrows()), |(j, i)| x[[i, j]] as f32);
-    let (r, c) = (by_component(reference), by_component(comparison));
-    let score = mean_w1(r.view(), c.view());
-    decide(plan, score, None, || {
-        null(r.view(), c.view(), plan.permutations, rng)
-    })
-}
-
-/// Permutation null of the mean row W1 (`[l, n]` inputs; subsampled and rescaled above [`NULL_CAP`]).
-pub fn null(reference: ArrayView2<f32>, comparison: ArrayView2<f32>, b: usize, rng: &mut Rng) -> Vec<f64> {
-    let (n, m) = (reference.ncols(), comparison.ncols());
-    let total = n + m;
-    let (ns, ms) = if total <= NULL_CAP {
-        (n, m)
-    } else {
-        let ns = ((NULL_CAP as f64 * n as f64 / total as f64).round() as usize).clamp(2, n);
-        (ns, (NULL_CAP - ns).clamp(2, m))
-    };
-    let ri = rng::subset(rng, n, ns);
-    let ci = rng::subset(rng, m, ms);
-    let scale = ((ns * ms) as f64 / (ns + ms) as f64 / ((n * m) as f64 / total as f64)).sqrt();
-    // Per direction: the pooled values sorted, their gaps, and which pooled point each position holds.
-    let sorted: Vec<(Vec<f64>, Vec<u32>)> = (0..reference.nrows())
-        .into_par_iter()
-        .map(|j| {
-            let (rr, cr) = (reference.row(j), comparison.row(j));
-            let mut pairs: Vec<(f32, u32)> = ri
-                .iter()
-                .map(|&i| rr[i])
-                .chain(ci.iter().map(|&i| cr[i]))
-                .zip(0u32..)
-                .collect();
-            radsort::sort_by_key(&mut pairs, |p| p.0);
-            let gaps = pairs
-                .windows(2)
-                .map(|w| f64::from(w[1].0) - f64::from(w[0].0))
-                .collect();
-            (gaps, pairs.iter().map(|p| p.1).collect())
-        })
         .collect();
-    let masks = calibrate::permutation_masks(rng, b, ns + ms, ns);
-    let l = sorted.len().max(1) as f64;
-    masks
-        .par_chunks(LANES)
-        .flat_map_iter(|group| {
-            let bits = pack(group, ns + ms);
-            let mut sums = [0.0; LANES];
-            for (gaps, idx) in &sorted {
-                let w = sweep(gaps, idx, &bits, ns, ms);
-                sums.iter_mut().zip(w).for_each(|(s, v)| *s += v);
-            }
-            sums.into_iter().take(group.len()).map(move |s| s / l * scale)
-        })
+    per_row.iter().sum::<f64>() / l as f64
+}
+
+/// Sorts each row of `[rows, N]` values.
+fn sorted_rows(values: ArrayView2<f32>) -> Vec<Sorted> {
+    values
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .map(|r| Sorted::from_f32(r.iter().copied()))
         .collect()
 }
 
-/// Relabellings swept together: one byte per pooled point holds their labels.
-const LANES: usize = 8;
-
-/// The labels of up to [`LANES`] relabellings, bit `p` of byte `i` = point `i` in the first group.
-fn pack(group: &[Vec<bool>], total: usize) -> Vec<u8> {
-    let mut bits = vec![0u8; total];
-    for (p, mask) in group.iter().enumerate() {
-        for (b, &on) in bits.iter_mut().zip(mask) {
-            *b |= u8::from(on) << p;
-        }
-    }
-    bits
+/// Mean W1 over the rows, on every labelling.
+fn mean_over_rows(rows: &[Sorted], labels: &Relabellings) -> Vec<f64> {
+    let mut acc = vec![0.0; labels.count()];
+    sweep::accumulate(rows, labels, Distance::W1, &mut acc);
+    let l = rows.len().max(1) as f64;
+    acc.into_iter().map(|s| s / l).collect()
 }
 
-/// Per lane p, the W1 between the points labelled 1 and 0 in bit p, given the gaps between consecutive
-/// sorted pooled values and which point sits at each position. Branch-free and vectorisable: the labels
-/// are random, so branching on them would mispredict half the time, and the eight lanes share each load.
-fn sweep(gaps: &[f64], idx: &[u32], bits: &[u8], na: usize, nb: usize) -> [f64; LANES] {
-    static UNPACK: std::sync::LazyLock<[[f64; LANES]; 256]> = std::sync::LazyLock::new(|| {
-        std::array::from_fn(|byte| std::array::from_fn(|p| f64::from((byte >> p) as u8 & 1)))
-    });
-    let unpack = &*UNPACK;
-    let (fa, fb) = (1.0 / na as f64, 1.0 / nb as f64);
-    let mut count_a = [0.0f64; LANES];
-    let mut total = [0.0f64; LANES];
-    for (t, (&gap, &i)) in gaps.iter().zip(idx).enumerate() {
-        let labels = &unpack[usize::from(bits[i as usize])];
-        // F_a - F_b with count_b = (t + 1) - count_a.
-        let seen_b = (t + 1) as f64 * fb;
-        for p in 0..LANES {
-            count_a[p] += labels[p];
-            total[p] += (count_a[p] * (fa + fb) - seen_b).abs() * gap;
-        }
+/// Sliced W1 on embeddings: the mean of the exact 1-D distances over `projections` random directions.
+pub struct Sliced(pub Plan);
+
+impl Detector for Sliced {
+    fn plan(&self) -> &Plan {
+        &self.0
     }
-    total
+
+    fn statistics(&self, input: &Input, labels: &Relabellings, rng: &mut Rng) -> Vec<f64> {
+        let x = input.embeddings();
+        let l = self.0.projections;
+        let mut acc = vec![0.0; labels.count()];
+        let mut done = 0;
+        while done < l {
+            let block = DIRECTION_BLOCK.min(l - done);
+            let w = directions(x.width(), block, rng);
+            let rows = sorted_rows(linalg::project_rows(x, w.view()).view());
+            sweep::accumulate(&rows, labels, Distance::W1, &mut acc);
+            done += block;
+        }
+        acc.into_iter().map(|s| s / l.max(1) as f64).collect()
+    }
+}
+
+/// Exact W1 per principal component (when `components` is set); the score is their mean.
+pub struct PerComponent(pub Plan);
+
+impl Detector for PerComponent {
+    fn plan(&self) -> &Plan {
+        &self.0
+    }
+
+    fn components(&self) -> usize {
+        self.0.components
+    }
+
+    fn statistics(&self, input: &Input, labels: &Relabellings, _rng: &mut Rng) -> Vec<f64> {
+        let x = input.components(self.0.components);
+        let rows: Vec<Sorted> = x
+            .axis_iter(Axis(1))
+            .map(|c| Sorted::from_f64(c.iter().copied()))
+            .collect();
+        mean_over_rows(&rows, labels)
+    }
+}
+
+/// Exact W1 of the confidence scores.
+pub struct Scores(pub Plan);
+
+impl Detector for Scores {
+    fn plan(&self) -> &Plan {
+        &self.0
+    }
+
+    fn statistics(&self, input: &Input, labels: &Relabellings, _rng: &mut Rng) -> Vec<f64> {
+        mean_over_rows(&[Sorted::from_f64(input.scores().iter().copied())], labels)
+    }
 }
 
 #[cfg(test)]
@@ -219,39 +181,5 @@ mod tests {
         // scipy.stats.wasserstein_distance([0, 1, 3], [5, 6, 8, 8]) = 65 / 12
         assert!((w1(&[0.0, 1.0, 3.0], &[5.0, 6.0, 8.0, 8.0]) - 65.0 / 12.0).abs() < 1e-12);
         assert_eq!(w1(&[1.0, 1.0], &[1.0]), 0.0);
-    }
-
-    #[test]
-    fn the_sweep_agrees_with_the_direct_distance_in_every_lane() {
-        let values = [0.0, 1.0, 2.0, 3.0, 4.0, 7.0];
-        let gaps: Vec<f64> = values.windows(2).map(|w| w[1] - w[0]).collect();
-        let idx = [0u32, 1, 2, 3, 4, 5];
-        let masks: Vec<Vec<bool>> = (0..LANES)
-            .map(|p| {
-                let mut m = vec![false; 6];
-                for k in 0..3 {
-                    m[(p + 2 * k) % 6] = true;
-                }
-                m
-            })
-            .collect();
-        let got = sweep(&gaps, &idx, &pack(&masks, 6), 3, 3);
-        for (p, mask) in masks.iter().enumerate() {
-            let (a, b): (Vec<f64>, Vec<f64>) = (
-                values
-                    .iter()
-                    .zip(mask)
-                    .filter(|(_, m)| **m)
-                    .map(|(v, _)| *v)
-                    .collect(),
-                values
-                    .iter()
-                    .zip(mask)
-                    .filter(|(_, m)| !**m)
-                    .map(|(v, _)| *v)
-                    .collect(),
-            );
-            assert!((got[p] - w1(&a, &b)).abs() < 1e-12, "lane {p}");
-        }
     }
 }

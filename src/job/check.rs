@@ -13,9 +13,8 @@ use crate::api::parse_duration;
 use crate::api::v1alpha1::{DataSource, DetectorSpec, PayloadFilter, SampleCounts, TimeWindow};
 use crate::drift::{self, DriftError, EngineConfig, Sample};
 use crate::job::cli::{SamplingModeArg, TimestampFormatArg, validate_read_settings};
-use crate::job::result::{
-    CheckOutcome, CheckReport, ReportWindows, ScoreReport, SkippedCounts, encode_check_report,
-};
+use crate::job::redact::redact_urls;
+use crate::job::result::{CheckOutcome, CheckReport, ReportWindows, SkippedCounts, encode_check_report};
 use crate::source::qdrant::{QdrantConfig, QdrantSource};
 use crate::source::{PointSchema, SourceError, TimeRange, WindowQuery, WindowSample};
 
@@ -100,6 +99,9 @@ pub struct CheckArgs {
     /// Seed of sampling and of every random choice of the detectors.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Family-wise false-alarm rate of the check's verdict (the monitor's spec.alpha).
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
     /// How a window with more points than its maximum is sampled.
     #[arg(long, value_enum, default_value_t)]
     pub sampling_mode: SamplingModeArg,
@@ -186,6 +188,8 @@ pub struct CheckPlan {
     pub detectors: Option<Vec<DetectorSpec>>,
     pub min_samples: usize,
     pub seed: u64,
+    /// Family-wise false-alarm rate of the verdict.
+    pub alpha: f64,
     pub timeout: Duration,
     /// Strata of a window read at the same time.
     pub read_concurrency: usize,
@@ -364,6 +368,7 @@ impl CheckPlan {
             detectors,
             min_samples: args.min_samples,
             seed: args.seed,
+            alpha: args.alpha,
             timeout,
             read_concurrency: args.read_concurrency,
             page_size: args.page_size,
@@ -486,13 +491,14 @@ pub fn evaluate(
     let config = EngineConfig {
         seed: plan.seed,
         min_samples: plan.min_samples,
+        alpha: plan.alpha,
     };
-    let outcomes = drift::run(&detectors, &reference_sample, &comparison_sample, &config)?;
-    let scores: Vec<ScoreReport> = outcomes.iter().map(ScoreReport::from).collect();
+    let outcome = drift::run(&detectors, &reference_sample, &comparison_sample, &config)?;
     let summary = drift::summarize(
         reference.embeddings.view(),
         comparison.embeddings.view(),
         SUMMARY_BINS,
+        plan.seed,
     );
     Ok(CheckOutcome {
         windows: plan.report_windows(),
@@ -506,8 +512,10 @@ pub fn evaluate(
             reference_read: Some(reference.scanned as i64),
             comparison_read: Some(comparison.scanned as i64),
         },
-        drift_detected: scores.iter().any(|s| s.drifted),
-        scores,
+        drift_detected: outcome.drift_detected,
+        combined_p_value: Some(outcome.combined_p_value),
+        alpha: Some(outcome.alpha),
+        scores: outcome.scores,
         duration_seconds: round3(started.elapsed().as_secs_f64()),
         skipped: Some(SkippedCounts {
             reference: reference.skipped,
@@ -555,7 +563,7 @@ pub fn run(args: &CheckArgs) -> CheckReport {
     });
     match outcome {
         Ok(outcome) => CheckReport::success(&plan.check_id, outcome),
-        Err(err) => CheckReport::failure(&plan.check_id, err.kind(), err.to_string()),
+        Err(err) => CheckReport::failure(&plan.check_id, err.kind(), redact_urls(&err.to_string())),
     }
 }
 
@@ -615,9 +623,13 @@ pub fn render_text(report: &CheckReport, color: bool) -> String {
     } else {
         paint("no drift", "1;32")
     };
+    let calibrated = match (result.combined_p_value, result.alpha) {
+        (Some(p), Some(alpha)) => format!("combined p-value {p:.4}, alpha {alpha}; "),
+        _ => String::new(),
+    };
     let _ = writeln!(
         out,
-        "check {}: {verdict} ({fired} of {} detectors fired) in {:.2}s",
+        "check {}: {verdict} ({calibrated}{fired} of {} detectors fired on their own) in {:.2}s",
         report.check_id,
         result.scores.len(),
         result.duration_seconds
@@ -932,6 +944,8 @@ mod tests {
             },
             scores: vec![],
             drift_detected: false,
+            combined_p_value: None,
+            alpha: None,
             duration_seconds: 1.0,
             skipped: None,
             summary: None,

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ndarray::{Array1, Array2};
-use ndarray_npy::ReadNpyExt;
+use ndarray::Array2;
 use qdrant_client::Payload;
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
@@ -146,29 +145,26 @@ fn input_error(path: &Path, message: impl ToString) -> LoadError {
     }
 }
 
-/// Reads a 2-D .npy of f32 or f64.
+/// Reads a 2-D .npy of f32 or f64 (the crate's one .npy reader).
 pub fn read_matrix(path: &Path) -> Result<Array2<f32>, LoadError> {
-    let bytes = std::fs::read(path).map_err(|e| input_error(path, e))?;
-    if let Ok(a) = Array2::<f32>::read_npy(bytes.as_slice()) {
-        return Ok(a);
-    }
-    Array2::<f64>::read_npy(bytes.as_slice())
-        .map(|a| a.mapv(|v| v as f32))
-        .map_err(|e| input_error(path, format!("not a 2-D f32/f64 .npy: {e}")))
+    let reason = |e: crate::compute::ComputeError| match e {
+        crate::compute::ComputeError::File { reason, .. } => reason,
+        other => other.to_string(),
+    };
+    crate::npy::NpyArray::read_file(path)
+        .and_then(|a| a.into_matrix("embeddings"))
+        .map_err(|e| input_error(path, format!("not a 2-D f32/f64 .npy: {}", reason(e))))
 }
 
 /// Reads a 1-D .npy of f64, f32 or i64.
 pub fn read_vector(path: &Path) -> Result<Vec<f64>, LoadError> {
-    let bytes = std::fs::read(path).map_err(|e| input_error(path, e))?;
-    if let Ok(a) = Array1::<f64>::read_npy(bytes.as_slice()) {
-        return Ok(a.to_vec());
-    }
-    if let Ok(a) = Array1::<f32>::read_npy(bytes.as_slice()) {
-        return Ok(a.iter().map(|v| f64::from(*v)).collect());
-    }
-    Array1::<i64>::read_npy(bytes.as_slice())
-        .map(|a| a.iter().map(|v| *v as f64).collect())
-        .map_err(|e| input_error(path, format!("not a 1-D f64/f32/i64 .npy: {e}")))
+    crate::npy::read_values_f64(path).map_err(|e| {
+        let reason = match e {
+            crate::compute::ComputeError::File { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        input_error(path, format!("not a 1-D f64/f32/i64 .npy: {reason}"))
+    })
 }
 
 /// Reads a .jsonl file: `{"vector": [...], "timestamp": "..."|number, "confidence": x, "payload": {...}}`.

@@ -5,4 +5,5 @@ pub mod cli;
 pub mod load;
 pub mod package;
 pub mod pod_env;
+pub mod redact;
 pub mod result;

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::redact::redact_urls;
 use crate::api::v1alpha1::{DataSource, Method, SampleCounts, TimeWindow};
 
 /// `apiVersion` of every result document this build writes.
@@ -34,7 +35,15 @@ pub struct CheckOutcome {
     pub windows: ReportWindows,
     pub samples: SampleCounts,
     pub scores: Vec<ScoreReport>,
+    /// The calibrated verdict: `combinedPValue < alpha` (older Jobs: any detector fired).
     pub drift_detected: bool,
+    /// The p-value of the whole detector set (minP over the detectors sharing relabellings, Bonferroni
+    /// across groups); absent in documents of older Jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combined_p_value: Option<f64>,
+    /// The family-wise false-alarm rate the verdict holds (`spec.alpha`); absent in older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
     pub duration_seconds: f64,
     /// Points skipped for a missing or garbled timestamp, per window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,20 +61,30 @@ pub struct ReportWindows {
     pub comparison: TimeWindow,
 }
 
-/// One detector's outcome.
+/// One detector's outcome: the engine's result type, also the result document's.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ScoreReport {
     pub method: Method,
     pub source: DataSource,
+    /// The drift score on the method's own scale (KL in nats, EMD in data units, MMD², KS D, PSI, AUC).
     pub score: f64,
+    /// The threshold the score was compared with (the calibrated critical value for `autoThreshold`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// The detector's own p-value (analytic when the method has one, else its permutation p-value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
+    /// The p-value adjusted for the whole detector set (single-step minP, Bonferroni across groups): the
+    /// verdict fires exactly when one of these is below alpha. Absent in older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjusted_p_value: Option<f64>,
+    /// The detector's own decision (its threshold or pValue), not adjusted for the other detectors.
     pub drifted: bool,
+    /// Points tested per window.
     pub n_reference: u64,
     pub n_comparison: u64,
+    /// Wall time of this detector, seconds (shared setup is charged to the first detector using it).
     pub seconds: f64,
 }
 
@@ -109,7 +128,7 @@ impl CheckReport {
     pub fn success(check_id: impl Into<String>, outcome: CheckOutcome) -> Self {
         Self {
             api_version: RESULT_API_VERSION.to_string(),
-            kind: "CheckResult".to_string(),
+            kind: CHECK_RESULT_KIND.to_string(),
             check_id: check_id.into(),
             result: Some(outcome),
             error: None,
@@ -119,7 +138,7 @@ impl CheckReport {
     pub fn failure(check_id: impl Into<String>, kind: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             api_version: RESULT_API_VERSION.to_string(),
-            kind: "CheckResult".to_string(),
+            kind: CHECK_RESULT_KIND.to_string(),
             check_id: check_id.into(),
             result: None,
             error: Some(JobError {
@@ -136,6 +155,59 @@ pub enum ResultError {
     Malformed(#[from] serde_json::Error),
     #[error("result document has apiVersion {0:?}, this build reads {RESULT_API_VERSION}")]
     UnknownVersion(String),
+    #[error("result document has kind {found:?}, expected {expected}")]
+    WrongKind { found: String, expected: &'static str },
+    #[error("result document is about {field} {found:?}, but the Job that produced it is for {expected:?}")]
+    WrongSubject {
+        field: &'static str,
+        found: String,
+        expected: String,
+    },
+}
+
+/// `kind` of a check Job's result document.
+pub const CHECK_RESULT_KIND: &str = "CheckResult";
+/// `kind` of a packaging Job's result document.
+pub const PACKAGE_RESULT_KIND: &str = "PackageResult";
+
+impl CheckReport {
+    /// Refuses a document that is not the check result of the Job `check_id` (the Job's name).
+    pub fn validate_for(&self, check_id: &str) -> Result<(), ResultError> {
+        if self.kind != CHECK_RESULT_KIND {
+            return Err(ResultError::WrongKind {
+                found: self.kind.clone(),
+                expected: CHECK_RESULT_KIND,
+            });
+        }
+        if self.check_id != check_id {
+            return Err(ResultError::WrongSubject {
+                field: "checkId",
+                found: self.check_id.clone(),
+                expected: check_id.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl PackageReport {
+    /// Refuses a document that is not the packaging result of the event `event_id` (`<namespace>/<name>`).
+    pub fn validate_for(&self, event_id: &str) -> Result<(), ResultError> {
+        if self.kind != PACKAGE_RESULT_KIND {
+            return Err(ResultError::WrongKind {
+                found: self.kind.clone(),
+                expected: PACKAGE_RESULT_KIND,
+            });
+        }
+        if self.event != event_id {
+            return Err(ResultError::WrongSubject {
+                field: "event",
+                found: self.event.clone(),
+                expected: event_id.to_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Reads a result document from a termination message.
@@ -148,9 +220,12 @@ pub fn parse_check_report(text: &str) -> Result<CheckReport, ResultError> {
 }
 
 /// Serializes a report compactly, dropping the summary and then shortening messages until it fits the
-/// termination-message limit.
+/// termination-message limit. URLs in the error message are cut to their origin.
 pub fn encode_check_report(report: &CheckReport) -> String {
     let mut report = report.clone();
+    if let Some(error) = report.error.as_mut() {
+        error.message = redact_urls(&error.message);
+    }
     let mut text = serde_json::to_string(&report).unwrap_or_default();
     if text.len() > MAX_RESULT_BYTES {
         if let Some(outcome) = report.result.as_mut() {
@@ -239,7 +314,7 @@ impl PackageReport {
     pub fn success(event: impl Into<String>, outcome: PackageOutcome) -> Self {
         Self {
             api_version: RESULT_API_VERSION.to_string(),
-            kind: "PackageResult".to_string(),
+            kind: PACKAGE_RESULT_KIND.to_string(),
             event: event.into(),
             result: Some(outcome),
             error: None,
@@ -255,7 +330,7 @@ impl PackageReport {
     ) -> Self {
         Self {
             api_version: RESULT_API_VERSION.to_string(),
-            kind: "PackageResult".to_string(),
+            kind: PACKAGE_RESULT_KIND.to_string(),
             event: event.into(),
             result: None,
             error: Some(JobError {
@@ -277,9 +352,12 @@ pub fn parse_package_report(text: &str) -> Result<PackageReport, ResultError> {
 }
 
 /// Serializes a packaging report compactly, shortening the error message until it fits the
-/// termination-message limit.
+/// termination-message limit. URLs in the error message are cut to their origin.
 pub fn encode_package_report(report: &PackageReport) -> String {
     let mut report = report.clone();
+    if let Some(error) = report.error.as_mut() {
+        error.message = redact_urls(&error.message);
+    }
     let mut text = serde_json::to_string(&report).unwrap_or_default();
     if text.len() > MAX_RESULT_BYTES {
         if let Some(error) = report.error.as_mut() {
@@ -320,11 +398,69 @@ mod tests {
     }
 
     #[test]
+    fn a_document_of_an_older_job_without_the_verdict_fields_still_parses() {
+        let text = r#"{"apiVersion":"driftwatch.dev/result/v1","kind":"CheckResult","checkId":"m-1",
+            "result":{"windows":{"reference":{},"comparison":{}},"samples":{"reference":10,"comparison":5},
+            "scores":[{"method":"kl_divergence","source":"embeddings","score":0.2,"threshold":0.1,
+            "drifted":true,"nReference":10,"nComparison":5,"seconds":0.1}],
+            "driftDetected":true,"durationSeconds":1.0}}"#;
+        let result = parse_check_report(text).unwrap().result.unwrap();
+        assert_eq!((result.combined_p_value, result.alpha), (None, None));
+        assert_eq!(result.scores[0].adjusted_p_value, None);
+        assert!(result.drift_detected);
+    }
+
+    #[test]
+    fn the_verdict_fields_round_trip() {
+        let text = r#"{"apiVersion":"driftwatch.dev/result/v1","kind":"CheckResult","checkId":"m-1",
+            "result":{"windows":{"reference":{},"comparison":{}},"samples":{"reference":10,"comparison":5},
+            "scores":[{"method":"emd","source":"embeddings","score":0.2,"pValue":0.01,"adjustedPValue":0.02,
+            "drifted":true,"nReference":10,"nComparison":5,"seconds":0.1}],
+            "driftDetected":true,"combinedPValue":0.02,"alpha":0.05,"durationSeconds":1.0}}"#;
+        let report = parse_check_report(text).unwrap();
+        let result = report.result.clone().unwrap();
+        assert_eq!((result.combined_p_value, result.alpha), (Some(0.02), Some(0.05)));
+        assert_eq!(result.scores[0].adjusted_p_value, Some(0.02));
+        assert_eq!(parse_check_report(&encode_check_report(&report)).unwrap(), report);
+    }
+
+    #[test]
     fn an_unknown_version_is_refused() {
         let text = r#"{"apiVersion":"driftwatch.dev/result/v9","kind":"CheckResult","checkId":"x"}"#;
         assert!(matches!(
             parse_check_report(text),
             Err(ResultError::UnknownVersion(_))
+        ));
+    }
+
+    #[test]
+    fn a_document_of_another_kind_or_subject_is_refused() {
+        let check = CheckReport::failure("frames-202603010200", "SourceUnavailable", "down");
+        assert!(check.validate_for("frames-202603010200").is_ok());
+        assert!(matches!(
+            check.validate_for("frames-202603010300"),
+            Err(ResultError::WrongSubject { field: "checkId", .. })
+        ));
+        let mut wrong_kind = check.clone();
+        wrong_kind.kind = PACKAGE_RESULT_KIND.into();
+        let err = wrong_kind.validate_for("frames-202603010200").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "result document has kind \"PackageResult\", expected CheckResult"
+        );
+
+        let package = PackageReport::success("ml/frames-1", PackageOutcome::default());
+        assert!(package.validate_for("ml/frames-1").is_ok());
+        let err = package.validate_for("ml/frames-2").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "result document is about event \"ml/frames-1\", but the Job that produced it is for \"ml/frames-2\""
+        );
+        let mut wrong_kind = package.clone();
+        wrong_kind.kind = CHECK_RESULT_KIND.into();
+        assert!(matches!(
+            wrong_kind.validate_for("ml/frames-1"),
+            Err(ResultError::WrongKind { .. })
         ));
     }
 
@@ -344,6 +480,46 @@ mod tests {
         let text = encode_package_report(&report);
         assert!(text.contains(r#""kind":"PackageResult""#));
         assert!(text.contains(r#""s3Uri":"s3://b/batches/ns/e/batch.tar.gz""#));
+        assert_eq!(parse_package_report(&text).unwrap(), report);
+    }
+
+    #[test]
+    fn urls_in_error_messages_keep_only_their_origin() {
+        let message = "connection failed: error sending request for url (http://hooks:8080/x?token=SECRET)";
+        let text = encode_package_report(&PackageReport::failure("ns/e", "WebhookFailed", message, None));
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(text.contains("(http://hooks:8080)"), "{text}");
+        let text = encode_check_report(&CheckReport::failure(
+            "m-1",
+            "SourceUnavailable",
+            "http://user:SECRET@qdrant:6334/ unreachable",
+        ));
+        assert!(!text.contains("SECRET"), "{text}");
+    }
+
+    #[test]
+    fn the_largest_successful_package_report_fits_the_termination_message() {
+        let outcome = PackageOutcome {
+            s3_uri: Some(format!("s3://{}/{}", "b".repeat(63), "k".repeat(1024))),
+            sha256: Some("ab".repeat(32)),
+            size_bytes: Some(u64::MAX),
+            points: u64::MAX,
+            points_available: Some(u64::MAX),
+            objects: Some(ObjectCounts {
+                included: u64::MAX,
+                missing: u64::MAX,
+                bytes: u64::MAX,
+            }),
+            reused: true,
+            // The webhook's job id is capped; the worst case escapes every byte as \u00XX.
+            retraining_job_id: Some("\u{1}".repeat(crate::job::package::webhook::MAX_JOB_ID_LEN)),
+            attempts: u32::MAX,
+            duration_seconds: f64::MAX,
+        };
+        let name = "e".repeat(253);
+        let report = PackageReport::success(format!("{name}/{name}"), outcome);
+        let text = encode_package_report(&report);
+        assert!(text.len() <= MAX_RESULT_BYTES, "{} bytes", text.len());
         assert_eq!(parse_package_report(&text).unwrap(), report);
     }
 

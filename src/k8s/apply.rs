@@ -50,6 +50,24 @@ where
     api.patch_status(name, &params(), &Patch::Apply(&patch)).await
 }
 
+/// Sets one annotation on a child with a merge patch (no other field is touched, so server-side apply's
+/// ownership of the rest stays as it was); a child already gone is fine.
+pub async fn annotate<K>(api: &Api<K>, name: &str, key: &str, value: &str) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    match api.patch(name, &params, &Patch::Merge(&patch)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
 /// Deletes a finished child in the background; a child already gone is fine.
 pub async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), kube::Error>
 where

@@ -86,6 +86,8 @@ pub enum PluginError {
     AlreadyDecided(String),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    NothingToTrigger(String),
     #[error("the API server said: {0}")]
     Api(String),
 }
@@ -98,6 +100,7 @@ impl PluginError {
             PluginError::NotFound(_) => 3,
             PluginError::Forbidden(_) => 4,
             PluginError::AlreadyDecided(_) => 5,
+            PluginError::NothingToTrigger(_) => 6,
             PluginError::Api(_) => 1,
         }
     }
@@ -246,6 +249,15 @@ async fn decide(
     if let Some(existing) = &event.spec.approval {
         return Err(already_decided(&what, existing));
     }
+    if decision == Decision::Approve
+        && let Some(why) = event.nothing_to_trigger()
+    {
+        return Err(PluginError::NothingToTrigger(format!(
+            "{what} has nothing to trigger: {why}.\nUse `kubectl drift ignore {name}`, or set spec.retraining on \
+             DriftMonitor {} first.",
+            event.spec.monitor_ref.name
+        )));
+    }
     let user = whoami(&session.client).await?;
     let mut approval = json!({"decision": decision.as_str(), "approvedBy": user});
     if let Some(reason) = reason.as_deref().filter(|r| !r.is_empty()) {
@@ -274,6 +286,9 @@ async fn decide(
                 Some(existing) => Err(already_decided(&what, &existing)),
                 None => Err(PluginError::Api(status.message)),
             }
+        }
+        Err(kube::Error::Api(status)) if status.message.contains("nothing to trigger") => {
+            Err(PluginError::NothingToTrigger(status.message))
         }
         Err(kube::Error::Api(status)) if status.code == 403 => Err(PluginError::Forbidden(format!(
             "{user} may not decide {what} (monitor {}): deciding needs the approve verb on that DriftMonitor \

@@ -79,6 +79,16 @@ fn phase(event: &DriftEvent) -> Phase {
     event.status.as_ref().and_then(|s| s.phase).unwrap_or_default()
 }
 
+/// Where approving the event hands off to: `s3://bucket/prefix`, `none` (nothing to trigger) or `-` (not
+/// recorded yet).
+fn target_summary(event: &DriftEvent) -> String {
+    match event.status.as_ref().and_then(|s| s.retraining_target.as_ref()) {
+        Some(_) if event.nothing_to_trigger().is_some() => "none".to_string(),
+        Some(target) => target.summary.clone(),
+        None => "-".to_string(),
+    }
+}
+
 /// The `list` table; `now` in Unix seconds.
 pub fn events_table(events: &[DriftEvent], all_namespaces: bool, now: i64) -> String {
     let mut rows = vec![];
@@ -86,7 +96,7 @@ pub fn events_table(events: &[DriftEvent], all_namespaces: bool, now: i64) -> St
     if all_namespaces {
         header.push("NAMESPACE".to_string());
     }
-    header.extend(["EVENT", "MONITOR", "SCORE", "PHASE", "DECISION", "AGE"].map(String::from));
+    header.extend(["EVENT", "MONITOR", "SCORE", "PHASE", "DECISION", "TARGET", "AGE"].map(String::from));
     rows.push(header);
     for event in events {
         let mut row = vec![];
@@ -105,6 +115,7 @@ pub fn events_table(events: &[DriftEvent], all_namespaces: bool, now: i64) -> St
                 .map(|a| format!("{} by {}", a.decision.as_str(), a.approved_by))
                 .unwrap_or_else(|| "-".into()),
         );
+        row.push(target_summary(event));
         let created = event
             .metadata
             .creation_timestamp
@@ -163,12 +174,45 @@ pub fn event_details(event: &DriftEvent) -> String {
                 a.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
             );
         }
+        None if event.nothing_to_trigger().is_some() => {
+            let _ = writeln!(
+                out,
+                "Decision:    none yet; only Ignore applies (kubectl drift ignore EVENT --reason …)"
+            );
+        }
         None => {
             let _ = writeln!(
                 out,
                 "Decision:    none yet (kubectl drift approve|ignore EVENT --reason …)"
             );
         }
+    }
+    match (
+        event.nothing_to_trigger(),
+        event.status.as_ref().and_then(|s| s.retraining_target.as_ref()),
+    ) {
+        (Some(why), _) => {
+            let _ = writeln!(out, "Target:      nothing to trigger: {why}");
+        }
+        (None, Some(target)) => {
+            let webhook = target
+                .retraining
+                .as_ref()
+                .map(|r| {
+                    format!(
+                        "; webhook URL from Secret {}/{}",
+                        r.webhook.url_secret_ref.name, r.webhook.url_secret_ref.key
+                    )
+                })
+                .unwrap_or_default();
+            let frozen = target
+                .approved_at
+                .as_ref()
+                .map(|t| format!(" (as approved at {})", t.0))
+                .unwrap_or_default();
+            let _ = writeln!(out, "Target:      {}{webhook}{frozen}", target.summary);
+        }
+        (None, None) => {}
     }
     let _ = writeln!(out, "Scores:");
     let mut rows = vec![
@@ -365,5 +409,48 @@ mod tests {
         assert!(text.contains("Event:       ml/frames-1"));
         assert!(text.contains("Decision:    Approve by alice"));
         assert!(text.contains("kl_divergence"));
+    }
+
+    fn in_review(target: serde_json::Value) -> DriftEvent {
+        let mut event = event("frames-2", 0.31);
+        event.spec.approval = None;
+        event.status = Some(
+            serde_json::from_value(serde_json::json!({"phase": "NeedsReview", "retrainingTarget": target}))
+                .unwrap(),
+        );
+        event
+    }
+
+    #[test]
+    fn an_event_with_nothing_to_trigger_says_so_in_the_list_and_the_details() {
+        let event = in_review(serde_json::json!({
+            "summary": "None", "reason": "DriftMonitor frames has no spec.retraining: approving would trigger nothing"
+        }));
+        let table = events_table(std::slice::from_ref(&event), false, 0);
+        let header = table.lines().next().unwrap();
+        let row = table.lines().nth(1).unwrap();
+        assert_eq!(header.find("TARGET"), row.find("none"), "{table}");
+        let text = event_details(&event);
+        assert!(
+            text.contains("Target:      nothing to trigger: DriftMonitor frames has no spec.retraining"),
+            "{text}"
+        );
+        assert!(text.contains("only Ignore applies"), "{text}");
+    }
+
+    #[test]
+    fn an_event_with_a_target_shows_where_approving_sends_the_data() {
+        let event = in_review(serde_json::json!({
+            "summary": "s3://batches/drift/",
+            "retraining": {"s3": {"bucket": "batches", "prefix": "drift/"},
+                "webhook": {"urlSecretRef": {"name": "hook", "key": "url"}}},
+            "source": {"url": "http://qdrant:6334", "collection": "frames"}
+        }));
+        assert!(events_table(std::slice::from_ref(&event), false, 0).contains("s3://batches/drift/"));
+        let text = event_details(&event);
+        assert!(
+            text.contains("Target:      s3://batches/drift/; webhook URL from Secret hook/url"),
+            "{text}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 // Drives the governance dashboard in Debian's headless chromium (playwright-core, no browser download).
-// Env: BASE_URL, APPROVER_TOKEN, VIEWER_TOKEN, APPROVE_EVENT, IGNORE_EVENT, DECIDED_EVENT, SCREENSHOT_DIR.
+// Env: BASE_URL, APPROVER_TOKEN, VIEWER_TOKEN, APPROVE_EVENT, IGNORE_EVENT, DECIDED_EVENT, NOTHING_EVENT,
+// SCREENSHOT_DIR.
 // Exits non-zero on the first failed expectation; prints one JSON line of what it saw.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -68,6 +69,16 @@ try {
   await page.waitForFunction((id) => document.getElementById("details-title").textContent === id, env("DECIDED_EVENT"));
   expect(await page.isDisabled("#approve"), "approve disabled for a decided event");
   expect(await page.isDisabled("#ignore"), "ignore disabled for a decided event");
+
+  // 4b. An event whose monitor has no spec.retraining: nothing to trigger, so only Ignore is offered.
+  const nothing = env("NOTHING_EVENT");
+  await page.click(`tr[data-event-id="${nothing}"]`);
+  await page.waitForFunction((id) => document.getElementById("details-title").textContent === id, nothing);
+  await page.waitForFunction(() => /Nothing to trigger/.test(document.getElementById("decision-feedback").textContent));
+  expect(await page.isDisabled("#approve"), "approve disabled when there is nothing to trigger");
+  expect(await page.isEnabled("#ignore"), "ignore still offered when there is nothing to trigger");
+  expect((await page.textContent("#details-facts")).includes("nothing to trigger: DriftMonitor bare has no spec.retraining"), "the facts say why");
+  seen.nothingFeedback = await page.textContent("#decision-feedback");
 
   // 5. The event in review: every detector, windows, samples, the distribution picture; approve with a reason.
   const target = env("APPROVE_EVENT");

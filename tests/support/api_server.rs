@@ -164,7 +164,11 @@ pub fn monitor(name: &str) -> DriftMonitor {
             "detectors": [
                 {"method": "kl_divergence", "source": "embeddings", "threshold": 0.1},
                 {"method": "psi", "source": "confidence_scores", "threshold": 0.2}
-            ]
+            ],
+            "retraining": {
+                "s3": {"bucket": "video-ai-retraining-data", "prefix": "batches/"},
+                "webhook": {"urlSecretRef": {"name": "retrain", "key": "url"}}
+            }
         }
     }))
     .expect("monitor")

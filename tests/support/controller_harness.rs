@@ -193,12 +193,15 @@ pub fn outcome(score: f64, drifted: bool) -> CheckOutcome {
             score,
             threshold: Some(0.1),
             p_value: None,
+            adjusted_p_value: None,
             drifted,
             n_reference: 2000,
             n_comparison: 500,
             seconds: 1.5,
         }],
         drift_detected: drifted,
+        combined_p_value: None,
+        alpha: None,
         duration_seconds: 3.0,
         skipped: None,
         summary: None,
@@ -213,10 +216,57 @@ pub async fn finish_job(client: &Client, ns: &str, job: &str, report: &CheckRepo
 
 /// [`finish_job`] with any termination message (e.g. what a real Job process wrote).
 pub async fn finish_job_with_message(client: &Client, ns: &str, job: &str, message: &str, succeeded: bool) {
+    let uid = Api::<Job>::namespaced(client.clone(), ns)
+        .get(job)
+        .await
+        .expect("get job")
+        .metadata
+        .uid
+        .expect("job uid");
+    create_pod(
+        client,
+        ns,
+        job,
+        &format!("{job}-pod"),
+        Some(&uid),
+        message,
+        succeeded,
+    )
+    .await;
+    mark_job(client, ns, job, succeeded).await;
+}
+
+/// A terminated Pod with the Job's labels and `message` as termination message; owned by the Job (as
+/// the Job controller makes them) when `owner_uid` is given, else a look-alike anyone could create.
+pub async fn create_pod(
+    client: &Client,
+    ns: &str,
+    job: &str,
+    pod_name: &str,
+    owner_uid: Option<&str>,
+    message: &str,
+    succeeded: bool,
+) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let pod_name = format!("{job}-pod");
+    let job_uid = match owner_uid {
+        Some(uid) => uid.to_string(),
+        None => Api::<Job>::namespaced(client.clone(), ns)
+            .get_opt(job)
+            .await
+            .expect("get job")
+            .and_then(|j| j.metadata.uid)
+            .unwrap_or_default(),
+    };
+    let mut metadata = json!({"name": pod_name, "labels": {
+        "job-name": job, "batch.kubernetes.io/job-name": job,
+        "controller-uid": job_uid, "batch.kubernetes.io/controller-uid": job_uid
+    }});
+    if let Some(uid) = owner_uid {
+        metadata["ownerReferences"] = json!([{"apiVersion": "batch/v1", "kind": "Job", "name": job,
+            "uid": uid, "controller": true, "blockOwnerDeletion": true}]);
+    }
     let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": pod_name, "labels": {"job-name": job, "batch.kubernetes.io/job-name": job}},
+        "metadata": metadata,
         "spec": {"restartPolicy": "Never", "containers": [{"name": "check", "image": IMAGE}]}
     }))
     .expect("pod");
@@ -235,10 +285,9 @@ pub async fn finish_job_with_message(client: &Client, ns: &str, job: &str, messa
             }}
         }]
     }});
-    pods.patch_status(&pod_name, &PatchParams::default(), &Patch::Merge(&status))
+    pods.patch_status(pod_name, &PatchParams::default(), &Patch::Merge(&status))
         .await
         .expect("pod status");
-    mark_job(client, ns, job, succeeded).await;
 }
 
 /// Sets the Job's final status as the Job controller would.

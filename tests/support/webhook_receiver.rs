@@ -3,6 +3,7 @@
 //! time, headers and body. Network I/O.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 
 /// One scripted answer.
 #[derive(Clone, Debug)]
@@ -22,6 +24,8 @@ pub enum Reply {
     TooMany(u64),
     /// Sleep this long, then 200 (to outlast the client's timeout).
     Slow(Duration),
+    /// 200 with a 64 MiB body of spaces, produced in 64 KiB chunks as the client reads.
+    Huge,
 }
 
 /// A request as received.
@@ -38,11 +42,13 @@ struct Shared {
     script: Arc<Vec<Reply>>,
     received: Arc<Mutex<Vec<Received>>>,
     started: Instant,
+    body_bytes: Arc<AtomicUsize>,
 }
 
 pub struct Receiver {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
+    body_bytes: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -58,8 +64,10 @@ impl Receiver {
             script: Arc::new(script),
             received: Arc::new(Mutex::new(Vec::new())),
             started: Instant::now(),
+            body_bytes: Arc::new(AtomicUsize::new(0)),
         };
         let received = shared.received.clone();
+        let body_bytes = shared.body_bytes.clone();
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(handle))
             .with_state(shared);
@@ -73,8 +81,14 @@ impl Receiver {
         Receiver {
             url: format!("http://{addr}/hook"),
             received,
+            body_bytes,
             task,
         }
+    }
+
+    /// Bytes of `Huge` bodies produced so far (a chunk is produced when the connection takes it).
+    pub fn body_bytes_produced(&self) -> usize {
+        self.body_bytes.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -117,6 +131,14 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
             "slow down",
         )
             .into_response(),
+        Reply::Huge => {
+            let produced = shared.body_bytes.clone();
+            let chunks = futures::stream::iter(0..1024).map(move |_| {
+                produced.fetch_add(64 * 1024, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 64 * 1024]))
+            });
+            (StatusCode::OK, axum::body::Body::from_stream(chunks)).into_response()
+        }
         Reply::Slow(delay) => {
             tokio::time::sleep(delay).await;
             (StatusCode::OK, axum::Json(serde_json::json!({"job_id": "late"}))).into_response()

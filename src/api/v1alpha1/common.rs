@@ -27,7 +27,8 @@ pub enum Method {
     /// embeddings).
     #[serde(rename = "ks")]
     Ks,
-    /// Domain classifier telling reference from comparison; cross-validated ROC AUC (embeddings only).
+    /// Domain classifier telling reference from comparison; held-out ROC AUC with a permutation p-value
+    /// (embeddings only).
     #[serde(rename = "classifier")]
     Classifier,
 }
@@ -41,14 +42,6 @@ impl Method {
             Method::Psi => "psi",
             Method::Ks => "ks",
             Method::Classifier => "classifier",
-        }
-    }
-
-    /// Whether the method is defined on the data source.
-    pub fn supports(self, source: DataSource) -> bool {
-        match source {
-            DataSource::Embeddings => !matches!(self, Method::Psi),
-            DataSource::ConfidenceScores => !matches!(self, Method::Mmd | Method::Classifier),
         }
     }
 }
@@ -137,14 +130,15 @@ pub struct DetectorSpec {
     /// Data source: embeddings (default) or confidence_scores.
     #[serde(default)]
     pub source: DataSource,
-    /// Fire when the score exceeds this value (>= 0). For a threshold calibrated from the reference window
-    /// set autoThreshold: true instead. Without threshold, autoThreshold and pValue the method's recommended
-    /// default applies.
+    /// Fire when the score exceeds this value (>= 0). For a threshold calibrated by permutations of the
+    /// pooled windows set autoThreshold: true instead. Without threshold, autoThreshold and pValue the
+    /// method's recommended default applies. A detector's own flag; the check's verdict (and its
+    /// DriftEvent) is calibrated over all detectors at spec.alpha.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
-    /// Calibrate the threshold from the reference window itself (permutation null at the real window
-    /// sizes); the detector fires when the empirical p-value of the observed score is below pValue
-    /// (default 0.05). Replaces threshold.
+    /// Calibrate the threshold by permutations of the pooled windows at the real window sizes: the
+    /// reported threshold is the critical value, so the score exceeds it exactly when the permutation
+    /// p-value is below pValue (default 0.05). Replaces threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_threshold: Option<bool>,
     /// Fire when the detector's p-value is below this significance level, in (0, 1).
@@ -191,7 +185,11 @@ pub struct DetectorScore {
     /// The p-value, when the method computes one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
-    /// Whether this detector fired.
+    /// The p-value adjusted for the whole detector set; the check reports drift exactly when one of
+    /// these is below the monitor's alpha.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjusted_p_value: Option<f64>,
+    /// Whether this detector fired on its own (its threshold or pValue, not adjusted for the others).
     pub drifted: bool,
 }
 
@@ -284,5 +282,39 @@ impl DetectorSpec {
         } else {
             self.threshold
         }
+    }
+}
+
+/// Significant digits of the scores shown in `kubectl get` columns.
+pub const DISPLAY_DIGITS: usize = 4;
+
+/// `score` rounded to [`DISPLAY_DIGITS`] significant digits, for printer columns (status keeps the full
+/// value alongside). `None` for NaN and infinities, which JSON cannot hold.
+pub fn display_score(score: f64) -> Option<f64> {
+    if !score.is_finite() {
+        return None;
+    }
+    // Formatting rounds to nearest, ties to even on the decimal digits, exactly as a reader would.
+    format!("{:.*e}", DISPLAY_DIGITS - 1, score).parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_scores_keep_four_significant_digits() {
+        assert_eq!(display_score(0.111_588_532_403_535_96), Some(0.1116));
+        assert_eq!(
+            serde_json::to_string(&display_score(0.111_588_532_403_535_96)).unwrap(),
+            "0.1116"
+        );
+        assert_eq!(display_score(0.000_123_456), Some(0.000_123_5));
+        assert_eq!(display_score(12_345.678), Some(12_350.0));
+        assert_eq!(display_score(0.5), Some(0.5));
+        assert_eq!(display_score(0.0), Some(0.0));
+        assert_eq!(display_score(-0.042_424_2), Some(-0.042_42));
+        assert_eq!(display_score(f64::NAN), None);
+        assert_eq!(display_score(f64::INFINITY), None);
     }
 }

@@ -50,7 +50,7 @@ const POSITIVE_DURATION_RULE: &str = "self.matches('^([0-9]+(ms|s|m|h|d|w))+$') 
     derive = "PartialEq",
     doc = "DriftMonitor watches the embedding vectors of a Qdrant collection for data and model-output drift on a cron schedule, raises DriftEvents for human review, and configures the retraining hand-off.",
     printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
-    printcolumn(name = "Last Score", type_ = "number", json_path = ".status.lastScore"),
+    printcolumn(name = "Last Score", type_ = "number", json_path = ".status.lastScoreRounded"),
     printcolumn(
         name = "Drifted",
         type_ = "string",
@@ -89,6 +89,12 @@ pub struct DriftMonitorSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(validation = Rule::new("size(self) <= 16").message("at most 16 detectors per monitor"))]
     pub detectors: Vec<DetectorSpec>,
+    /// Family-wise false-alarm rate of a check: the probability that two windows from one distribution
+    /// are reported as drift (and raise a DriftEvent), whatever the number of detectors. The check's
+    /// verdict is calibrated jointly over every detector and both sources. Default 0.05.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 0.5").message("alpha must be greater than 0 and at most 0.5, e.g. 0.05"))]
+    pub alpha: Option<f64>,
     /// DriftEvent behaviour.
     #[serde(default)]
     pub events: EventsSpec,
@@ -519,6 +525,20 @@ pub struct IncludeObjectsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$')").message("maxTotalBytes must be a byte quantity such as 2Gi"))]
     pub max_total_bytes: Option<String>,
+    /// Where http(s) objects may be fetched from: hosts (`cdn.example.com`, `cdn.example.com:8443`) or URL
+    /// prefixes (`https://cdn.example.com/frames/`). s3:// objects are always read through
+    /// spec.retraining.s3's endpoint and credentials. Default none: no http(s) object is fetched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 32),
+        inner(length(min = 1, max = 512), regex(pattern = r"^\S+$"))
+    )]
+    pub allowed_sources: Vec<String>,
+    /// Also fetch from loopback, link-local (169.254.0.0/16, cloud metadata), private and other special
+    /// addresses, for media servers inside the cluster network. Default false: such addresses are refused
+    /// even for allowed sources.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_private_addresses: bool,
 }
 
 /// Pod settings for the Jobs a monitor runs.
@@ -579,9 +599,12 @@ pub struct DriftMonitorStatus {
     /// Name of the running check Job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_job: Option<String>,
-    /// The first detector's score in the last result (printer column).
+    /// The first detector's score in the last result, full precision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_score: Option<f64>,
+    /// `lastScore` rounded to 4 significant digits (the LAST SCORE column of `kubectl get`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_score_rounded: Option<f64>,
     /// The last successful check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_result: Option<CheckResultSummary>,
@@ -614,8 +637,14 @@ pub struct CheckResultSummary {
     pub samples: SampleCounts,
     /// Every detector's outcome.
     pub scores: Vec<DetectorScore>,
-    /// Whether any detector fired.
+    /// The check's verdict: combinedPValue < alpha (results of older Jobs: whether any detector fired).
     pub drift_detected: bool,
+    /// The p-value of the whole detector set (absent for results of older Jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combined_p_value: Option<f64>,
+    /// The family-wise false-alarm rate the verdict holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
     /// Wall time of the check.
     pub duration_seconds: f64,
 }
@@ -636,9 +665,12 @@ pub struct HistoryEntry {
     pub check_id: String,
     /// Slot time of the check.
     pub time: Time,
-    /// Whether any detector fired; absent when the check failed.
+    /// The check's verdict; absent when the check failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_detected: Option<bool>,
+    /// The p-value of the whole detector set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combined_p_value: Option<f64>,
     /// Scores (method, source, score, threshold, pValue, drifted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scores: Vec<DetectorScore>,

@@ -1,6 +1,8 @@
-//! What a DriftEvent's status becomes: NeedsReview on creation, Ignored after an Ignore decision, Packaging
-//! after Approve, then Actioned or RetrainingFailed from the packaging Job's result; every transition is
-//! appended to the audit trail. Pure: no I/O.
+//! What a DriftEvent's status becomes: NeedsReview on creation (with the retraining target an approval would
+//! hand off to, kept current), Ignored after an Ignore decision, Packaging after Approve (the target is frozen
+//! and the packaging start time fixed, both written before the Job exists), then Actioned or
+//! RetrainingFailed from the packaging Job's result; every transition is appended to the audit trail.
+//! Pure: no I/O.
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -8,13 +10,17 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::naming::packaging_job_name;
 use crate::{
     api::v1alpha1::{
-        Decision, DriftEvent, DriftEventStatus, Phase, PhaseTransition, RetrainingStatus, event_condition,
+        Decision, DriftEvent, DriftEventStatus, Phase, PhaseTransition, RetrainingStatus, RetrainingTarget,
+        display_score, event_condition,
     },
     controller::{
         drift_monitor::{raise::CONTROLLER_ACTOR, status::set_condition},
         job_status::JobState,
     },
-    job::result::{PackageReport, parse_package_report},
+    job::{
+        redact::redact_urls,
+        result::{PackageReport, parse_package_report},
+    },
 };
 
 /// Condition reasons of a DriftEvent.
@@ -28,6 +34,9 @@ pub mod reason {
     pub const DELIVERED: &str = "Delivered";
     /// Packaging or the webhook failed.
     pub const FAILED: &str = "RetrainingFailed";
+    /// Approved although the monitor has no retraining target (decided before the controller recorded
+    /// that): nothing was triggered.
+    pub const NOTHING_TO_TRIGGER: &str = "NothingToTrigger";
 }
 
 /// A transition to announce with a Kubernetes Event.
@@ -52,7 +61,12 @@ pub enum Announcement {
 }
 
 /// The status the event should have, and what changed; `None` when the status is already right.
-pub fn next_status(event: &DriftEvent, now: Timestamp) -> Option<(DriftEventStatus, Announcement)> {
+/// `observed` is what an approval would hand off to now (from the monitor as read).
+pub fn next_status(
+    event: &DriftEvent,
+    observed: &RetrainingTarget,
+    now: Timestamp,
+) -> Option<(DriftEventStatus, Announcement)> {
     let current = event.status.clone().unwrap_or_default();
     let mut status = current.clone();
     let generation = event.metadata.generation;
@@ -75,19 +89,23 @@ pub fn next_status(event: &DriftEvent, now: Timestamp) -> Option<(DriftEventStat
         .iter()
         .any(|c| c.type_ == event_condition::DECIDED && c.status == "True");
     match (&event.spec.approval, status.phase) {
-        (None, _)
-            if !decided
-                && !status
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == event_condition::DECIDED) =>
-        {
+        (None, Some(Phase::NeedsReview)) if !decided => {
+            status.retraining_target = Some(observed.clone());
+            let message = match &observed.reason {
+                Some(reason) if !observed.configured() => {
+                    format!("nothing to trigger: {reason}; set spec.approval.decision to Ignore")
+                }
+                _ => format!(
+                    "set spec.approval.decision to Approve (packages into {}) or Ignore",
+                    observed.summary
+                ),
+            };
             set_condition(
                 &mut status.conditions,
                 event_condition::DECIDED,
                 "False",
                 reason::AWAITING_DECISION,
-                "set spec.approval.decision to Approve or Ignore",
+                &message,
                 generation,
                 now,
             );
@@ -114,19 +132,6 @@ pub fn next_status(event: &DriftEvent, now: Timestamp) -> Option<(DriftEventStat
             });
         }
         (Some(approval), Some(Phase::NeedsReview)) if approval.decision == Decision::Approve => {
-            let job = packaging_job_name(event);
-            status.phase = Some(Phase::Packaging);
-            status.transitions.push(PhaseTransition {
-                phase: Phase::Packaging,
-                time: Time(now),
-                actor: Some(approval.approved_by.clone()),
-                message: approval.reason.clone(),
-            });
-            status.retraining = Some(RetrainingStatus {
-                job_name: Some(job.clone()),
-                started_at: Some(Time(now)),
-                ..RetrainingStatus::default()
-            });
             set_condition(
                 &mut status.conditions,
                 event_condition::DECIDED,
@@ -136,22 +141,52 @@ pub fn next_status(event: &DriftEvent, now: Timestamp) -> Option<(DriftEventStat
                 generation,
                 now,
             );
-            set_condition(
-                &mut status.conditions,
-                event_condition::RETRAINING_TRIGGERED,
-                "False",
-                reason::PACKAGING,
-                &format!("packaging Job {job} is running"),
-                generation,
-                now,
-            );
-            announcement = Some(Announcement::Approved {
-                by: approval.approved_by.clone(),
-                job,
-            });
+            // What the event showed while in review, else what the monitor says now.
+            let frozen = status
+                .retraining_target
+                .clone()
+                .filter(RetrainingTarget::configured)
+                .or_else(|| Some(observed.clone()).filter(RetrainingTarget::configured));
+            match frozen {
+                None => {
+                    let why = observed
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "the DriftMonitor has no spec.retraining".to_string());
+                    let message = format!(
+                        "approved by {}, but nothing to trigger: {why}",
+                        approval.approved_by
+                    );
+                    status.phase = Some(Phase::RetrainingFailed);
+                    status.retraining_target = Some(observed.clone());
+                    status.transitions.push(PhaseTransition {
+                        phase: Phase::RetrainingFailed,
+                        time: Time(now),
+                        actor: Some(approval.approved_by.clone()),
+                        message: Some(message.clone()),
+                    });
+                    set_condition(
+                        &mut status.conditions,
+                        event_condition::RETRAINING_TRIGGERED,
+                        "False",
+                        reason::NOTHING_TO_TRIGGER,
+                        &message,
+                        generation,
+                        now,
+                    );
+                    announcement = Some(Announcement::Failed { error: message });
+                }
+                Some(frozen) => {
+                    let by = &approval.approved_by;
+                    let why = approval.reason.clone();
+                    announcement = Some(approve(&mut status, event, frozen, by, why, generation, now));
+                }
+            }
         }
         _ => {}
     }
+    // Events raised before the rounded column existed get it on their next reconcile.
+    status.drift_score_rounded = display_score(event.spec.drift_score);
     status.observed_generation = generation;
     if status == current {
         return None;
@@ -159,9 +194,54 @@ pub fn next_status(event: &DriftEvent, now: Timestamp) -> Option<(DriftEventStat
     Some((status, announcement.unwrap_or(Announcement::EnteredReview)))
 }
 
-/// When the Packaging phase started (the approval's audit entry): the packaging Job's `--created-at`, so a
-/// re-created Job builds the identical archive.
-pub fn packaging_started_at(status: &DriftEventStatus) -> Option<Timestamp> {
+/// Enters Packaging with the frozen target and the start time that every packaging Job of the event uses.
+fn approve(
+    status: &mut DriftEventStatus,
+    event: &DriftEvent,
+    mut frozen: RetrainingTarget,
+    by: &str,
+    why: Option<String>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Announcement {
+    frozen.approved_at = Some(Time(now));
+    let job = packaging_job_name(event);
+    status.phase = Some(Phase::Packaging);
+    status.retraining_target = Some(frozen);
+    status.transitions.push(PhaseTransition {
+        phase: Phase::Packaging,
+        time: Time(now),
+        actor: Some(by.to_string()),
+        message: why,
+    });
+    status.retraining = Some(RetrainingStatus {
+        job_name: Some(job.clone()),
+        started_at: Some(Time(now)),
+        ..RetrainingStatus::default()
+    });
+    set_condition(
+        &mut status.conditions,
+        event_condition::RETRAINING_TRIGGERED,
+        "False",
+        reason::PACKAGING,
+        &format!("packaging Job {job} is running"),
+        generation,
+        now,
+    );
+    Announcement::Approved {
+        by: by.to_string(),
+        job,
+    }
+}
+
+/// When the Packaging phase started, as recorded in the status before the Job was first created: the
+/// packaging Job's `--created-at`, so every (re-)created Job builds the identical archive. Statuses from
+/// before `startedAt` existed fall back to the approval's audit entry, then to the detection time — never
+/// to the clock.
+pub fn packaging_started_at(event: &DriftEvent) -> Timestamp {
+    let Some(status) = event.status.as_ref() else {
+        return event.spec.detected_at.0;
+    };
     status
         .retraining
         .as_ref()
@@ -175,12 +255,23 @@ pub fn packaging_started_at(status: &DriftEventStatus) -> Option<Timestamp> {
                 .find(|t| t.phase == Phase::Packaging)
                 .map(|t| t.time.0)
         })
+        .unwrap_or(event.spec.detected_at.0)
 }
 
-/// The outcome of a finished packaging Job, from its state and termination message.
-pub fn packaging_outcome(state: &JobState, message: Option<&str>) -> Result<PackageReport, String> {
-    let report = message.map(parse_package_report);
-    match (state, report) {
+/// The outcome of a finished packaging Job, from its state and the termination message of its own Pod. A
+/// document that is not the packaging result of `event_id` (`<namespace>/<name>`) is ResultUnreadable.
+/// URLs in errors are cut to their origin.
+pub fn packaging_outcome(
+    state: &JobState,
+    message: Option<&str>,
+    event_id: &str,
+) -> Result<PackageReport, String> {
+    let report = message.map(|text| {
+        let report = parse_package_report(text)?;
+        report.validate_for(event_id)?;
+        Ok::<_, crate::job::result::ResultError>(report)
+    });
+    let outcome = match (state, report) {
         (JobState::Active, _) => Err("the packaging Job is still running".to_string()),
         (_, Some(Ok(report))) => match (&report.result, &report.error) {
             (Some(_), None) if matches!(state, JobState::Succeeded { .. }) => Ok(report),
@@ -196,7 +287,8 @@ pub fn packaging_outcome(state: &JobState, message: Option<&str>) -> Result<Pack
         (JobState::Succeeded { .. }, None) => {
             Err("ResultMissing: the packaging Job completed without a termination message".to_string())
         }
-    }
+    };
+    outcome.map_err(|e| redact_urls(&e))
 }
 
 /// Packaging is over: `Actioned` with what the Job delivered, or `RetrainingFailed` with the error (and what
@@ -267,23 +359,38 @@ pub fn finish_packaging(
     Some((status, announcement))
 }
 
-/// Packaging that cannot start (the monitor is gone or has no `spec.retraining`): `RetrainingFailed`.
-pub fn packaging_cannot_start(
-    event: &DriftEvent,
-    status: DriftEventStatus,
-    error: String,
-    now: Timestamp,
-) -> (DriftEventStatus, Announcement) {
-    let mut event = event.clone();
-    event.status = Some(status);
-    finish_packaging(&event, Err(error.clone()), now)
-        .unwrap_or_else(|| (event.status.unwrap_or_default(), Announcement::Failed { error }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::v1alpha1::{Approval, DriftEventSpec, MonitorRef, TimeWindow};
+    use crate::api::v1alpha1::{
+        Approval, DriftEventSpec, DriftMonitor, DriftMonitorSpec, MonitorRef, NO_RETRAINING_TARGET,
+        TimeWindow,
+    };
+    use crate::controller::drift_event::target::of_monitor;
+
+    const EVENT_ID: &str = "ml/frames-202603010200";
+
+    fn monitor(bucket: Option<&str>) -> DriftMonitor {
+        let mut spec = serde_json::json!({
+            "schedule": "0 * * * *",
+            "source": {"qdrant": {"url": "http://qdrant:6334", "collection": "frames"}},
+            "windows": {"reference": {"duration": "7d"}, "comparison": {"duration": "1h"}}
+        });
+        if let Some(bucket) = bucket {
+            spec["retraining"] = serde_json::json!({
+                "s3": {"bucket": bucket, "prefix": "drift/"},
+                "webhook": {"urlSecretRef": {"name": "hook", "key": "url"}}
+            });
+        }
+        DriftMonitor::new(
+            "frames",
+            serde_json::from_value::<DriftMonitorSpec>(spec).unwrap(),
+        )
+    }
+
+    fn target() -> RetrainingTarget {
+        of_monitor("frames", Some(&monitor(Some("batches"))))
+    }
 
     fn ts(text: &str) -> Timestamp {
         text.parse().unwrap()
@@ -312,6 +419,8 @@ mod tests {
                 check_id: None,
                 samples: None,
                 source: None,
+                combined_p_value: None,
+                alpha: None,
                 approval: None,
             },
         )
@@ -326,7 +435,11 @@ mod tests {
     }
 
     fn apply(event: &mut DriftEvent, now: &str) -> Option<Announcement> {
-        let (status, announcement) = next_status(event, ts(now))?;
+        apply_seeing(event, &target(), now)
+    }
+
+    fn apply_seeing(event: &mut DriftEvent, observed: &RetrainingTarget, now: &str) -> Option<Announcement> {
+        let (status, announcement) = next_status(event, observed, ts(now))?;
         event.status = Some(status);
         Some(announcement)
     }
@@ -348,7 +461,7 @@ mod tests {
     fn an_event_in_review_without_a_decision_needs_no_write() {
         let mut event = event();
         apply(&mut event, "2026-03-01T02:01:00Z");
-        assert_eq!(next_status(&event, ts("2026-03-01T03:00:00Z")), None);
+        assert_eq!(next_status(&event, &target(), ts("2026-03-01T03:00:00Z")), None);
     }
 
     #[test]
@@ -367,7 +480,7 @@ mod tests {
         assert_eq!(last.actor.as_deref(), Some("alice"));
         assert_eq!(last.message.as_deref(), Some("known seasonal shift"));
         assert_eq!(last.time, Time(ts("2026-03-01T09:00:00Z")));
-        assert_eq!(next_status(&event, ts("2026-03-01T10:00:00Z")), None);
+        assert_eq!(next_status(&event, &target(), ts("2026-03-01T10:00:00Z")), None);
     }
 
     #[test]
@@ -389,7 +502,7 @@ mod tests {
             retraining.job_name.as_deref(),
             Some("frames-202603010200-package")
         );
-        assert_eq!(packaging_started_at(status), Some(ts("2026-03-01T09:00:00Z")));
+        assert_eq!(packaging_started_at(&event), ts("2026-03-01T09:00:00Z"));
         let last = status.transitions.last().unwrap();
         assert_eq!(
             (last.phase, last.actor.as_deref()),
@@ -401,7 +514,7 @@ mod tests {
                 .iter()
                 .any(|c| c.type_ == "Decided" && c.status == "True" && c.reason == "Approved")
         );
-        assert_eq!(next_status(&event, ts("2026-03-01T10:00:00Z")), None);
+        assert_eq!(next_status(&event, &target(), ts("2026-03-01T10:00:00Z")), None);
     }
 
     fn packaging(now: &str) -> DriftEvent {
@@ -427,7 +540,7 @@ mod tests {
         let state = JobState::Succeeded {
             at: ts("2026-03-01T09:05:00Z"),
         };
-        let outcome = packaging_outcome(&state, Some(&message));
+        let outcome = packaging_outcome(&state, Some(&message), EVENT_ID);
         let (status, announcement) = finish_packaging(&event, outcome, ts("2026-03-01T09:05:00Z")).unwrap();
         assert_eq!(status.phase, Some(Phase::Actioned));
         let r = status.retraining.as_ref().unwrap();
@@ -473,7 +586,7 @@ mod tests {
         };
         let (status, announcement) = finish_packaging(
             &event,
-            packaging_outcome(&failed, Some(&message)),
+            packaging_outcome(&failed, Some(&message), EVENT_ID),
             ts("2026-03-01T09:05:00Z"),
         )
         .unwrap();
@@ -483,13 +596,14 @@ mod tests {
             Some("WebhookRejected: HTTP 400 after 1 attempt")
         );
         assert!(matches!(announcement, Announcement::Failed { .. }));
-        let silent = packaging_outcome(&failed, None).unwrap_err();
+        let silent = packaging_outcome(&failed, None, EVENT_ID).unwrap_err();
         assert!(silent.starts_with("BackoffLimitExceeded"), "{silent}");
         let garbled = packaging_outcome(
             &JobState::Succeeded {
                 at: ts("2026-03-01T09:05:00Z"),
             },
             Some("not json"),
+            EVENT_ID,
         )
         .unwrap_err();
         assert!(garbled.starts_with("ResultUnreadable"), "{garbled}");
@@ -497,23 +611,160 @@ mod tests {
 
     #[test]
     fn packaging_that_cannot_start_is_recorded_as_failed() {
-        let mut event = event();
-        apply(&mut event, "2026-03-01T02:01:00Z");
-        decide(&mut event, Decision::Approve);
-        let (status, _) = next_status(&event, ts("2026-03-01T09:00:00Z")).unwrap();
-        let (status, announcement) = packaging_cannot_start(
+        let event = packaging("2026-03-01T09:00:00Z");
+        let (status, announcement) = finish_packaging(
             &event,
-            status,
-            "DriftMonitor frames has no spec.retraining".into(),
+            Err("the comparison window cannot be derived".into()),
             ts("2026-03-01T09:00:00Z"),
-        );
+        )
+        .unwrap();
         assert_eq!(status.phase, Some(Phase::RetrainingFailed));
         assert_eq!(status.transitions.len(), 3);
         assert_eq!(
             announcement,
             Announcement::Failed {
-                error: "DriftMonitor frames has no spec.retraining".into()
+                error: "the comparison window cannot be derived".into()
             }
         );
+    }
+
+    #[test]
+    fn an_event_in_review_shows_what_approving_would_trigger_and_follows_the_monitor() {
+        let mut event = event();
+        apply(&mut event, "2026-03-01T02:01:00Z");
+        let status = event.status.as_ref().unwrap();
+        assert_eq!(
+            status.retraining_target.as_ref().unwrap().summary,
+            "s3://batches/drift/"
+        );
+        let decided = status.conditions.iter().find(|c| c.type_ == "Decided").unwrap();
+        assert!(
+            decided.message.contains("s3://batches/drift/"),
+            "{}",
+            decided.message
+        );
+        let elsewhere = of_monitor("frames", Some(&monitor(Some("elsewhere"))));
+        apply_seeing(&mut event, &elsewhere, "2026-03-01T03:00:00Z");
+        assert_eq!(
+            event
+                .status
+                .as_ref()
+                .unwrap()
+                .retraining_target
+                .as_ref()
+                .unwrap()
+                .summary,
+            "s3://elsewhere/drift/"
+        );
+    }
+
+    #[test]
+    fn an_event_of_a_monitor_without_retraining_says_there_is_nothing_to_trigger() {
+        let mut event = event();
+        let nothing = of_monitor("frames", Some(&monitor(None)));
+        apply_seeing(&mut event, &nothing, "2026-03-01T02:01:00Z");
+        let status = event.status.as_ref().unwrap();
+        let target = status.retraining_target.as_ref().unwrap();
+        assert_eq!(target.summary, NO_RETRAINING_TARGET);
+        assert!(target.reason.as_deref().unwrap().contains("no spec.retraining"));
+        let decided = status.conditions.iter().find(|c| c.type_ == "Decided").unwrap();
+        assert!(
+            decided.message.starts_with("nothing to trigger"),
+            "{}",
+            decided.message
+        );
+        assert_eq!(status.phase, Some(Phase::NeedsReview));
+    }
+
+    #[test]
+    fn approval_freezes_the_target_the_event_showed_even_if_the_monitor_changed_since() {
+        let mut event = event();
+        apply(&mut event, "2026-03-01T02:01:00Z");
+        decide(&mut event, Decision::Approve);
+        let elsewhere = of_monitor("frames", Some(&monitor(Some("elsewhere"))));
+        apply_seeing(&mut event, &elsewhere, "2026-03-01T09:00:00Z");
+        let status = event.status.as_ref().unwrap();
+        assert_eq!(status.phase, Some(Phase::Packaging));
+        let frozen = status.retraining_target.as_ref().unwrap();
+        assert_eq!(frozen.summary, "s3://batches/drift/");
+        assert_eq!(frozen.approved_at, Some(Time(ts("2026-03-01T09:00:00Z"))));
+        // Later reconciles never move a frozen target.
+        assert_eq!(next_status(&event, &elsewhere, ts("2026-03-01T10:00:00Z")), None);
+    }
+
+    #[test]
+    fn an_approval_the_controller_could_not_refuse_with_nothing_to_trigger_is_named_as_such() {
+        let mut event = event();
+        decide(&mut event, Decision::Approve);
+        let nothing = of_monitor("frames", Some(&monitor(None)));
+        let announcement = apply_seeing(&mut event, &nothing, "2026-03-01T09:00:00Z").unwrap();
+        let status = event.status.as_ref().unwrap();
+        assert_eq!(status.phase, Some(Phase::RetrainingFailed));
+        let triggered = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "RetrainingTriggered")
+            .unwrap();
+        assert_eq!(triggered.reason, "NothingToTrigger");
+        assert!(
+            matches!(announcement, Announcement::Failed { error } if error.contains("nothing to trigger"))
+        );
+    }
+
+    #[test]
+    fn the_packaging_start_time_comes_from_the_status_never_the_clock() {
+        let mut event = event();
+        assert_eq!(packaging_started_at(&event), ts("2026-03-01T02:00:00Z"));
+        apply(&mut event, "2026-03-01T02:01:00Z");
+        decide(&mut event, Decision::Approve);
+        apply(&mut event, "2026-03-01T09:00:00Z");
+        assert_eq!(packaging_started_at(&event), ts("2026-03-01T09:00:00Z"));
+        let mut legacy = event.clone();
+        legacy.status.as_mut().unwrap().retraining = None;
+        assert_eq!(packaging_started_at(&legacy), ts("2026-03-01T09:00:00Z"));
+    }
+
+    #[test]
+    fn a_result_document_about_another_event_or_of_another_kind_is_unreadable() {
+        let state = JobState::Succeeded {
+            at: ts("2026-03-01T09:05:00Z"),
+        };
+        let document = |kind: &str, event: &str| {
+            report(serde_json::json!({
+                "apiVersion": "driftwatch.dev/result/v1", "kind": kind, "event": event,
+                "result": {"s3Uri": "s3://b/k", "points": 5, "reused": false, "attempts": 1, "durationSeconds": 1.0}
+            }))
+        };
+        assert!(packaging_outcome(&state, Some(&document("PackageResult", EVENT_ID)), EVENT_ID).is_ok());
+        let other =
+            packaging_outcome(&state, Some(&document("PackageResult", "ml/other")), EVENT_ID).unwrap_err();
+        assert!(other.starts_with("ResultUnreadable: "), "{other}");
+        assert!(other.contains("ml/other"), "{other}");
+        let kind = packaging_outcome(&state, Some(&document("CheckResult", EVENT_ID)), EVENT_ID).unwrap_err();
+        assert!(kind.starts_with("ResultUnreadable: "), "{kind}");
+    }
+
+    #[test]
+    fn a_token_in_a_reported_error_never_reaches_last_error() {
+        let event = packaging("2026-03-01T09:00:00Z");
+        let message = report(serde_json::json!({
+            "apiVersion": "driftwatch.dev/result/v1", "kind": "PackageResult", "event": EVENT_ID,
+            "error": {"kind": "WebhookFailed",
+                "message": "connection failed: error sending request for url (http://hooks:8080/x?token=SECRET)"}
+        }));
+        let failed = JobState::Failed {
+            at: ts("2026-03-01T09:05:00Z"),
+            reason: "BackoffLimitExceeded".into(),
+            message: String::new(),
+        };
+        let (status, _) = finish_packaging(
+            &event,
+            packaging_outcome(&failed, Some(&message), EVENT_ID),
+            ts("2026-03-01T09:05:00Z"),
+        )
+        .unwrap();
+        let error = status.retraining.unwrap().last_error.unwrap();
+        assert!(!error.contains("SECRET"), "{error}");
+        assert!(error.contains("(http://hooks:8080)"), "{error}");
     }
 }

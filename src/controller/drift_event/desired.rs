@@ -1,5 +1,7 @@
 //! The retrain-packaging Job of an approved DriftEvent (docs/reference/jobs.md). Pure: built from the event,
-//! its monitor's `spec.retraining` and the controller settings; no I/O.
+//! the retraining target its approval froze (`status.retrainingTarget`: destination, webhook Secret
+//! references, sample size, source), the packaging start time recorded with it, the monitor's Pod settings
+//! and the controller settings; no I/O.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +20,7 @@ use crate::job::package::FINAL_FAILURE_EXIT_CODE;
 use crate::{
     api::{
         parse_duration,
-        v1alpha1::{ArchiveFormat, Decision, DriftEvent, DriftMonitor},
+        v1alpha1::{ArchiveFormat, Decision, DriftEvent, JobTemplateSpec, RetrainingTarget},
     },
     controller::drift_monitor::desired::{
         JobSettings, QDRANT_API_KEY_ENV, TERMINATION_LOG, controller_job, driftwatch_container, job_pod_spec,
@@ -46,12 +48,8 @@ pub enum PackagingError {
     MissingMetadata(&'static str),
     #[error("the event is not approved")]
     NotApproved,
-    #[error("DriftMonitor {0} no longer exists")]
-    MonitorGone(String),
-    #[error(
-        "DriftMonitor {0} has no spec.retraining: set spec.retraining.s3 and .webhook to package approved events"
-    )]
-    NoRetraining(String),
+    #[error("nothing to trigger: {0}")]
+    NothingToTrigger(String),
     #[error("the comparison window cannot be derived: {0}")]
     Window(String),
     #[error("cannot encode {0} as JSON")]
@@ -75,15 +73,18 @@ pub fn package_labels(monitor: &str) -> BTreeMap<String, String> {
 /// the detection time) the monitor's comparison duration ending at the detection time.
 fn comparison_window(
     event: &DriftEvent,
-    monitor: &DriftMonitor,
+    target: &RetrainingTarget,
 ) -> Result<(Timestamp, Timestamp), PackagingError> {
     let window = &event.spec.comparison_window;
     let end = window.end.as_ref().map_or(event.spec.detected_at.0, |t| t.0);
     let start = match &window.start {
         Some(start) => start.0,
         None => {
-            let duration = parse_duration(&monitor.spec.windows.comparison.duration)
-                .map_err(|e| PackagingError::Window(e.to_string()))?;
+            let duration = target
+                .comparison_duration
+                .as_deref()
+                .ok_or_else(|| PackagingError::Window("no comparison duration was recorded".into()))?;
+            let duration = parse_duration(duration).map_err(|e| PackagingError::Window(e.to_string()))?;
             let duration =
                 SignedDuration::try_from(duration).map_err(|e| PackagingError::Window(e.to_string()))?;
             end.checked_sub(duration)
@@ -98,10 +99,10 @@ fn comparison_window(
     Ok((start, end))
 }
 
-/// The `driftwatch package` arguments for an approved event.
+/// The `driftwatch package` arguments for an approved event and the target its approval froze.
 pub fn package_args(
     event: &DriftEvent,
-    monitor: &DriftMonitor,
+    target: &RetrainingTarget,
     created_at: Timestamp,
 ) -> Result<Vec<String>, PackagingError> {
     let approval = event
@@ -121,13 +122,17 @@ pub fn package_args(
         .as_deref()
         .ok_or(PackagingError::MissingMetadata("namespace"))?;
     let monitor_name = &event.spec.monitor_ref.name;
-    let retraining = monitor
-        .spec
-        .retraining
-        .as_ref()
-        .ok_or_else(|| PackagingError::NoRetraining(monitor_name.clone()))?;
-    let q = &monitor.spec.source.qdrant;
-    let (start, end) = comparison_window(event, monitor)?;
+    let nothing = || {
+        PackagingError::NothingToTrigger(
+            target
+                .reason
+                .clone()
+                .unwrap_or_else(|| super::target::no_retraining_reason(monitor_name)),
+        )
+    };
+    let retraining = target.retraining.as_ref().ok_or_else(nothing)?;
+    let q = target.source.as_ref().ok_or_else(nothing)?;
+    let (start, end) = comparison_window(event, target)?;
     let collection = event
         .spec
         .comparison_window
@@ -151,8 +156,9 @@ pub fn package_args(
         flag("reference-end", rfc3339(t.0));
     }
     flag("sample-size", retraining.sample_size.to_string());
-    flag("seed", monitor.spec.sampling.seed.to_string());
-    args.extend(sampling_args(&monitor.spec.sampling));
+    flag("seed", target.seed.unwrap_or(42).to_string());
+    // Targets frozen before the sampling settings were copied package as those releases did: reservoir.
+    args.extend(sampling_args(&target.sampling.clone().unwrap_or_default()));
     let mut flag = |flag: &str, value: String| {
         args.push(format!("--{flag}"));
         args.push(value);
@@ -199,6 +205,12 @@ pub fn package_args(
         if let Some(max) = &objects.max_total_bytes {
             flag("max-total-bytes", max.clone());
         }
+        for source in &objects.allowed_sources {
+            flag("allow-object-source", source.clone());
+        }
+        if objects.allow_private_addresses {
+            flag("allow-private-object-addresses", "true".into());
+        }
     }
     if let Some(timeout) = &retraining.webhook.timeout {
         flag("webhook-timeout", timeout.clone());
@@ -210,13 +222,13 @@ pub fn package_args(
 }
 
 /// Secrets reach the Job as `secretKeyRef` env vars: Qdrant API key, S3 credentials, webhook URL, token and
-/// HMAC key.
-fn package_env(monitor: &DriftMonitor) -> Vec<k8s_openapi::api::core::v1::EnvVar> {
+/// HMAC key — the references the approval froze.
+fn package_env(target: &RetrainingTarget) -> Vec<k8s_openapi::api::core::v1::EnvVar> {
     let mut env = Vec::new();
-    if let Some(secret) = &monitor.spec.source.qdrant.api_key_secret_ref {
+    if let Some(secret) = target.source.as_ref().and_then(|s| s.api_key_secret_ref.as_ref()) {
         env.push(secret_env(QDRANT_API_KEY_ENV, &secret.name, &secret.key));
     }
-    if let Some(retraining) = &monitor.spec.retraining {
+    if let Some(retraining) = &target.retraining {
         if let Some(secret) = &retraining.s3.credentials_secret_ref {
             for key in S3_CREDENTIAL_KEYS {
                 env.push(secret_env(key, &secret.name, key));
@@ -243,13 +255,15 @@ fn package_env(monitor: &DriftMonitor) -> Vec<k8s_openapi::api::core::v1::EnvVar
 }
 
 /// The packaging Job of an approved event, owned by the event (not the monitor: events outlive monitors).
+/// `template` is the monitor's `jobTemplate` (Pod placement and resources), when the monitor still exists.
 pub fn packaging_job(
     event: &DriftEvent,
-    monitor: &DriftMonitor,
+    target: &RetrainingTarget,
+    template: Option<&JobTemplateSpec>,
     created_at: Timestamp,
     settings: &JobSettings,
 ) -> Result<Job, PackagingError> {
-    let args = package_args(event, monitor, created_at)?;
+    let args = package_args(event, target, created_at)?;
     let namespace = event
         .metadata
         .namespace
@@ -258,7 +272,7 @@ pub fn packaging_job(
     let owner = event
         .controller_owner_ref(&())
         .ok_or(PackagingError::MissingMetadata("uid"))?;
-    let template = monitor.spec.job_template.clone().unwrap_or_default();
+    let template = template.cloned().unwrap_or_default();
     let labels = package_labels(&event.spec.monitor_ref.name);
     let container = Container {
         volume_mounts: Some(vec![VolumeMount {
@@ -266,7 +280,7 @@ pub fn packaging_job(
             mount_path: WORK_DIR.to_string(),
             ..VolumeMount::default()
         }]),
-        ..driftwatch_container(PACKAGE_CONTAINER, settings, args, package_env(monitor), &template)
+        ..driftwatch_container(PACKAGE_CONTAINER, settings, args, package_env(target), &template)
     };
     let volumes = vec![Volume {
         name: "work".to_string(),
@@ -329,7 +343,9 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     use super::*;
-    use crate::api::v1alpha1::{Approval, DriftEventSpec, DriftMonitorSpec, MonitorRef, TimeWindow};
+    use crate::api::v1alpha1::{
+        Approval, DriftEventSpec, DriftMonitor, DriftMonitorSpec, MonitorRef, TimeWindow,
+    };
 
     fn ts(text: &str) -> Timestamp {
         text.parse().unwrap()
@@ -359,6 +375,10 @@ mod tests {
         m
     }
 
+    fn target(retraining: bool) -> RetrainingTarget {
+        super::super::target::of_monitor("frames", Some(&monitor(retraining)))
+    }
+
     fn event(start: Option<&str>) -> DriftEvent {
         let mut e = DriftEvent::new(
             "frames-202603010200",
@@ -382,6 +402,8 @@ mod tests {
                 check_id: None,
                 samples: None,
                 source: None,
+                combined_p_value: None,
+                alpha: None,
                 approval: Some(Approval {
                     decision: Decision::Approve,
                     approved_by: "alice".into(),
@@ -403,7 +425,8 @@ mod tests {
     fn the_job_is_named_after_the_event_owned_by_it_and_holds_no_credentials() {
         let job = packaging_job(
             &event(Some("2026-03-01T01:00:00Z")),
-            &monitor(true),
+            &target(true),
+            None,
             ts("2026-03-01T09:00:00Z"),
             &JobSettings {
                 image: "driftwatch:1".into(),
@@ -455,7 +478,8 @@ mod tests {
     fn a_pod_that_called_the_webhook_fails_the_job_instead_of_being_rerun() {
         let job = packaging_job(
             &event(Some("2026-03-01T01:00:00Z")),
-            &monitor(true),
+            &target(true),
+            None,
             ts("2026-03-01T09:00:00Z"),
             &JobSettings {
                 image: "driftwatch:1".into(),
@@ -487,7 +511,7 @@ mod tests {
     fn the_args_carry_the_window_the_decision_and_the_destination() {
         let args = package_args(
             &event(Some("2026-03-01T01:00:00Z")),
-            &monitor(true),
+            &target(true),
             ts("2026-03-01T09:00:00Z"),
         )
         .unwrap();
@@ -511,21 +535,75 @@ mod tests {
 
     #[test]
     fn an_alert_raised_event_packages_the_monitors_comparison_duration_before_detection() {
-        let args = package_args(&event(None), &monitor(true), ts("2026-03-01T09:00:00Z")).unwrap();
+        let args = package_args(&event(None), &target(true), ts("2026-03-01T09:00:00Z")).unwrap();
         assert_eq!(arg(&args, "comparison-start"), Some("2026-03-01T01:00:00Z"));
         assert_eq!(arg(&args, "comparison-end"), Some("2026-03-01T02:00:00Z"));
     }
 
     #[test]
     fn a_monitor_without_retraining_or_an_unapproved_event_cannot_be_packaged() {
-        let err = package_args(&event(None), &monitor(false), ts("2026-03-01T09:00:00Z")).unwrap_err();
-        assert_eq!(err, PackagingError::NoRetraining("frames".into()));
+        let err = package_args(&event(None), &target(false), ts("2026-03-01T09:00:00Z")).unwrap_err();
+        assert!(matches!(err, PackagingError::NothingToTrigger(_)), "{err:?}");
         assert!(err.to_string().contains("spec.retraining"));
         let mut ignored = event(None);
         ignored.spec.approval.as_mut().unwrap().decision = Decision::Ignore;
         assert_eq!(
-            package_args(&ignored, &monitor(true), ts("2026-03-01T09:00:00Z")).unwrap_err(),
+            package_args(&ignored, &target(true), ts("2026-03-01T09:00:00Z")).unwrap_err(),
             PackagingError::NotApproved
         );
+    }
+
+    #[test]
+    fn the_job_packages_the_frozen_target_whatever_the_monitor_says_now() {
+        let frozen = target(true);
+        let mut changed = monitor(true);
+        let retraining = changed.spec.retraining.as_mut().unwrap();
+        retraining.s3.bucket = "elsewhere".into();
+        retraining.sample_size = 9;
+        retraining.webhook.url_secret_ref.name = "other-hook".into();
+        let job = packaging_job(
+            &event(Some("2026-03-01T01:00:00Z")),
+            &frozen,
+            changed.spec.job_template.as_ref(),
+            ts("2026-03-01T09:00:00Z"),
+            &JobSettings {
+                image: "driftwatch:1".into(),
+            },
+        )
+        .unwrap();
+        let container = &job.spec.unwrap().template.spec.unwrap().containers[0];
+        let args = container.args.clone().unwrap();
+        assert_eq!(arg(&args, "bucket"), Some("batches"));
+        assert_eq!(arg(&args, "sample-size"), Some("500"));
+        let url = container
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|e| e.name == "DRIFTWATCH_WEBHOOK_URL")
+            .unwrap();
+        let secret = url.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+        assert_eq!(secret.name, "hook");
+    }
+
+    #[test]
+    fn the_job_samples_by_the_frozen_sampling_and_a_target_frozen_without_it_by_reservoir() {
+        let mut keyed = monitor(true);
+        keyed.spec.sampling.mode = crate::api::v1alpha1::SamplingMode::SampleKey;
+        keyed.spec.sampling.sample_key_field = Some("sample_key".into());
+        keyed.spec.sampling.strata = 4;
+        let frozen = super::super::target::of_monitor("frames", Some(&keyed));
+        let created = ts("2026-03-01T09:00:00Z");
+        let args = package_args(&event(None), &frozen, created).unwrap();
+        assert_eq!(arg(&args, "sampling-mode"), Some("sampleKey"));
+        assert_eq!(arg(&args, "sample-key-field"), Some("sample_key"));
+        assert_eq!(arg(&args, "strata"), Some("4"));
+
+        let mut old = frozen.clone();
+        old.sampling = None;
+        let args = package_args(&event(None), &old, created).unwrap();
+        assert_eq!(arg(&args, "sampling-mode"), Some("reservoir"));
+        assert_eq!(arg(&args, "sample-key-field"), None);
+        assert_eq!(arg(&args, "strata"), Some("8"));
     }
 }

@@ -1,14 +1,21 @@
-//! Reconciles a DriftEvent: computes its status from the decision in its spec and from its packaging Job
-//! (pure, in `approval` and `desired`), creates the packaging Job after an approval, writes the status with
-//! server-side apply and announces transitions as Kubernetes Events. Does I/O.
+//! Reconciles a DriftEvent: computes its status from the decision in its spec, the retraining target its
+//! monitor offers and its packaging Job (pure, in `approval`, `target` and `desired`), writes the status with
+//! server-side apply, creates the packaging Job after an approval and announces transitions as Kubernetes
+//! Events. Does I/O.
 //!
-//! Restart safety: the packaging Job's name is derived from the event and its `--created-at` from the
-//! approval's audit entry, so a controller that stops between creating the Job and writing `Packaging`
-//! finds the same Job on start (create answers 409) instead of making a second one.
+//! Restart safety: an approval is first written into the status — phase Packaging, the frozen retraining
+//! target and the packaging start time — and only then is the Job created from that status. A controller
+//! that stops in between finds the event in Packaging without its Job and creates it from the same status,
+//! so every (re-)created Job has the same arguments and builds the identical archive.
+//!
+//! Trust: a packaging Job counts only when this event controls it (owner uid), and its result only when it
+//! comes from a Pod the Job controls and names this event; anything else ends in RetrainingFailed with a
+//! named error, never in Actioned.
 
 pub mod approval;
 pub mod desired;
 pub mod naming;
+pub mod target;
 
 use std::sync::Arc;
 
@@ -30,12 +37,14 @@ use super::{
     retry_after,
 };
 use crate::{
-    api::v1alpha1::{DriftEvent, DriftEventStatus, DriftMonitor, Phase},
+    api::v1alpha1::{DriftEvent, DriftEventStatus, DriftMonitor, JobTemplateSpec, Phase, RetrainingTarget},
     error::{Error, Result},
     k8s::apply,
 };
 
 const KIND: &str = "DriftEvent";
+/// `kind` of the error recorded when a Job of the packaging Job's name is not this event's.
+pub const JOB_NOT_OWNED: &str = "PackagingJobNotOwned";
 
 /// Reconciles one DriftEvent.
 #[instrument(skip_all, fields(namespace = event.namespace().unwrap_or_default(), event = event.name_any()))]
@@ -53,95 +62,140 @@ pub async fn reconcile(event: Arc<DriftEvent>, ctx: Arc<Context>) -> Result<Acti
 async fn reconcile_inner(event: &DriftEvent, ctx: &Context) -> Result<Action> {
     let namespace = event.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let now = ctx.clock.now();
-    let next = match approval::next_status(event, now) {
+    let phase = event.status.as_ref().and_then(|s| s.phase);
+    let in_review = matches!(phase, None | Some(Phase::NeedsReview));
+    // What an approval would hand off to: only read while the decision is open.
+    let monitor = if in_review {
+        read_monitor(event, ctx, &namespace).await?
+    } else {
+        None
+    };
+    let observed = target::of_monitor(&event.spec.monitor_ref.name, monitor.as_ref());
+    match approval::next_status(event, &observed, now) {
         Some((status, Announcement::Approved { by, job })) => {
-            Some(start_packaging(event, ctx, &namespace, status, by, job).await?)
+            // The frozen target and start time are stored before the Job exists.
+            let written = write_status(event, ctx, &namespace, &status).await?;
+            let template = monitor.as_ref().and_then(|m| m.spec.job_template.as_ref());
+            match create_packaging_job(&written, ctx, &namespace, template).await? {
+                None => announce(event, ctx, &namespace, Announcement::Approved { by, job }).await,
+                Some((status, announcement)) => {
+                    write_status(&written, ctx, &namespace, &status).await?;
+                    announce(event, ctx, &namespace, announcement).await;
+                }
+            }
         }
-        Some(next) => Some(next),
-        None if event.status.as_ref().and_then(|s| s.phase) == Some(Phase::Packaging) => {
-            follow_packaging(event, ctx, &namespace).await?
+        Some((status, announcement)) => {
+            write_status(event, ctx, &namespace, &status).await?;
+            announce(event, ctx, &namespace, announcement).await;
         }
-        None => None,
-    };
-    let Some((status, announcement)) = next else {
-        return Ok(Action::await_change());
-    };
-    write_status(event, ctx, &namespace, &status).await?;
-    announce(event, ctx, &namespace, announcement).await;
+        None if phase == Some(Phase::Packaging) => {
+            if let Some((status, announcement)) = follow_packaging(event, ctx, &namespace).await? {
+                write_status(event, ctx, &namespace, &status).await?;
+                announce(event, ctx, &namespace, announcement).await;
+            }
+        }
+        None => {}
+    }
     Ok(Action::await_change())
 }
 
-/// Creates the packaging Job of a just-approved event (or finds it, after a restart); an event whose monitor
-/// cannot package (gone, no `spec.retraining`) fails at once.
-async fn start_packaging(
-    event: &DriftEvent,
-    ctx: &Context,
-    namespace: &str,
-    status: DriftEventStatus,
-    by: String,
-    job: String,
-) -> Result<(DriftEventStatus, Announcement)> {
-    let created_at = approval::packaging_started_at(&status).unwrap_or_else(|| ctx.clock.now());
-    match build_job(event, ctx, namespace, created_at).await? {
-        Ok(desired) => {
-            create_job(ctx, namespace, &desired).await?;
-            Ok((status, Announcement::Approved { by, job }))
-        }
-        Err(error) => Ok(approval::packaging_cannot_start(
-            event,
-            status,
-            error.to_string(),
-            ctx.clock.now(),
-        )),
-    }
-}
-
-/// The packaging Job for the event, or why there cannot be one.
-async fn build_job(
-    event: &DriftEvent,
-    ctx: &Context,
-    namespace: &str,
-    created_at: jiff::Timestamp,
-) -> Result<Result<Job, desired::PackagingError>> {
-    let monitor_name = &event.spec.monitor_ref.name;
-    let monitors: Api<DriftMonitor> = Api::namespaced(ctx.client.clone(), namespace);
-    let monitor = monitors
-        .get_opt(monitor_name)
+/// The event's DriftMonitor, if it still exists.
+async fn read_monitor(event: &DriftEvent, ctx: &Context, namespace: &str) -> Result<Option<DriftMonitor>> {
+    let name = &event.spec.monitor_ref.name;
+    Api::<DriftMonitor>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(name)
         .await
         .map_err(|source| Error::ReadMonitor {
-            name: monitor_name.clone(),
+            name: name.clone(),
             source,
-        })?;
-    Ok(match monitor {
-        Some(monitor) => desired::packaging_job(event, &monitor, created_at, &ctx.jobs),
-        None => Err(desired::PackagingError::MonitorGone(monitor_name.clone())),
-    })
+        })
 }
 
-async fn create_job(ctx: &Context, namespace: &str, job: &Job) -> Result<()> {
+/// The target the event's approval froze. Events that entered Packaging before targets were recorded
+/// fall back to what their monitor says now (what the controller then did).
+async fn frozen_target(event: &DriftEvent, ctx: &Context, namespace: &str) -> Result<RetrainingTarget> {
+    if let Some(target) = event.status.as_ref().and_then(|s| s.retraining_target.clone()) {
+        return Ok(target);
+    }
+    let monitor = read_monitor(event, ctx, namespace).await?;
+    Ok(target::of_monitor(&event.spec.monitor_ref.name, monitor.as_ref()))
+}
+
+/// Creates the packaging Job from the event's (written) status. `None` when the Job exists and is the
+/// event's; otherwise the RetrainingFailed status to write (the Job cannot be built, or a Job of its name
+/// belongs to someone else).
+async fn create_packaging_job(
+    event: &DriftEvent,
+    ctx: &Context,
+    namespace: &str,
+    template: Option<&JobTemplateSpec>,
+) -> Result<Option<(DriftEventStatus, Announcement)>> {
+    let target = frozen_target(event, ctx, namespace).await?;
+    let created_at = approval::packaging_started_at(event);
+    let job = match desired::packaging_job(event, &target, template, created_at, &ctx.jobs) {
+        Ok(job) => job,
+        Err(error) => {
+            return Ok(approval::finish_packaging(
+                event,
+                Err(error.to_string()),
+                ctx.clock.now(),
+            ));
+        }
+    };
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let name = job.name_any();
-    match jobs.create(&PostParams::default(), job).await {
+    match jobs.create(&PostParams::default(), &job).await {
         Ok(_) => {
             info!(job = %name, "created the packaging Job");
-            Ok(())
+            Ok(None)
         }
         Err(kube::Error::Api(status)) if status.code == 409 => {
-            info!(job = %name, "the packaging Job exists already");
-            Ok(())
+            let existing = jobs.get_opt(&name).await.map_err(|source| Error::ReadJob {
+                job: name.clone(),
+                source,
+            })?;
+            match existing {
+                Some(existing) if owned_by_event(&existing, event) => {
+                    info!(job = %name, "the packaging Job exists already");
+                    Ok(None)
+                }
+                // Deleted between the 409 and the read: the next reconcile creates it.
+                None => Ok(None),
+                Some(_) => Ok(approval::finish_packaging(
+                    event,
+                    Err(not_owned(&name)),
+                    ctx.clock.now(),
+                )),
+            }
         }
         Err(source) => Err(Error::ApplyJob { job: name, source }),
     }
 }
 
+/// Whether the event controls the Job (a controller owner reference to the event's uid).
+fn owned_by_event(job: &Job, event: &DriftEvent) -> bool {
+    let Some(uid) = event.metadata.uid.as_deref() else {
+        return false;
+    };
+    job.owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true) && o.kind == KIND && o.uid == uid)
+}
+
+fn not_owned(job: &str) -> String {
+    format!(
+        "{JOB_NOT_OWNED}: a Job named {job} exists but this DriftEvent does not own it, so its result is not \
+         trusted and nothing was packaged; find out who created it"
+    )
+}
+
 /// In Packaging: waits for the Job, then records its outcome. A Job deleted before it reported is created
-/// again (same name, same archive, the upload is reused).
+/// again from the same status (same arguments, same archive; the upload is reused).
 async fn follow_packaging(
     event: &DriftEvent,
     ctx: &Context,
     namespace: &str,
 ) -> Result<Option<(DriftEventStatus, Announcement)>> {
-    let status = event.status.clone().unwrap_or_default();
     let name = naming::packaging_job_name(event);
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let job = jobs.get_opt(&name).await.map_err(|source| Error::ReadJob {
@@ -149,36 +203,37 @@ async fn follow_packaging(
         source,
     })?;
     let Some(job) = job else {
-        let created_at = approval::packaging_started_at(&status).unwrap_or_else(|| ctx.clock.now());
-        return match build_job(event, ctx, namespace, created_at).await? {
-            Ok(desired) => {
-                warn!(job = %name, "the packaging Job is gone before it reported; creating it again");
-                create_job(ctx, namespace, &desired).await?;
-                Ok(None)
-            }
-            Err(error) => Ok(approval::finish_packaging(
-                event,
-                Err(error.to_string()),
-                ctx.clock.now(),
-            )),
-        };
+        warn!(job = %name, "the packaging Job does not exist (yet); creating it");
+        let monitor = read_monitor(event, ctx, namespace).await?;
+        let template = monitor.as_ref().and_then(|m| m.spec.job_template.as_ref());
+        return create_packaging_job(event, ctx, namespace, template).await;
     };
+    if !owned_by_event(&job, event) {
+        return Ok(approval::finish_packaging(
+            event,
+            Err(not_owned(&name)),
+            ctx.clock.now(),
+        ));
+    }
     let state = job_state(&job, ctx.clock.now());
     if state == JobState::Active {
         return Ok(None);
     }
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let message = read_termination_message(&pods, &name).await?;
-    let outcome = approval::packaging_outcome(&state, message.as_deref());
+    let message = read_termination_message(&pods, &job).await?;
+    let event_id = format!("{namespace}/{}", event.name_any());
+    let outcome = approval::packaging_outcome(&state, message.as_deref(), &event_id);
     Ok(approval::finish_packaging(event, outcome, ctx.clock.now()))
 }
 
+/// Writes the status, conditional on the version the decision was computed from; returns the event as
+/// written.
 async fn write_status(
     event: &DriftEvent,
     ctx: &Context,
     namespace: &str,
     status: &DriftEventStatus,
-) -> Result<()> {
+) -> Result<DriftEvent> {
     let name = event.name_any();
     let api: Api<DriftEvent> = Api::namespaced(ctx.client.clone(), namespace);
     apply::apply_status(&api, &name, status, event.resource_version().as_deref())
@@ -187,8 +242,7 @@ async fn write_status(
             kind: KIND,
             name,
             source,
-        })?;
-    Ok(())
+        })
 }
 
 /// Counts and publishes a transition once its status is written.

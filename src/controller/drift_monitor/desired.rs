@@ -31,6 +31,9 @@ pub mod annotations {
     pub const RUN_NOW: &str = "driftwatch.dev/run-now";
     /// On a check Job: its slot time (RFC 3339).
     pub const SLOT: &str = "driftwatch.dev/slot";
+    /// On a finished check Job: its result is part of the monitor's status (set once it was written), so
+    /// whether a Job was processed does not depend on how much history the status keeps.
+    pub const PROCESSED: &str = "driftwatch.dev/processed";
 }
 
 /// Path of the termination log the check writes its result to.
@@ -245,6 +248,9 @@ pub fn check_args(
     flag("max-comparison", spec.sampling.max_comparison.to_string());
     flag("min-samples", spec.sampling.min_samples.to_string());
     flag("seed", spec.sampling.seed.to_string());
+    if let Some(alpha) = spec.alpha {
+        flag("alpha", alpha.to_string());
+    }
     args.extend(sampling_args(&spec.sampling));
     let mut flag = |name: &str, value: String| {
         args.push(format!("--{name}"));
@@ -576,6 +582,17 @@ mod tests {
         assert_eq!(flag(&args, "sample-key-field"), Some("sample_key"));
         assert_eq!(flag(&args, "strata"), Some("16"));
         assert_eq!(flag(&args, "page-size"), Some("2048"));
+    }
+
+    #[test]
+    fn the_monitor_s_alpha_reaches_the_check_only_when_set() {
+        let mut monitor = monitor("frames");
+        assert_eq!(flag(&check_args(&monitor, slot(), "id").unwrap(), "alpha"), None);
+        monitor.spec.alpha = Some(0.01);
+        assert_eq!(
+            flag(&check_args(&monitor, slot(), "id").unwrap(), "alpha"),
+            Some("0.01")
+        );
     }
 
     #[test]

@@ -42,7 +42,10 @@ use crate::{
         v1alpha1::{DriftEvent, DriftMonitor, DriftMonitorStatus, condition, reason},
     },
     error::{Error, Result},
-    job::result::{JobError, parse_check_report},
+    job::{
+        redact::redact_urls,
+        result::{JobError, parse_check_report},
+    },
     k8s::apply,
 };
 
@@ -57,6 +60,20 @@ fn job_slot(job: &Job) -> Option<Timestamp> {
         .or_else(|| job.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
+/// Marks the Jobs whose results were just written into the status.
+async fn mark_processed(ctx: &Context, namespace: &str, checks: &[FinishedCheck]) -> Result<()> {
+    let api: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
+    for check in checks {
+        apply::annotate(&api, &check.check_id, annotations::PROCESSED, "true")
+            .await
+            .map_err(|source| Error::ApplyJob {
+                job: check.check_id.clone(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
 /// Reads the result of a finished Job from its Pod.
 async fn finished_check(
     pods: &Api<Pod>,
@@ -65,15 +82,22 @@ async fn finished_check(
     state: &JobState,
 ) -> Result<FinishedCheck> {
     let name = job.name_any();
-    let message = read_termination_message(pods, &name).await?;
+    let message = read_termination_message(pods, job).await?;
     let (at, result) = match (state, message) {
         (JobState::Succeeded { at } | JobState::Failed { at, .. }, Some(text)) => {
-            let result = match parse_check_report(&text) {
+            let report = parse_check_report(&text).and_then(|report| {
+                report.validate_for(&name)?;
+                Ok(report)
+            });
+            let result = match report {
                 Ok(report) => match (report.result, report.error) {
                     (Some(outcome), None) if matches!(state, JobState::Succeeded { .. }) => {
                         CheckResult::Succeeded(Box::new(outcome))
                     }
-                    (_, Some(error)) => CheckResult::Failed(error),
+                    (_, Some(error)) => CheckResult::Failed(JobError {
+                        message: redact_urls(&error.message),
+                        ..error
+                    }),
                     (Some(_), None) => CheckResult::Failed(JobError {
                         kind: "JobFailed".into(),
                         message: "the Job failed after reporting a result".into(),
@@ -97,7 +121,7 @@ async fn finished_check(
                 message: if message.is_empty() {
                     "the check Job failed without a result".to_string()
                 } else {
-                    message.clone()
+                    redact_urls(message)
                 },
             }),
         ),
@@ -229,7 +253,7 @@ async fn reconcile_inner(monitor: &DriftMonitor, ctx: &Context) -> Result<Action
     // Fold finished, unprocessed checks into the status, oldest first.
     let mut processed: Vec<FinishedCheck> = Vec::new();
     for (job, slot, state) in &observed.jobs {
-        if *state == JobState::Active || status::is_processed(&status, &job.name_any()) {
+        if *state == JobState::Active || status::job_processed(job, &status) {
             continue;
         }
         let check = finished_check(&pods, job, *slot, state).await?;
@@ -353,6 +377,9 @@ async fn reconcile_inner(monitor: &DriftMonitor, ctx: &Context) -> Result<Action
     if status::changed(&old_status, &status) {
         write_status(ctx, &namespace, &name, &status).await?;
     }
+
+    // Mark the Jobs whose results the status now holds.
+    mark_processed(ctx, &namespace, &processed).await?;
 
     // Counters and notices once the status holds the results.
     for check in &processed {
@@ -549,7 +576,7 @@ async fn prune(
         .unwrap_or(DEFAULT_HISTORY_LIMIT);
     let finished: Vec<&Job> = jobs
         .iter()
-        .filter(|(job, _, state)| *state != JobState::Active && status::is_processed(status, &job.name_any()))
+        .filter(|(job, _, state)| *state != JobState::Active && status::job_processed(job, status))
         .map(|(job, _, _)| job)
         .collect();
     let excess = finished.len().saturating_sub(limit);

@@ -14,6 +14,7 @@ use super::{
 use crate::{
     api::v1alpha1::{
         Decision, DriftEvent, DriftEventSpec, DriftEventStatus, MonitorRef, Phase, PhaseTransition,
+        display_score,
     },
     job::result::CheckOutcome,
 };
@@ -145,6 +146,8 @@ pub fn plan(
             check_id: Some(check_id.to_string()),
             samples: Some(facts.samples),
             source: Some(SOURCE_CONTROLLER.to_string()),
+            combined_p_value: facts.combined_p_value,
+            alpha: facts.alpha,
             approval: None,
         },
         status: Some(DriftEventStatus {
@@ -152,6 +155,7 @@ pub fn plan(
             occurrences: Some(1),
             last_seen: Some(Time(slot)),
             latest_score: Some(score),
+            drift_score_rounded: display_score(score),
             latest_check_id: Some(check_id.to_string()),
             transitions: vec![PhaseTransition {
                 phase: Phase::NeedsReview,
@@ -203,12 +207,15 @@ mod tests {
                 score,
                 threshold: Some(0.1),
                 p_value: None,
+                adjusted_p_value: None,
                 drifted: true,
                 n_reference: 10,
                 n_comparison: 10,
                 seconds: 0.1,
             }],
             drift_detected: true,
+            combined_p_value: None,
+            alpha: None,
             duration_seconds: 1.0,
             skipped: None,
             summary: None,

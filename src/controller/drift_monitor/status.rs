@@ -2,11 +2,17 @@
 //! Pure: takes the previous status, the finished checks and `now`; no I/O.
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::{
+    api::batch::v1::Job,
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+};
+
+use super::desired::annotations;
 
 use crate::{
     api::v1alpha1::{
-        CheckResultSummary, CheckWindows, DetectorScore, DriftMonitorStatus, HistoryEntry, condition, reason,
+        CheckResultSummary, CheckWindows, DetectorScore, DriftMonitorStatus, HistoryEntry, condition,
+        display_score, reason,
     },
     job::result::{CheckOutcome, JobError},
 };
@@ -34,6 +40,19 @@ pub struct FinishedCheck {
 pub fn is_processed(status: &DriftMonitorStatus, check_id: &str) -> bool {
     status.last_processed_check_id.as_deref() == Some(check_id)
         || status.history.iter().any(|h| h.check_id == check_id)
+}
+
+/// Whether a finished Job's result is part of the status: marked on the Job (independent of how much
+/// history the status keeps), or named in the status (Jobs processed before the mark existed, or a restart
+/// between the status write and the mark).
+pub fn job_processed(job: &Job, status: &DriftMonitorStatus) -> bool {
+    let marked = job
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(annotations::PROCESSED))
+        .is_some_and(|v| v == "true");
+    marked || is_processed(status, job.metadata.name.as_deref().unwrap_or_default())
 }
 
 /// Upserts a condition by type; `lastTransitionTime` moves only when the status value changes.
@@ -85,9 +104,55 @@ fn scores(outcome: &CheckOutcome) -> Vec<DetectorScore> {
             score: s.score,
             threshold: s.threshold,
             p_value: s.p_value,
+            adjusted_p_value: s.adjusted_p_value,
             drifted: s.drifted,
         })
         .collect()
+}
+
+/// The Drifted condition's message: the verdict with its combined p-value (when the Job reported one)
+/// and the detectors behind it.
+pub fn drift_message(check_id: &str, summary: &CheckResultSummary) -> String {
+    let name = |s: &DetectorScore| format!("{} on {} scored {:.4}", s.method, s.source, s.score);
+    let Some(p) = summary.combined_p_value else {
+        // A result of an older Job: the verdict is "any detector fired".
+        let fired: Vec<String> = summary.scores.iter().filter(|s| s.drifted).map(name).collect();
+        return if summary.drift_detected {
+            format!("check {check_id}: {}", fired.join("; "))
+        } else {
+            format!("check {check_id}: no detector fired")
+        };
+    };
+    let alpha = summary.alpha.unwrap_or(0.05);
+    if summary.drift_detected {
+        let behind: Vec<String> = summary
+            .scores
+            .iter()
+            .filter(|s| s.adjusted_p_value.is_some_and(|a| a < alpha))
+            .map(|s| {
+                format!(
+                    "{} (adjusted p {:.4})",
+                    name(s),
+                    s.adjusted_p_value.unwrap_or(1.0)
+                )
+            })
+            .collect();
+        format!(
+            "check {check_id}: drift, combined p-value {p:.4} < alpha {alpha}: {}",
+            behind.join("; ")
+        )
+    } else {
+        let alone: Vec<String> = summary.scores.iter().filter(|s| s.drifted).map(name).collect();
+        let note = if alone.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; fired on their own, not significant for the whole set: {}",
+                alone.join("; ")
+            )
+        };
+        format!("check {check_id}: no drift, combined p-value {p:.4} >= alpha {alpha}{note}")
+    }
 }
 
 /// The compact result kept in `status.lastResult` and in DriftEvents.
@@ -101,6 +166,8 @@ pub fn summary(check_id: &str, outcome: &CheckOutcome) -> CheckResultSummary {
         samples: outcome.samples.clone(),
         scores: scores(outcome),
         drift_detected: outcome.drift_detected,
+        combined_p_value: outcome.combined_p_value,
+        alpha: outcome.alpha,
         duration_seconds: outcome.duration_seconds,
     }
 }
@@ -120,6 +187,7 @@ pub fn record_check(status: &mut DriftMonitorStatus, check: &FinishedCheck, gene
         CheckResult::Succeeded(outcome) => {
             let summary = summary(&check.check_id, outcome);
             status.last_score = summary.scores.first().map(|s| s.score);
+            status.last_score_rounded = status.last_score.and_then(display_score);
             status.last_successful_time = Some(Time(check.finished_at));
             push_history(
                 status,
@@ -127,23 +195,19 @@ pub fn record_check(status: &mut DriftMonitorStatus, check: &FinishedCheck, gene
                     check_id: check.check_id.clone(),
                     time: Time(check.slot),
                     drift_detected: Some(outcome.drift_detected),
+                    combined_p_value: outcome.combined_p_value,
                     scores: summary.scores.clone(),
                     error: None,
                 },
             );
-            let fired: Vec<String> = summary
-                .scores
-                .iter()
-                .filter(|s| s.drifted)
-                .map(|s| format!("{} on {} scored {:.4}", s.method, s.source, s.score))
-                .collect();
+            let message = drift_message(&check.check_id, &summary);
             if outcome.drift_detected {
                 set_condition(
                     &mut status.conditions,
                     condition::DRIFTED,
                     "True",
                     reason::DRIFT_DETECTED,
-                    &format!("check {}: {}", check.check_id, fired.join("; ")),
+                    &message,
                     generation,
                     now,
                 );
@@ -153,7 +217,7 @@ pub fn record_check(status: &mut DriftMonitorStatus, check: &FinishedCheck, gene
                     condition::DRIFTED,
                     "False",
                     reason::NO_DRIFT,
-                    &format!("check {}: no detector fired", check.check_id),
+                    &message,
                     generation,
                     now,
                 );
@@ -176,6 +240,7 @@ pub fn record_check(status: &mut DriftMonitorStatus, check: &FinishedCheck, gene
                     check_id: check.check_id.clone(),
                     time: Time(check.slot),
                     drift_detected: None,
+                    combined_p_value: None,
                     scores: Vec::new(),
                     error: Some(error.kind.clone()),
                 },
@@ -240,6 +305,8 @@ pub fn set_readiness(
         }
     }
     status.observed_generation = generation;
+    // Monitors whose last check predates the rounded column get it without waiting for the next check.
+    status.last_score_rounded = status.last_score.and_then(display_score);
 }
 
 /// True when the two statuses differ in anything but condition timestamps.
@@ -284,12 +351,15 @@ mod tests {
                 score,
                 threshold: Some(0.1),
                 p_value: None,
+                adjusted_p_value: None,
                 drifted,
                 n_reference: 1000,
                 n_comparison: 500,
                 seconds: 0.5,
             }],
             drift_detected: drifted,
+            combined_p_value: None,
+            alpha: None,
             duration_seconds: 2.5,
             skipped: None,
             summary: None,
@@ -318,6 +388,7 @@ mod tests {
             Some(1),
         );
         assert_eq!(status.last_score, Some(0.02));
+        assert_eq!(status.last_score_rounded, Some(0.02));
         assert_eq!(status.last_result.as_ref().unwrap().check_id, "m-1");
         assert_eq!(status.history.len(), 1);
         assert_eq!(status.last_processed_check_id.as_deref(), Some("m-1"));
@@ -342,6 +413,53 @@ mod tests {
         assert_eq!(drifted.status, "True");
         assert_eq!(drifted.reason, "DriftDetected");
         assert!(drifted.message.contains("kl_divergence on embeddings"));
+    }
+
+    #[test]
+    fn a_calibrated_verdict_names_the_detectors_that_carry_it_and_a_calm_one_the_lone_firings() {
+        let score = |method, p: f64, adjusted: f64| DetectorScore {
+            method,
+            source: DataSource::Embeddings,
+            score: 0.2,
+            threshold: None,
+            p_value: Some(p),
+            adjusted_p_value: Some(adjusted),
+            drifted: p < 0.05,
+        };
+        let mut outcome = outcome(0.2, true);
+        outcome.combined_p_value = Some(0.01);
+        outcome.alpha = Some(0.05);
+        let mut summary = summary("m-1", &outcome);
+        summary.scores = vec![
+            score(Method::Emd, 0.004, 0.01),
+            score(Method::Mmd, 0.03, 0.08),
+            score(Method::KlDivergence, 0.4, 0.7),
+        ];
+        let message = drift_message("m-1", &summary);
+        assert!(
+            message.contains("combined p-value 0.0100 < alpha 0.05"),
+            "{message}"
+        );
+        assert!(
+            message.contains("emd on embeddings") && !message.contains("mmd"),
+            "{message}"
+        );
+        summary.drift_detected = false;
+        summary.combined_p_value = Some(0.08);
+        summary.scores = vec![score(Method::Mmd, 0.03, 0.08), score(Method::Emd, 0.2, 0.4)];
+        let message = drift_message("m-1", &summary);
+        assert!(
+            message.contains("no drift, combined p-value 0.0800 >= alpha 0.05"),
+            "{message}"
+        );
+        assert!(message.contains("fired on their own") && message.contains("mmd on embeddings"));
+        let mut record = DriftMonitorStatus::default();
+        record_check(
+            &mut record,
+            &success("m-2", "2026-03-01T02:00:00Z", 0.2, true),
+            Some(1),
+        );
+        assert_eq!(record.history[0].combined_p_value, None);
     }
 
     #[test]
@@ -394,12 +512,65 @@ mod tests {
     }
 
     #[test]
+    fn a_marked_job_counts_as_processed_after_its_entry_left_the_history() {
+        let mut status = DriftMonitorStatus::default();
+        let start = ts("2026-01-01T00:00:00Z");
+        for i in 0..60 {
+            let slot = start + jiff::SignedDuration::from_hours(i);
+            record_check(
+                &mut status,
+                &success(&format!("m-{i}"), &slot.to_string(), 0.0, false),
+                None,
+            );
+        }
+        let job = |name: &str, marked: bool| {
+            let mut job = Job::default();
+            job.metadata.name = Some(name.to_string());
+            if marked {
+                job.metadata.annotations = Some(
+                    [(annotations::PROCESSED.to_string(), "true".to_string())]
+                        .into_iter()
+                        .collect(),
+                );
+            }
+            job
+        };
+        assert!(!is_processed(&status, "m-3"), "m-3 left the 50-entry history");
+        assert!(job_processed(&job("m-3", true), &status));
+        assert!(!job_processed(&job("m-3", false), &status));
+        assert!(job_processed(&job("m-59", false), &status));
+    }
+
+    #[test]
     fn recording_the_same_check_twice_keeps_one_history_entry() {
         let mut status = DriftMonitorStatus::default();
         let check = success("m-1", "2026-03-01T02:00:00Z", 0.02, false);
         record_check(&mut status, &check, None);
         record_check(&mut status, &check, None);
         assert_eq!(status.history.len(), 1);
+    }
+
+    #[test]
+    fn the_score_column_shows_four_significant_digits_while_last_score_keeps_all() {
+        let mut status = DriftMonitorStatus::default();
+        record_check(
+            &mut status,
+            &success("m-1", "2026-03-01T02:00:00Z", 0.111_588_532_403_535_96, true),
+            Some(1),
+        );
+        assert_eq!(status.last_score, Some(0.111_588_532_403_535_96));
+        assert_eq!(status.last_score_rounded, Some(0.1116));
+        let mut upgraded = DriftMonitorStatus {
+            last_score: Some(0.042_424_242),
+            ..DriftMonitorStatus::default()
+        };
+        set_readiness(
+            &mut upgraded,
+            &Readiness::Scheduled,
+            Some(1),
+            ts("2026-03-01T03:00:00Z"),
+        );
+        assert_eq!(upgraded.last_score_rounded, Some(0.042_42));
     }
 
     #[test]

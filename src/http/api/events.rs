@@ -255,6 +255,9 @@ pub struct EventDetail {
     pub event: EventView,
     /// Whether a decision may still be made (status NEEDS_REVIEW and no decision recorded).
     pub actionable: bool,
+    /// Why approving would trigger nothing (the monitor has no spec.retraining): only Ignore applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nothing_to_trigger: Option<String>,
     /// The DriftEvent resource as stored.
     pub object: DriftEvent,
 }
@@ -283,6 +286,7 @@ pub async fn detail(
     Ok(Json(EventDetail {
         event: view(&event),
         actionable: actionable(&event),
+        nothing_to_trigger: event.nothing_to_trigger(),
         object: (*event).clone(),
     }))
 }
@@ -327,6 +331,8 @@ pub(crate) mod tests {
                 check_id: None,
                 samples: None,
                 source: None,
+                combined_p_value: None,
+                alpha: None,
                 approval: None,
             },
             status: phase.map(|p| DriftEventStatus {

@@ -139,6 +139,15 @@ pub async fn retrain(
             phase(&event).api_status()
         )));
     }
+    if decision == Decision::Approve
+        && let Some(why) = event.nothing_to_trigger()
+    {
+        return Err(ApiError::conflict(format!(
+            "DriftEvent {} has nothing to trigger: {why}. Use IGNORE, or set spec.retraining on the DriftMonitor \
+             first",
+            request.event_id
+        )));
+    }
     let patch = approval_patch(
         decision,
         &user.name,

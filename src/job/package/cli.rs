@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::objects::{ObjectLimits, parse_quantity};
+use super::reach::{AllowedSource, SourcePolicy};
 use super::s3::{S3Settings, UploadSettings};
 use super::source::{MemorySource, Point};
 use super::webhook::{RetryPolicy, WebhookSettings, WindowBody};
@@ -16,6 +17,7 @@ use super::{Destination, ObjectsPlan, PackageError, Plan};
 use crate::api::duration::parse_duration;
 use crate::api::v1alpha1::ArchiveFormat;
 use crate::job::cli::{SamplingModeArg, validate_read_settings};
+use crate::job::redact::redact_urls;
 use crate::job::result::{PackageReport, encode_package_report};
 
 /// Output on stdout.
@@ -154,6 +156,13 @@ pub struct PackageArgs {
     /// Total bytes of included objects.
     #[arg(long, default_value = "2Gi")]
     pub max_total_bytes: String,
+    /// A source http(s) objects may be fetched from: a host, host:port, or URL prefix (repeatable).
+    /// Without any, only s3:// objects are included.
+    #[arg(long = "allow-object-source")]
+    pub allow_object_sources: Vec<String>,
+    /// Fetch objects from loopback, link-local, private and other special addresses too (true/false).
+    #[arg(long, action = clap::ArgAction::Set, default_value_t = false)]
+    pub allow_private_object_addresses: bool,
     /// Archives at least this large are uploaded in parts.
     #[arg(long, default_value = "64Mi")]
     pub multipart_threshold: String,
@@ -274,6 +283,16 @@ impl PackageArgs {
                     max_object_bytes: quantity("max-object-bytes", &self.max_object_bytes)?,
                     max_total_bytes: quantity("max-total-bytes", &self.max_total_bytes)?,
                 },
+                sources: SourcePolicy {
+                    allowed: self
+                        .allow_object_sources
+                        .iter()
+                        .map(|s| {
+                            AllowedSource::parse(s).map_err(|e| invalid(format!("--allow-object-source {e}")))
+                        })
+                        .collect::<Result<_, _>>()?,
+                    allow_private_addresses: self.allow_private_object_addresses,
+                },
             }),
             _ => None,
         };
@@ -369,8 +388,9 @@ pub async fn execute(args: &PackageArgs) -> PackageReport {
         Ok(outcome) => PackageReport::success(event_id, outcome),
         Err(failure) => {
             let super::Failure { error, partial } = *failure;
-            tracing::error!(kind = error.kind(), %error, "packaging failed");
-            PackageReport::failure(event_id, error.kind(), error.to_string(), partial)
+            let message = redact_urls(&error.to_string());
+            tracing::error!(kind = error.kind(), error = %message, "packaging failed");
+            PackageReport::failure(event_id, error.kind(), message, partial)
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod cli;
 pub mod objects;
 pub mod qdrant;
+pub mod reach;
 pub mod s3;
 pub mod source;
 pub mod webhook;
@@ -52,6 +53,8 @@ pub struct Plan {
 pub struct ObjectsPlan {
     pub payload_field: String,
     pub limits: ObjectLimits,
+    /// Where http(s) objects may come from.
+    pub sources: reach::SourcePolicy,
 }
 
 impl Plan {
@@ -236,7 +239,10 @@ pub async fn build_archive<S: PointSource>(
 
     let mut spool = Spool::create(work_dir)?;
     let mut fetcher = match &plan.objects {
-        Some(objects) => Some(ObjectFetcher::new(work_dir, s3_client, objects.limits).map_err(work_err)?),
+        Some(objects) => Some(
+            ObjectFetcher::new(work_dir, s3_client, objects.limits, objects.sources.clone())
+                .map_err(work_err)?,
+        ),
         None => None,
     };
     let mut referenced = 0usize;

@@ -1,15 +1,19 @@
 //! `includeObjects`: copies the media the points refer to (`s3://` or `http(s)://` URIs in a payload field)
-//! into the work folder for the archive's `objects/`, with per-object and total byte caps. A missing or
-//! oversized object is recorded in the manifest, not fatal. Network and file I/O.
+//! into the work folder for the archive's `objects/`, with per-object and total byte caps. `http(s)` objects
+//! are fetched only from allowed sources and never from refused addresses (see [`super::reach`]). A
+//! missing, refused or oversized object is recorded in the manifest, not fatal. Network and file I/O.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
 use super::archive::hash_file;
+use super::reach::{GuardedResolver, SourcePolicy};
 use super::s3::{self, S3Error};
+use crate::job::redact::redact_urls;
 
 /// Byte caps.
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +70,8 @@ enum FetchError {
     TooLarge(u64),
     #[error("unsupported URI scheme (need s3://, https:// or http://)")]
     Scheme,
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("no S3 client configured")]
     NoS3,
     #[error("{0}")]
@@ -76,6 +82,7 @@ enum FetchError {
 pub struct ObjectFetcher {
     s3: Option<aws_sdk_s3::Client>,
     http: reqwest::Client,
+    policy: Arc<SourcePolicy>,
     dir: PathBuf,
     limits: ObjectLimits,
     total: u64,
@@ -84,15 +91,36 @@ pub struct ObjectFetcher {
 }
 
 impl ObjectFetcher {
-    pub fn new(dir: &Path, s3: Option<aws_sdk_s3::Client>, limits: ObjectLimits) -> Result<Self, String> {
+    pub fn new(
+        dir: &Path,
+        s3: Option<aws_sdk_s3::Client>,
+        limits: ObjectLimits,
+        policy: SourcePolicy,
+    ) -> Result<Self, String> {
         std::fs::create_dir_all(dir.join("objects")).map_err(|e| e.to_string())?;
+        let policy = Arc::new(policy);
+        let redirects = policy.clone();
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(120))
+            // Every name the client resolves, redirects included, loses its refused addresses.
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: policy.clone(),
+            }))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 {
+                    return attempt.error("more than 5 redirects");
+                }
+                match redirects.refusal_of(attempt.url()) {
+                    None => attempt.follow(),
+                    Some(why) => attempt.error(format!("redirect refused: {why}")),
+                }
+            }))
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
             s3,
             http,
+            policy,
             dir: dir.to_path_buf(),
             limits,
             total: 0,
@@ -141,7 +169,8 @@ impl ObjectFetcher {
                     }
                     other => other.to_string(),
                 };
-                tracing::warn!(uri, error = %message, "object not included");
+                let message = redact_urls(&message);
+                tracing::warn!(origin = %redact_urls(uri), error = %message, "object not included");
                 failed(uri, message)
             }
         };
@@ -158,12 +187,31 @@ impl ObjectFetcher {
         if !(uri.starts_with("https://") || uri.starts_with("http://")) {
             return Err(FetchError::Scheme);
         }
+        if let Some(why) = self.policy.refusal(uri) {
+            return Err(FetchError::Refused(why));
+        }
+        // Names are judged on their addresses before the request (for a clear message); the resolver
+        // judges them again on connect.
+        if let Some(host) = reqwest::Url::parse(uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            && host.parse::<std::net::IpAddr>().is_err()
+            && !host.starts_with('[')
+        {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| FetchError::Http(format!("resolving {host}: {e}")))?
+                .collect();
+            self.policy
+                .filter_addresses(&host, addrs)
+                .map_err(FetchError::Refused)?;
+        }
         let mut response = self
             .http
             .get(uri)
             .send()
             .await
-            .map_err(|e| FetchError::Http(e.to_string()))?;
+            .map_err(|e| FetchError::Http(e.without_url().to_string()))?;
         if !response.status().is_success() {
             return Err(FetchError::Status(response.status().as_u16()));
         }
@@ -175,7 +223,7 @@ impl ObjectFetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| FetchError::Http(e.to_string()))?
+            .map_err(|e| FetchError::Http(e.without_url().to_string()))?
         {
             total += chunk.len() as u64;
             if total > limit {

@@ -1,6 +1,9 @@
 //! The retraining webhook call (docs/reference/jobs.md): JSON body, `Idempotency-Key`, optional bearer token
 //! and HMAC signature, retries with exponential backoff and jitter on connection errors, timeouts, 5xx and 429
-//! (honouring `Retry-After`); other 4xx fail at once. Network I/O; the retry schedule is pure.
+//! (honouring `Retry-After`); other 4xx fail at once. The response body is read up to [`MAX_RESPONSE_BYTES`]
+//! and a returned job id is kept only up to [`MAX_JOB_ID_LEN`], so no answer can make the result document
+//! too large; the URL (which may hold a token) appears in no error text beyond its origin. Network I/O; the
+//! retry schedule and the response parsing are pure.
 
 use std::time::{Duration, Instant};
 
@@ -9,10 +12,16 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::job::redact::redact_urls;
+
 /// Header carrying `sha256=<hex HMAC-SHA256 of the body>`.
 pub const SIGNATURE_HEADER: &str = "X-Driftwatch-Signature";
 /// Header carrying the DriftEvent's uid.
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+/// Most bytes of a response body read (enough for any job id; the rest is not read).
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// Longest job id recorded; a longer one is left out (the delivery still succeeded).
+pub const MAX_JOB_ID_LEN: usize = 256;
 
 /// A time window as the original REST API spells it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -115,7 +124,7 @@ pub struct Delivery {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
-    #[error("the webhook URL {0:?} is not an http(s) URL")]
+    #[error("the webhook URL is not an http(s) URL ({0})")]
     BadUrl(String),
     #[error("building the HTTP client: {0}")]
     Client(String),
@@ -151,16 +160,47 @@ pub fn signature(key: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The retraining job id in a 2xx response body, if any (`job_id` or `retraining_job_id`, string or number).
+/// The retraining job id in a 2xx response body, if any (`job_id` or `retraining_job_id`, string or number);
+/// an id longer than [`MAX_JOB_ID_LEN`] bytes is not recorded.
 pub fn job_id_from_response(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    ["job_id", "retraining_job_id", "jobId", "retrainingJobId"]
+    let id = ["job_id", "retraining_job_id", "jobId", "retrainingJobId"]
         .iter()
         .find_map(|k| match value.get(*k)? {
             serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
             serde_json::Value::Number(n) => Some(n.to_string()),
             _ => None,
-        })
+        })?;
+    if id.len() > MAX_JOB_ID_LEN {
+        tracing::warn!(
+            length = id.len(),
+            max = MAX_JOB_ID_LEN,
+            "the webhook's job id is too long to record; left out"
+        );
+        return None;
+    }
+    Some(id)
+}
+
+/// What the server at `url` is, for messages: `scheme://host[:port]`, never the path or query.
+fn origin(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(url) => redact_urls(url.as_str()),
+        Err(_) => "unparseable".to_string(),
+    }
+}
+
+/// Reads at most `max` bytes of the body; the rest is left unread (the connection is dropped).
+async fn read_capped(response: &mut reqwest::Response, max: usize) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = max - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= max {
+            break;
+        }
+    }
+    Ok(body)
 }
 
 /// Parses `Retry-After`: delta-seconds or an HTTP date.
@@ -182,9 +222,9 @@ enum Verdict {
 
 /// Posts `body` with retries. Returns the delivery, or why it failed (with every attempt).
 pub async fn deliver(settings: &WebhookSettings, body: &WebhookBody) -> Result<Delivery, WebhookError> {
-    let url = reqwest::Url::parse(&settings.url).map_err(|_| WebhookError::BadUrl(settings.url.clone()))?;
+    let url = reqwest::Url::parse(&settings.url).map_err(|_| WebhookError::BadUrl(origin(&settings.url)))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(WebhookError::BadUrl(settings.url.clone()));
+        return Err(WebhookError::BadUrl(origin(&settings.url)));
     }
     let client = reqwest::Client::builder()
         .timeout(settings.timeout)
@@ -215,18 +255,19 @@ pub async fn deliver(settings: &WebhookSettings, body: &WebhookBody) -> Result<D
             request = request.header(SIGNATURE_HEADER, sig);
         }
         let (status, verdict) = match request.send().await {
-            Ok(response) => {
+            Ok(mut response) => {
                 let status = response.status();
                 let retry_after = response
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
-                let text = match response.bytes().await {
-                    Ok(b) => b.to_vec(),
-                    Err(e) => e.to_string().into_bytes(),
+                let text = match read_capped(&mut response, MAX_RESPONSE_BYTES).await {
+                    Ok(b) => b,
+                    Err(e) => e.without_url().to_string().into_bytes(),
                 };
                 let snippet: String = String::from_utf8_lossy(&text).chars().take(300).collect();
+                let snippet = redact_urls(&snippet);
                 let verdict = if status.is_success() {
                     Verdict::Done(job_id_from_response(&text))
                 } else if status.as_u16() == 429 || status.is_server_error() {
@@ -244,7 +285,12 @@ pub async fn deliver(settings: &WebhookSettings, body: &WebhookBody) -> Result<D
                 } else {
                     "request failed"
                 };
-                (None, Verdict::Retry(None, format!("{kind}: {err}")))
+                // reqwest's text names the whole URL: keep only its origin.
+                let err = err.without_url();
+                (
+                    None,
+                    Verdict::Retry(None, format!("{kind} ({}): {err}", origin(&settings.url))),
+                )
             }
         };
         let mut attempt = Attempt {
@@ -350,6 +396,25 @@ mod tests {
             Some("42")
         );
         assert_eq!(job_id_from_response(b"ok"), None);
+    }
+
+    #[test]
+    fn a_job_id_longer_than_the_cap_is_left_out() {
+        let at_cap = "j".repeat(MAX_JOB_ID_LEN);
+        let body = serde_json::json!({"job_id": at_cap}).to_string();
+        assert_eq!(job_id_from_response(body.as_bytes()), Some(at_cap));
+        let body = serde_json::json!({"job_id": "j".repeat(MAX_JOB_ID_LEN + 1)}).to_string();
+        assert_eq!(job_id_from_response(body.as_bytes()), None);
+    }
+
+    #[test]
+    fn a_bad_url_error_names_only_the_origin() {
+        let err = WebhookError::BadUrl(origin("ftp://hooks.example/x?token=SECRET"));
+        assert_eq!(
+            err.to_string(),
+            "the webhook URL is not an http(s) URL (ftp://hooks.example)"
+        );
+        assert_eq!(origin("not a url token=SECRET"), "unparseable");
     }
 
     #[test]
