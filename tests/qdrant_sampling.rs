@@ -354,6 +354,55 @@ async fn a_window_within_its_limit_is_read_whole_stratum_by_stratum_in_time_orde
 }
 
 #[tokio::test]
+async fn the_strata_of_a_whole_window_are_read_in_parallel_at_most_read_concurrency_at_a_time() {
+    for concurrency in [1, 2, 4] {
+        let server = server_with(2_000, |i| i as i64 * 60).await;
+        // Every call waits 50 ms: requests a client sends together overlap in the server.
+        server.set_delay(std::time::Duration::from_millis(50));
+        let mut config = QdrantConfig::new(&server.url);
+        config.page_size = Some(100);
+        config.concurrency = concurrency;
+        let source = QdrantSource::new(config, schema()).unwrap();
+        let sample = source
+            .read_window(&window(0, 2_000 * 60, 2_000, Sampling::Reservoir, 8))
+            .await
+            .unwrap();
+        assert_eq!(sample.method, SamplingMethod::All);
+        assert_eq!(ids(&sample), (0..2_000).collect::<Vec<u64>>());
+        // 8 strata of 250 points in pages of 100: 24 scrolls, `concurrency` of them in flight at once.
+        assert_eq!(server.calls_of("scroll"), 24);
+        assert_eq!(
+            server.most_concurrent_calls(),
+            concurrency as u64,
+            "readConcurrency {concurrency}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn indexed_timestamp_and_sample_key_fields_give_the_samples_an_unindexed_scan_gives() {
+    let time = accelerating(6_000);
+    let scanned = server_with(6_000, &time).await;
+    let indexed = server_with(6_000, &time).await;
+    indexed.index_field("frames", "timestamp");
+    indexed.index_field("frames", "sample_key");
+    for sampling in [keyed(), Sampling::Reservoir] {
+        let query = window(DAY, 8 * DAY, 1_000, sampling, 8);
+        let a = source(&scanned).read_window(&query).await.unwrap();
+        let b = source(&indexed).read_window(&query).await.unwrap();
+        assert_eq!((a.available, a.scanned), (b.available, b.scanned));
+        assert_eq!(ids(&a), ids(&b));
+    }
+    // Points written after the index was built are found through it.
+    indexed.insert("frames", [point(6_000, 3 * DAY)]);
+    let sample = source(&indexed)
+        .read_window(&window(3 * DAY, 3 * DAY + 1, 10, Sampling::Reservoir, 1))
+        .await
+        .unwrap();
+    assert_eq!(ids(&sample), vec![6_000]);
+}
+
+#[tokio::test]
 async fn a_reservoir_window_is_reproducible_and_reads_every_point() {
     let server = server_with(8_000, |i| i as i64 * 30).await;
     let source = source(&server);

@@ -19,9 +19,15 @@
 //! segment runs out, then fills up from the others in segment order. With an API key set, every call must
 //! carry it in the `api-key` metadata (else `PermissionDenied`). Knobs for failure tests: a delay before
 //! every answer, and a number of calls to fail with `Unavailable`.
+//!
+//! A numeric payload index (`create_field_index`, or `index_field`) narrows a filter as Qdrant's does: a
+//! `must` range on an indexed field (or a `must` filter of only such ranges in `should`) picks the
+//! candidate points from the sorted index, and the whole filter is still checked on each of them, so
+//! answers are the same with or without the index; only the work differs (unindexed filters scan every
+//! point).
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -107,6 +113,10 @@ struct Collection {
     points: BTreeMap<Key, Stored>,
     /// Points written so far (the next point's sequence number).
     written: u64,
+    /// Payload fields with a numeric index.
+    indexed: HashSet<String>,
+    /// The indexes built so far: (value, point) sorted by value; dropped on every write.
+    indexes: std::sync::Mutex<HashMap<String, Arc<Vec<(f64, Key)>>>>,
 }
 
 impl Collection {
@@ -116,6 +126,114 @@ impl Collection {
             cosine,
             points: BTreeMap::new(),
             written: 0,
+            indexed: HashSet::new(),
+            indexes: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The numeric index of a field, built on first use after a write; `None` if the field has none.
+    fn index(&self, field: &str) -> Option<Arc<Vec<(f64, Key)>>> {
+        if !self.indexed.contains(field) {
+            return None;
+        }
+        let mut indexes = self.indexes.lock().expect("lock");
+        let index = indexes.entry(field.to_string()).or_insert_with(|| {
+            let mut entries = Vec::new();
+            for (key, stored) in &self.points {
+                for v in values_at(&stored.payload, field) {
+                    match v.kind.as_ref() {
+                        Some(Kind::DoubleValue(d)) => entries.push((*d, key.clone())),
+                        Some(Kind::IntegerValue(i)) => entries.push((*i as f64, key.clone())),
+                        _ => {}
+                    }
+                }
+            }
+            entries.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Arc::new(entries)
+        });
+        Some(index.clone())
+    }
+
+    /// The points an indexed numeric range admits, in id order (a superset of the condition's points).
+    fn range_keys(&self, field: &FieldCondition) -> Option<Vec<Key>> {
+        let range = field.range.as_ref().filter(|_| field.r#match.is_none())?;
+        let index = self.index(&field.key)?;
+        let low = range
+            .gte
+            .into_iter()
+            .chain(range.gt)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let high = range
+            .lte
+            .into_iter()
+            .chain(range.lt)
+            .fold(f64::INFINITY, f64::min);
+        let from = index.partition_point(|(v, _)| *v < low);
+        let to = index.partition_point(|(v, _)| *v <= high).max(from);
+        let mut keys: Vec<Key> = index[from..to].iter().map(|(_, k)| k.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        Some(keys)
+    }
+
+    /// The candidates of a filter, in id order, when an indexed range narrows it (`None`: every point).
+    fn candidates(&self, filter: Option<&Filter>) -> Option<Vec<Key>> {
+        let mut best: Option<Vec<Key>> = None;
+        for condition in &filter?.must {
+            let keys = match condition.condition_one_of.as_ref() {
+                Some(ConditionOneOf::Field(field)) => self.range_keys(field),
+                Some(ConditionOneOf::Filter(inner))
+                    if inner.must.is_empty()
+                        && inner.must_not.is_empty()
+                        && inner.min_should.is_none()
+                        && !inner.should.is_empty() =>
+                {
+                    inner
+                        .should
+                        .iter()
+                        .map(|c| match c.condition_one_of.as_ref() {
+                            Some(ConditionOneOf::Field(field)) => self.range_keys(field),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<Vec<Key>>>>()
+                        .map(|parts| {
+                            let mut keys: Vec<Key> = parts.into_iter().flatten().collect();
+                            keys.sort();
+                            keys.dedup();
+                            keys
+                        })
+                }
+                _ => None,
+            };
+            if let Some(keys) = keys
+                && best.as_ref().is_none_or(|b| keys.len() < b.len())
+            {
+                best = Some(keys);
+            }
+        }
+        best
+    }
+
+    /// The points from `start` on (in id order) that may match `filter`: the index's candidates when
+    /// one narrows it, else every point. Callers still check the filter.
+    fn scan<'a>(
+        &'a self,
+        filter: Option<&Filter>,
+        start: std::ops::Bound<Key>,
+    ) -> Box<dyn Iterator<Item = (&'a Key, &'a Stored)> + Send + 'a> {
+        match self.candidates(filter) {
+            Some(keys) => {
+                let from = match &start {
+                    std::ops::Bound::Included(k) => keys.partition_point(|x| x < k),
+                    _ => 0,
+                };
+                Box::new(
+                    keys.into_iter()
+                        .skip(from)
+                        .filter_map(move |k| self.points.get_key_value(&k)),
+                )
+            }
+            None => Box::new(self.points.range((start, std::ops::Bound::Unbounded))),
         }
     }
 
@@ -123,6 +241,7 @@ impl Collection {
     fn store(&mut self, key: Key, vectors: HashMap<String, Vec<f32>>, payload: HashMap<String, Value>) {
         let seq = self.written;
         self.written += 1;
+        self.indexes.get_mut().expect("lock").clear();
         self.points.insert(
             key,
             Stored {
@@ -152,6 +271,9 @@ struct State {
     segment_points: AtomicU64,
     /// Calls by method name.
     by_method: std::sync::Mutex<HashMap<&'static str, u64>>,
+    /// Calls in their delay right now, and the most seen at once.
+    delayed: AtomicU64,
+    most_delayed: AtomicU64,
 }
 
 /// A running test server; stops when dropped.
@@ -243,6 +365,14 @@ impl TestQdrant {
         counts.get(method).copied().unwrap_or(0)
     }
 
+    /// Gives a payload field a numeric index (as `create_field_index` does).
+    pub fn index_field(&self, collection: &str, field: &str) {
+        let mut collections = self.state.collections.write().expect("lock");
+        let target = collections.get_mut(collection).expect("collection exists");
+        target.indexed.insert(field.to_string());
+        target.indexes.get_mut().expect("lock").clear();
+    }
+
     /// Inserts points directly, without the dimension check of `upsert` (to stage broken data).
     pub fn insert(&self, collection: &str, points: impl IntoIterator<Item = TestPoint>) {
         let mut collections = self.state.collections.write().expect("lock");
@@ -292,6 +422,12 @@ impl TestQdrant {
     pub fn calls(&self) -> u64 {
         self.state.calls.load(Ordering::SeqCst)
     }
+
+    /// The most calls that were in their `set_delay` delay at the same time: how many requests a client
+    /// had in flight at once, when every call waits long enough.
+    pub fn most_concurrent_calls(&self) -> u64 {
+        self.state.most_delayed.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for TestQdrant {
@@ -328,7 +464,10 @@ impl Service {
             .or_default() += 1;
         let delay = self.state.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
+            let now = self.state.delayed.fetch_add(1, Ordering::SeqCst) + 1;
+            self.state.most_delayed.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(delay)).await;
+            self.state.delayed.fetch_sub(1, Ordering::SeqCst);
         }
         let failed = self
             .state
@@ -649,7 +788,7 @@ impl Points for Service {
         let filter = request.filter.as_ref();
         let mut result = Vec::with_capacity(limit);
         let mut next_page_offset = None;
-        for (key, stored) in collection.points.range((start, std::ops::Bound::Unbounded)) {
+        for (key, stored) in collection.scan(filter, start) {
             if let Some(filter) = filter
                 && !matches_filter(filter, key, stored)?
             {
@@ -683,7 +822,7 @@ impl Points for Service {
             .get(&request.collection_name)
             .ok_or_else(|| not_found(&request.collection_name))?;
         let mut count = 0u64;
-        for (key, stored) in &collection.points {
+        for (key, stored) in collection.scan(request.filter.as_ref(), std::ops::Bound::Unbounded) {
             let keep = match &request.filter {
                 Some(filter) => matches_filter(filter, key, stored)?,
                 None => true,
@@ -754,12 +893,14 @@ impl Points for Service {
         &self,
         request: Request<CreateFieldIndexCollection>,
     ) -> Result<Response<PointsOperationResponse>, Status> {
-        // Indexes only speed up a real Qdrant; filters here scan every point either way.
         self.enter("create_field_index").await?;
-        let name = request.into_inner().collection_name;
-        if !self.state.collections.read().expect("lock").contains_key(&name) {
-            return Err(not_found(&name));
-        }
+        let request = request.into_inner();
+        let mut collections = self.state.collections.write().expect("lock");
+        let collection = collections
+            .get_mut(&request.collection_name)
+            .ok_or_else(|| not_found(&request.collection_name))?;
+        collection.indexed.insert(request.field_name);
+        collection.indexes.get_mut().expect("lock").clear();
         Ok(Response::new(PointsOperationResponse {
             result: Some(UpdateResult {
                 operation_id: Some(0),
@@ -954,14 +1095,16 @@ fn random_sample<'a>(
 
     let segment_of = |stored: &Stored| stored.seq.checked_div(segment_points).unwrap_or(0) as usize;
     let mut totals: Vec<u64> = Vec::new();
-    let mut candidates: Vec<Vec<&Key>> = Vec::new();
-    for (key, stored) in &collection.points {
+    for stored in collection.points.values() {
         let segment = segment_of(stored);
         if totals.len() <= segment {
             totals.resize(segment + 1, 0);
-            candidates.resize_with(segment + 1, Vec::new);
         }
         totals[segment] += 1;
+    }
+    let mut candidates: Vec<Vec<&Key>> = vec![Vec::new(); totals.len()];
+    for (key, stored) in collection.scan(filter, std::ops::Bound::Unbounded) {
+        let segment = segment_of(stored);
         let keep = match filter {
             Some(filter) => matches_filter(filter, key, stored)?,
             None => true,
