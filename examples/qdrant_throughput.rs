@@ -99,10 +99,6 @@ async fn serve(points: usize, dim: usize, no_index: bool) {
             .collect();
         server.insert("bench", chunk);
     }
-    if !no_index {
-        server.index_field("bench", "timestamp");
-        server.index_field("bench", "sample_key");
-    }
     // The comparison window, shifted by 0.1 in every component.
     let comparison: Vec<TestPoint> = (0..COMPARISON_POINTS)
         .map(|j| {
@@ -120,6 +116,10 @@ async fn serve(points: usize, dim: usize, no_index: bool) {
         })
         .collect();
     server.insert("bench", comparison);
+    if !no_index {
+        server.index_field("bench", "timestamp");
+        server.index_field("bench", "sample_key");
+    }
     println!("{} {}", server.url, std::process::id());
     std::io::stdout().flush().ok();
     // Serve until the parent closes our stdin.
@@ -209,7 +209,7 @@ async fn main() {
     drop(child.stdin.take());
     let _ = child.wait();
 
-    let megabytes = scanned as f64 as f64 * dim as f64 * 4.0 / 1e6;
+    let megabytes = scanned as f64 * dim as f64 * 4.0 / 1e6;
     let page_text = page.map(|p| p.to_string()).unwrap_or_else(|| "auto".into());
     let check_text = check
         .map(|(wall, rss)| format!(" {wall:.2} s | {:.1} MiB |", rss as f64 / 1024.0))

@@ -116,8 +116,11 @@ struct Collection {
     /// Payload fields with a numeric index.
     indexed: HashSet<String>,
     /// The indexes built so far: (value, point) sorted by value; dropped on every write.
-    indexes: std::sync::Mutex<HashMap<String, Arc<Vec<(f64, Key)>>>>,
+    indexes: std::sync::Mutex<HashMap<String, Arc<Index>>>,
 }
+
+/// A numeric payload index: (value, point) sorted by value; a point appears once per numeric value.
+type Index = Vec<(f64, Key)>;
 
 impl Collection {
     fn new(shape: VectorShape, cosine: Vec<String>) -> Self {
@@ -132,7 +135,7 @@ impl Collection {
     }
 
     /// The numeric index of a field, built on first use after a write; `None` if the field has none.
-    fn index(&self, field: &str) -> Option<Arc<Vec<(f64, Key)>>> {
+    fn index(&self, field: &str) -> Option<Arc<Index>> {
         if !self.indexed.contains(field) {
             return None;
         }
@@ -365,12 +368,15 @@ impl TestQdrant {
         counts.get(method).copied().unwrap_or(0)
     }
 
-    /// Gives a payload field a numeric index (as `create_field_index` does).
+    /// Gives a payload field a numeric index (as `create_field_index` does), built at once; a later write
+    /// drops it until the next filtered call rebuilds it.
     pub fn index_field(&self, collection: &str, field: &str) {
         let mut collections = self.state.collections.write().expect("lock");
         let target = collections.get_mut(collection).expect("collection exists");
         target.indexed.insert(field.to_string());
         target.indexes.get_mut().expect("lock").clear();
+        // Built now, as Qdrant builds an index when it is created, not on the first query.
+        let _ = target.index(field);
     }
 
     /// Inserts points directly, without the dimension check of `upsert` (to stage broken data).
