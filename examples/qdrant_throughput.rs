@@ -8,7 +8,7 @@
 //!     [--check target/release/driftwatch] [--no-index]
 //! ```
 //! Defaults: 100000 points × 768-d, max 100000 (every point kept: a whole-window read), random, 8 strata,
-//! 4 at a time, pages of about 4 MiB. Every point carries a `sample_key` payload field (as
+//! 4 at a time, pages of about 1 MiB. Every point carries a `sample_key` payload field (as
 //! `driftwatch qdrant-load --sample-key-field sample_key` writes it); `timestamp` and `sample_key` have
 //! a numeric payload index (as `qdrant-load` and a production collection have), unless `--no-index`, when
 //! every filtered call scans every point. Prints one markdown table row.

@@ -115,7 +115,7 @@ pub struct CheckArgs {
     /// Strata of a window read at the same time (1 to 16).
     #[arg(long, default_value_t = 4)]
     pub read_concurrency: usize,
-    /// Points per scroll page (16 to 16384). Default: about 4 MiB of vectors per page.
+    /// Points per scroll page (16 to 16384). Default: about 1 MiB of vectors per page.
     #[arg(long)]
     pub page_size: Option<u32>,
     /// Detectors as a YAML (or JSON) file with a list of detector specs. None: the engine's defaults.
@@ -193,7 +193,7 @@ pub struct CheckPlan {
     pub timeout: Duration,
     /// Strata of a window read at the same time.
     pub read_concurrency: usize,
-    /// Points per scroll page (`None`: about 4 MiB of vectors).
+    /// Points per scroll page (`None`: about 1 MiB of vectors).
     pub page_size: Option<u32>,
 }
 

@@ -63,7 +63,7 @@ pub struct QdrantConfig {
     pub retries: u32,
     /// First backoff; doubles per retry (with jitter), capped at 10 s.
     pub backoff: Duration,
-    /// Points per scroll page; `None`: about 4 MiB of vectors per page.
+    /// Points per scroll page; `None`: about 1 MiB of vectors per page.
     pub page_size: Option<u32>,
     /// Time strata of a window read at the same time.
     pub concurrency: usize,

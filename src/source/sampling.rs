@@ -190,13 +190,13 @@ pub fn bottom_k(candidates: &[(f64, IdKey)], take: usize) -> Vec<usize> {
     positions
 }
 
-/// Points per scroll page: the configured size, else about 4 MiB of vectors (64 to 8192 points).
+/// Points per scroll page: the configured size, else about 1 MiB of vectors (64 to 8192 points).
 pub fn page_size(dimension: usize, configured: Option<u32>) -> u32 {
     if let Some(size) = configured {
         return size.max(1);
     }
     let per_point = dimension.saturating_mul(4).saturating_add(64).max(1);
-    ((4usize << 20) / per_point).clamp(64, 8192) as u32
+    ((1usize << 20) / per_point).clamp(64, 8192) as u32
 }
 
 /// The ChaCha stream of stratum `index` of a window read with `stream`: strata draw independently.
@@ -328,9 +328,9 @@ mod tests {
     }
 
     #[test]
-    fn pages_hold_about_four_mebibytes_of_vectors() {
-        assert_eq!(page_size(768, None), 1_337);
-        assert_eq!(page_size(128, None), 7_281);
+    fn pages_hold_about_one_mebibyte_of_vectors() {
+        assert_eq!(page_size(768, None), 334);
+        assert_eq!(page_size(128, None), 1_820);
         assert_eq!(page_size(4, None), 8_192);
         assert_eq!(page_size(768, Some(512)), 512);
     }

@@ -334,7 +334,7 @@ pub struct SamplingSpec {
     #[serde(default = "default_read_concurrency")]
     #[x_kube(validation = Rule::new("self >= 1 && self <= 16").message("readConcurrency must be between 1 and 16"))]
     pub read_concurrency: i32,
-    /// Points per scroll page, 16 to 16384. Default: about 4 MiB of vectors per page.
+    /// Points per scroll page, 16 to 16384. Default: about 1 MiB of vectors per page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 16 && self <= 16384").message("pageSize must be between 16 and 16384"))]
     pub page_size: Option<i32>,

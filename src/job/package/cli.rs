@@ -101,7 +101,7 @@ pub struct PackageArgs {
     /// Strata read at the same time (1 to 16).
     #[arg(long, default_value_t = 4)]
     pub read_concurrency: usize,
-    /// Points per scroll page (16 to 16384). Default: about 4 MiB of vectors per page.
+    /// Points per scroll page (16 to 16384). Default: about 1 MiB of vectors per page.
     #[arg(long)]
     pub page_size: Option<u32>,
     /// The DriftEvent's namespace.
