@@ -8,6 +8,7 @@ mod qdrant_server;
 use std::path::Path;
 use std::process::Output;
 
+use driftwatch::api::v1alpha1::SamplingMethod;
 use driftwatch::job::result::{CheckReport, MAX_RESULT_BYTES, ScoreReport, parse_check_report};
 use ndarray::{Array1, Array2};
 use ndarray_npy::WriteNpyExt;
@@ -451,4 +452,46 @@ async fn points_without_a_timestamp_are_skipped_and_counted_in_the_result() {
     let skipped = result.skipped.unwrap();
     assert_eq!((skipped.reference, skipped.comparison), (4, 4));
     assert_eq!((result.samples.reference, result.samples.comparison), (120, 80));
+}
+
+#[tokio::test]
+async fn a_window_beyond_its_limit_is_sampled_as_asked_and_the_result_says_how() {
+    let server = TestQdrant::start().await;
+    staged(&server, 3_000, 300);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("termination-log");
+    let output = driftwatch(
+        check_args(
+            &server.url,
+            &log,
+            &[
+                "--max-reference",
+                "500",
+                "--sampling-mode",
+                "random",
+                "--strata",
+                "4",
+            ],
+        ),
+        &[],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let samples = report(&output, &log).result.unwrap().samples;
+    assert_eq!(
+        (samples.reference, samples.reference_available),
+        (500, Some(3_000))
+    );
+    assert_eq!(samples.reference_sampling, Some(SamplingMethod::Random));
+    assert_eq!(samples.reference_read, Some(500));
+    // The comparison window fits its limit: read whole.
+    assert_eq!(samples.comparison_sampling, Some(SamplingMethod::All));
+    assert_eq!(samples.comparison_read, Some(300));
+    // One random sample per stratum with points: the reference points are 30 to 129 hours old, so the
+    // oldest of the four 42-hour strata (150 to 192 hours) is empty and not queried.
+    assert_eq!(server.calls_of("query"), 3);
 }

@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 
 use control_plane::ControlPlane;
 use driftwatch::{
-    api::v1alpha1::{DriftEvent, Phase},
+    api::v1alpha1::{DriftEvent, Phase, SamplingMethod},
     controller::{LeaderElection, ManualClock},
     job::result::CheckReport,
 };
@@ -91,6 +91,10 @@ async fn a_successful_check_fills_status_conditions_history_and_gauges() {
     assert_eq!(last.check_id, job);
     assert!(!last.drift_detected);
     assert_eq!(last.samples.reference, 2000);
+    // How each window was sampled and how much was read reaches the status.
+    assert_eq!(last.samples.reference_sampling, Some(SamplingMethod::All));
+    assert_eq!(last.samples.comparison_sampling, Some(SamplingMethod::Random));
+    assert_eq!(last.samples.comparison_read, Some(500));
     assert_eq!(status.history.len(), 1);
     assert!(status.last_successful_time.is_some());
     assert_eq!(status.active_job, None);

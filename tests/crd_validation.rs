@@ -172,6 +172,21 @@ async fn bad_monitors_are_rejected_with_a_message_that_says_what_to_fix() {
             "maxReference must be between 100 and 1000000",
         ),
         (
+            "sample-key sampling without its field",
+            json!({"spec": {"sampling": {"mode": "sampleKey"}}}),
+            "mode sampleKey needs sampleKeyField",
+        ),
+        (
+            "unknown sampling mode",
+            json!({"spec": {"sampling": {"mode": "sometimes"}}}),
+            "Unsupported value: \"sometimes\"",
+        ),
+        (
+            "too many time strata",
+            json!({"spec": {"sampling": {"strata": 100}}}),
+            "strata must be between 1 and 64",
+        ),
+        (
             "invalid bucket name",
             json!({"spec": {"retraining": {"s3": {"bucket": "Not_A_Bucket"}, "webhook": {"urlSecretRef": {"name": "r", "key": "url"}}}}}),
             "bucket must be a valid S3 bucket name",

@@ -118,6 +118,7 @@ const SHARED_TYPES: &[(&str, &str)] = &[
 const COPIES: &[(&str, &str)] = &[
     ("status.retrainingTarget.retraining", "spec.retraining"),
     ("status.retrainingTarget.source", "spec.source.qdrant"),
+    ("status.retrainingTarget.sampling", "spec.sampling"),
 ];
 
 /// `status.retrainingTarget.retraining.s3.bucket` → `spec.retraining.s3.bucket` (below a copy's own row).

@@ -11,7 +11,8 @@ mod webhook_receiver;
 use std::io::Read;
 use std::process::Command;
 
-use driftwatch::job::result::parse_package_report;
+use driftwatch::job::result::{PackageOutcome, parse_package_report};
+use driftwatch::source::sampling::sample_key_of_id;
 use qdrant_server::{TestPoint, TestQdrant, VectorShape};
 use s3_server::S3Server;
 use serde_json::{Value, json};
@@ -34,6 +35,7 @@ fn load(qdrant: &TestQdrant) {
                     "timestamp": format!("2026-11-{day}T{:02}:00:00Z", i % 24),
                     "model_version": model,
                     "frame_uri": format!("s3://nowhere/{i}.jpg"),
+                    "sample_key": sample_key_of_id(i),
                 }),
             )
         }),
@@ -242,6 +244,122 @@ async fn an_unreachable_qdrant_is_reported_as_source_unavailable() {
     assert!(!out.status.success());
     let report = parse_package_report(&std::fs::read_to_string(&log).unwrap()).unwrap();
     assert_eq!(report.error.unwrap().kind, "SourceUnavailable");
+}
+
+/// The files of an uploaded archive.
+async fn archive_files(key: &str) -> std::collections::HashMap<String, Vec<u8>> {
+    let object = S3Server::shared()
+        .client()
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+    let mut files = std::collections::HashMap::new();
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().to_string();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        files.insert(name, content);
+    }
+    files
+}
+
+/// Runs the Job with extra flags and returns its outcome.
+async fn package_with(
+    qdrant: &TestQdrant,
+    receiver: &Receiver,
+    event: &str,
+    extra: &[&str],
+) -> PackageOutcome {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("termination-log");
+    let (url, webhook, event) = (qdrant.url.clone(), receiver.url.clone(), event.to_string());
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || package(&url, &webhook, &event, &log).args(extra).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_package_report(String::from_utf8(out.stdout).unwrap().trim())
+        .unwrap()
+        .result
+        .unwrap()
+}
+
+fn packaged_ids(files: &std::collections::HashMap<String, Vec<u8>>) -> Vec<u64> {
+    String::from_utf8(files["points.jsonl"].clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_key_sampling_reads_about_the_sample_and_a_retry_rebuilds_the_identical_archive() {
+    let qdrant = TestQdrant::start().await;
+    load(&qdrant);
+    S3Server::shared().create_bucket(BUCKET).await;
+    let receiver = Receiver::start(vec![Reply::Ok(json!({"job_id": "rt-1"}))]).await;
+    let keyed = [
+        "--sampling-mode",
+        "sampleKey",
+        "--sample-key-field",
+        "sample_key",
+        "--strata",
+        "4",
+    ];
+    let first = package_with(&qdrant, &receiver, "frames-keyed", &keyed).await;
+    assert_eq!((first.points, first.points_available), (50, Some(126)));
+    let files = archive_files("batches/ml/frames-keyed/batch.tar.gz").await;
+    let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    assert_eq!(manifest["sampling"]["method"], "sample-key-bottom-k-stratified");
+    let read = manifest["sampling"]["pointsRead"].as_u64().unwrap();
+    assert!((50..126).contains(&read), "read {read} ids of 126 for 50");
+    let ids = packaged_ids(&files);
+    assert_eq!(ids.len(), 50);
+    assert!(ids.iter().all(|&id| id < 140 && id % 10 != 3), "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "sorted by id");
+
+    // A retried Pod draws the same sample, rebuilds the same bytes and reuses the upload.
+    let second = package_with(&qdrant, &receiver, "frames-keyed", &keyed).await;
+    assert!(second.reused);
+    assert_eq!(second.sha256, first.sha256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_sampling_draws_afresh_on_retry_and_s3_holds_the_archive_the_webhook_names() {
+    let qdrant = TestQdrant::start().await;
+    load(&qdrant);
+    S3Server::shared().create_bucket(BUCKET).await;
+    let receiver = Receiver::start(vec![Reply::Ok(json!({"job_id": "rt-2"}))]).await;
+    let random = ["--sampling-mode", "random"];
+    let first = package_with(&qdrant, &receiver, "frames-random", &random).await;
+    assert_eq!((first.points, first.points_available), (50, Some(126)));
+    let files = archive_files("batches/ml/frames-random/batch.tar.gz").await;
+    let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    assert_eq!(manifest["sampling"]["method"], "qdrant-random-stratified");
+    assert_eq!(manifest["sampling"]["pointsRead"], 50);
+    assert!(packaged_ids(&files).iter().all(|&id| id < 140 && id % 10 != 3));
+
+    // A retried Pod draws another sample: a new archive replaces the first, and the webhook is told
+    // the checksum of the one in S3.
+    let second = package_with(&qdrant, &receiver, "frames-random", &random).await;
+    assert!(!second.reused);
+    assert_ne!(second.sha256, first.sha256);
+    let in_s3 = archive_files("batches/ml/frames-random/batch.tar.gz").await;
+    assert_ne!(packaged_ids(&in_s3), packaged_ids(&files));
+    let bodies = receiver.received();
+    let last: Value = serde_json::from_slice(&bodies.last().unwrap().body).unwrap();
+    assert_eq!(last["sha256"].as_str(), second.sha256.as_deref());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use driftwatch::api::v1alpha1::{FieldCondition, MatchValue, PayloadFilter, TimestampFormat};
 use driftwatch::source::qdrant::{QdrantConfig, QdrantSource};
-use driftwatch::source::{PointSchema, SourceError, TimeRange, WindowQuery};
+use driftwatch::source::{PointSchema, Sampling, SourceError, TimeRange, WindowQuery};
 use qdrant_server::{TestPoint, TestQdrant, VectorShape};
 use serde_json::json;
 
@@ -43,7 +43,7 @@ fn schema(format: TimestampFormat) -> PointSchema {
 
 fn source(server: &TestQdrant, schema: PointSchema) -> QdrantSource {
     let mut config = QdrantConfig::new(&server.url);
-    config.page_size = 7;
+    config.page_size = Some(7);
     config.backoff = Duration::from_millis(10);
     QdrantSource::new(config, schema).unwrap()
 }
@@ -59,6 +59,8 @@ fn window(collection: &str, start: i64, end: i64, max: usize) -> WindowQuery {
         max_points: max,
         seed: 42,
         stream: 1,
+        sampling: Sampling::Reservoir,
+        strata: 4,
     }
 }
 

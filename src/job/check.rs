@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::api::parse_duration;
 use crate::api::v1alpha1::{DataSource, DetectorSpec, PayloadFilter, SampleCounts, TimeWindow};
 use crate::drift::{self, DriftError, EngineConfig, Sample};
-use crate::job::cli::TimestampFormatArg;
+use crate::job::cli::{SamplingModeArg, TimestampFormatArg, validate_read_settings};
 use crate::job::redact::redact_urls;
 use crate::job::result::{CheckOutcome, CheckReport, ReportWindows, SkippedCounts, encode_check_report};
 use crate::source::qdrant::{QdrantConfig, QdrantSource};
@@ -102,6 +102,22 @@ pub struct CheckArgs {
     /// Family-wise false-alarm rate of the check's verdict (the monitor's spec.alpha).
     #[arg(long, default_value_t = 0.05)]
     pub alpha: f64,
+    /// How a window with more points than its maximum is sampled.
+    #[arg(long, value_enum, default_value_t)]
+    pub sampling_mode: SamplingModeArg,
+    /// Payload field with each point's sample key, a number uniform in [0, 1) (for --sampling-mode
+    /// sampleKey).
+    #[arg(long)]
+    pub sample_key_field: Option<String>,
+    /// Time strata per window (1 to 64): each is sampled in proportion to its exact count.
+    #[arg(long, default_value_t = 8)]
+    pub strata: usize,
+    /// Strata of a window read at the same time (1 to 16).
+    #[arg(long, default_value_t = 4)]
+    pub read_concurrency: usize,
+    /// Points per scroll page (16 to 16384). Default: about 1 MiB of vectors per page.
+    #[arg(long)]
+    pub page_size: Option<u32>,
     /// Detectors as a YAML (or JSON) file with a list of detector specs. None: the engine's defaults.
     #[arg(long, conflicts_with = "detectors_json")]
     pub detectors: Option<PathBuf>,
@@ -175,6 +191,10 @@ pub struct CheckPlan {
     /// Family-wise false-alarm rate of the verdict.
     pub alpha: f64,
     pub timeout: Duration,
+    /// Strata of a window read at the same time.
+    pub read_concurrency: usize,
+    /// Points per scroll page (`None`: about 1 MiB of vectors).
+    pub page_size: Option<u32>,
 }
 
 impl CheckPlan {
@@ -298,6 +318,12 @@ impl CheckPlan {
                 "--max-reference and --max-comparison must be > 0".into(),
             ));
         }
+        let sampling = args
+            .sampling_mode
+            .sampling(args.sample_key_field.as_deref())
+            .map_err(CheckError::InvalidSpec)?;
+        validate_read_settings(args.strata, args.read_concurrency, args.page_size)
+            .map_err(CheckError::InvalidSpec)?;
         let timeout =
             parse_duration(&args.timeout).map_err(|e| CheckError::InvalidSpec(format!("--timeout: {e}")))?;
         if timeout.is_zero() {
@@ -326,6 +352,8 @@ impl CheckPlan {
                 max_points: args.max_reference,
                 seed: args.seed,
                 stream: 1,
+                sampling: sampling.clone(),
+                strata: args.strata,
             },
             comparison: WindowQuery {
                 collection: args.collection.clone(),
@@ -334,12 +362,16 @@ impl CheckPlan {
                 max_points: args.max_comparison,
                 seed: args.seed,
                 stream: 2,
+                sampling,
+                strata: args.strata,
             },
             detectors,
             min_samples: args.min_samples,
             seed: args.seed,
             alpha: args.alpha,
             timeout,
+            read_concurrency: args.read_concurrency,
+            page_size: args.page_size,
         })
     }
 
@@ -402,6 +434,8 @@ pub async fn read_windows(
     let mut config = QdrantConfig::new(url);
     config.api_key = api_key.filter(|k| !k.is_empty());
     config.timeout = plan.timeout;
+    config.concurrency = plan.read_concurrency;
+    config.page_size = plan.page_size;
     let source = QdrantSource::new(config, plan.schema.clone())?;
     let (reference, comparison) = tokio::try_join!(
         source.read_window(&plan.reference),
@@ -473,6 +507,10 @@ pub fn evaluate(
             comparison: comparison.sampled() as i64,
             reference_available: Some(reference.available as i64),
             comparison_available: Some(comparison.available as i64),
+            reference_sampling: Some(reference.method),
+            comparison_sampling: Some(comparison.method),
+            reference_read: Some(reference.scanned as i64),
+            comparison_read: Some(comparison.scanned as i64),
         },
         drift_detected: outcome.drift_detected,
         combined_p_value: Some(outcome.combined_p_value),
@@ -513,8 +551,12 @@ pub fn run(args: &CheckArgs) -> CheckReport {
         tracing::info!(
             reference = reference.sampled(),
             reference_available = reference.available,
+            reference_read = reference.scanned,
+            reference_sampling = reference.method.as_str(),
             comparison = comparison.sampled(),
             comparison_available = comparison.available,
+            comparison_read = comparison.scanned,
+            comparison_sampling = comparison.method.as_str(),
             "windows read"
         );
         evaluate(&plan, &reference, &comparison, started)
@@ -593,20 +635,25 @@ pub fn render_text(report: &CheckReport, color: bool) -> String {
         result.duration_seconds
     );
     let skipped = result.skipped.clone().unwrap_or_default();
-    for (name, window, used, available, skipped) in [
+    let samples = &result.samples;
+    for (name, window, used, available, skipped, method, read) in [
         (
             "reference",
             &result.windows.reference,
-            result.samples.reference,
-            result.samples.reference_available,
+            samples.reference,
+            samples.reference_available,
             skipped.reference,
+            samples.reference_sampling,
+            samples.reference_read,
         ),
         (
             "comparison",
             &result.windows.comparison,
-            result.samples.comparison,
-            result.samples.comparison_available,
+            samples.comparison,
+            samples.comparison_available,
             skipped.comparison,
+            samples.comparison_sampling,
+            samples.comparison_read,
         ),
     ] {
         let span = match (&window.start, &window.end) {
@@ -624,9 +671,14 @@ pub fn render_text(report: &CheckReport, color: bool) -> String {
         } else {
             String::new()
         };
+        let how = match (method, read) {
+            (Some(method), Some(read)) => format!(" ({}, {read} read)", method.as_str()),
+            (Some(method), None) => format!(" ({})", method.as_str()),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "  {name:<11}{span}{collection}: {used} points used{available}{skipped}"
+            "  {name:<11}{span}{collection}: {used} points used{available}{how}{skipped}"
         );
     }
     let _ = writeln!(
@@ -663,6 +715,8 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+    use crate::api::v1alpha1::SamplingMethod;
+    use crate::source::Sampling;
 
     #[derive(Parser)]
     struct Cli {
@@ -808,6 +862,100 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plan.detectors.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reservoir_sampling_in_eight_strata_is_the_default() {
+        let plan = CheckPlan::from_args(&args(&["--reference", "7d"]), now()).unwrap();
+        assert_eq!(plan.reference.sampling, Sampling::Reservoir);
+        assert_eq!(plan.comparison.sampling, Sampling::Reservoir);
+        assert_eq!((plan.reference.strata, plan.read_concurrency), (8, 4));
+        assert_eq!(plan.page_size, None);
+    }
+
+    #[test]
+    fn sample_key_sampling_reads_its_field_for_both_windows() {
+        let plan = CheckPlan::from_args(
+            &args(&[
+                "--reference",
+                "7d",
+                "--sampling-mode",
+                "sampleKey",
+                "--sample-key-field",
+                "sample_key",
+                "--strata",
+                "16",
+                "--read-concurrency",
+                "2",
+                "--page-size",
+                "1024",
+            ]),
+            now(),
+        )
+        .unwrap();
+        let keyed = Sampling::SampleKey {
+            field: "sample_key".into(),
+        };
+        assert_eq!(plan.reference.sampling, keyed);
+        assert_eq!(plan.comparison.sampling, keyed);
+        assert_eq!(plan.comparison.strata, 16);
+        assert_eq!((plan.read_concurrency, plan.page_size), (2, Some(1024)));
+    }
+
+    #[test]
+    fn bad_sampling_settings_are_invalid_spec() {
+        for extra in [
+            &["--sampling-mode", "sampleKey"][..],
+            &["--strata", "0"][..],
+            &["--read-concurrency", "99"][..],
+            &["--page-size", "1"][..],
+        ] {
+            let mut argv = vec!["--reference", "7d"];
+            argv.extend_from_slice(extra);
+            let err = CheckPlan::from_args(&args(&argv), now()).unwrap_err();
+            assert_eq!(err.kind(), "InvalidSpec", "{extra:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_text_report_says_how_each_window_was_sampled() {
+        let outcome = CheckOutcome {
+            windows: ReportWindows {
+                reference: TimeWindow {
+                    start: None,
+                    end: None,
+                    collection: None,
+                },
+                comparison: TimeWindow {
+                    start: None,
+                    end: None,
+                    collection: None,
+                },
+            },
+            samples: SampleCounts {
+                reference: 20_000,
+                comparison: 300,
+                reference_available: Some(1_000_000),
+                comparison_available: Some(300),
+                reference_sampling: Some(SamplingMethod::Random),
+                comparison_sampling: Some(SamplingMethod::All),
+                reference_read: Some(20_000),
+                comparison_read: Some(300),
+            },
+            scores: vec![],
+            drift_detected: false,
+            combined_p_value: None,
+            alpha: None,
+            duration_seconds: 1.0,
+            skipped: None,
+            summary: None,
+        };
+        let text = render_text(&CheckReport::success("c", outcome), false);
+        assert!(
+            text.contains("20000 points used of 1000000 (random, 20000 read)"),
+            "{text}"
+        );
+        assert!(text.contains("300 points used of 300 (all, 300 read)"), "{text}");
     }
 
     #[test]

@@ -22,6 +22,7 @@ use qdrant_client::qdrant::{
 use super::cli::TimestampFormatArg;
 use crate::api::v1alpha1::TimestampFormat;
 use crate::source::qdrant::{QdrantConfig, connect};
+use crate::source::sampling::sample_key_of_id;
 
 /// Flags of `driftwatch qdrant-load`.
 #[derive(Args, Clone, Debug)]
@@ -73,6 +74,10 @@ pub struct LoadArgs {
     /// Extra payload for every point, as a JSON object, e.g. {"model_version":"v2"}.
     #[arg(long)]
     pub payload: Option<String>,
+    /// Also write each point's sample key into this payload field (a number uniform in [0, 1), a fixed
+    /// hash of the point id) and give it a float index, for `--sampling-mode sampleKey`.
+    #[arg(long)]
+    pub sample_key_field: Option<String>,
     /// First point id. Default: the number of points already in the collection.
     #[arg(long)]
     pub id_offset: Option<u64>,
@@ -355,6 +360,21 @@ pub async fn upsert_rows(args: &LoadArgs, rows: &Rows) -> Result<u64, LoadError>
         }
     }
 
+    let sample_key_field = args.sample_key_field.clone().filter(|f| !f.is_empty());
+    if let Some(field) = &sample_key_field {
+        // The sample-key mode reads key ranges: a float index keeps them from scanning the collection.
+        let index = CreateFieldIndexCollection {
+            collection_name: args.collection.clone(),
+            wait: Some(true),
+            field_name: field.clone(),
+            field_type: Some(FieldType::Float as i32),
+            ..Default::default()
+        };
+        if let Err(err) = client.create_field_index(index).await {
+            tracing::warn!(%err, "could not create the sample-key payload index; loading without it");
+        }
+    }
+
     let first_id = match args.id_offset {
         Some(id) => id,
         None => client
@@ -385,13 +405,17 @@ pub async fn upsert_rows(args: &LoadArgs, rows: &Rows) -> Result<u64, LoadError>
             if let Some(c) = rows.confidence.as_ref().and_then(|c| c.get(i)) {
                 payload.insert(args.confidence_field.clone(), serde_json::Value::from(*c));
             }
+            let id = first_id + i as u64;
+            if let Some(field) = &sample_key_field {
+                payload.insert(field.clone(), serde_json::Value::from(sample_key_of_id(id)));
+            }
             let vector: Vec<f32> = rows.vectors.row(i).to_vec();
             let vectors: Vectors = match &vector_name {
                 Some(name) => HashMap::from([(name.clone(), vector)]).into(),
                 None => vector.into(),
             };
             points.push(PointStruct {
-                id: Some(PointId::from(first_id + i as u64)),
+                id: Some(PointId::from(id)),
                 payload: Payload::from(payload).into(),
                 vectors: Some(vectors),
             });

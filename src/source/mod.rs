@@ -1,19 +1,22 @@
 //! Windows of embedding points read from a vector store: what to read, what a read returns and the errors
-//! it names. [`qdrant`] does the I/O (gRPC); [`filter`] and [`reservoir`] are pure.
+//! it names. [`qdrant`] and [`window`] do the I/O (gRPC); [`filter`], [`reservoir`] and [`sampling`] are
+//! pure.
 //!
-//! Sampling: a window is read in one pass (scroll pages, bounded size) and sampled with seeded reservoir
-//! sampling, so the same data and seed give the same sample, and memory holds the sample plus one page,
-//! whatever the window's size. When a window has no more points than the maximum, every point is kept, in
-//! Qdrant's scroll order (ascending point id). Qdrant's random-sample query is not used: it is not
-//! reproducible from a seed.
+//! Sampling: a window with no more points than its limit is read whole (its time strata scrolled
+//! concurrently) and every point is kept. A larger window is split into time strata, each sampled in
+//! proportion to its exact count by the window's [`Sampling`] mode: Qdrant's random-sample query (reads
+//! about the sample, not reproducible), the smallest sample keys (reads about the sample, reproducible),
+//! or a seeded reservoir over a scroll of the whole stratum (reads everything, reproducible).
 
 pub mod filter;
 pub mod qdrant;
 pub mod reservoir;
+pub mod sampling;
+pub mod window;
 
 use ndarray::{Array1, Array2};
 
-use crate::api::v1alpha1::{PayloadFilter, TimestampFormat};
+use crate::api::v1alpha1::{PayloadFilter, SamplingMethod, TimestampFormat};
 
 /// A half-open interval of time `[start, end)`; an open side is unbounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,18 +45,46 @@ pub struct WindowQuery {
     pub filter: Option<PayloadFilter>,
     /// Time range on the timestamp field; `None` reads the whole (filtered) collection.
     pub range: Option<TimeRange>,
-    /// Most points kept; more are sampled down reproducibly.
+    /// Most points kept; a larger window is sampled down by `sampling`.
     pub max_points: usize,
-    /// Seed of the sample.
+    /// Seed of the sample (reservoir streams, the sample-key offset).
     pub seed: u64,
     /// Separates the random streams of windows read with the same seed (e.g. 1 reference, 2 comparison).
     pub stream: u64,
+    /// How a window with more than `max_points` points is sampled.
+    pub sampling: Sampling,
+    /// Time strata of a bounded window (1: none).
+    pub strata: usize,
+}
+
+/// How a window with more points than its limit is sampled (each time stratum on its own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sampling {
+    /// Qdrant's random-sample query with the stratum's filter and its quota as the limit.
+    Random,
+    /// The stratum's points with the smallest sample keys (payload `field`, uniform in `[0, 1)`) after
+    /// the seed's offset; read with a range filter on the key.
+    SampleKey { field: String },
+    /// A scroll of the whole stratum into a seeded reservoir.
+    Reservoir,
+}
+
+impl Sampling {
+    /// The method recorded for a window this mode samples.
+    pub fn method(&self) -> SamplingMethod {
+        match self {
+            Sampling::Random => SamplingMethod::Random,
+            Sampling::SampleKey { .. } => SamplingMethod::SampleKey,
+            Sampling::Reservoir => SamplingMethod::Reservoir,
+        }
+    }
 }
 
 /// What a window read returns.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WindowSample {
-    /// Sampled vectors, `[sampled, dimension]`, in reservoir order.
+    /// Sampled vectors, `[sampled, dimension]`, stratum after stratum (within a stratum: id order when read
+    /// whole, else the sampler's order).
     pub embeddings: Array2<f32>,
     /// Confidence scores of the sampled points that have one; `None` when no confidence field is read or
     /// no sampled point carries it.
@@ -67,8 +98,10 @@ pub struct WindowSample {
     pub missing_confidence: u64,
     /// Vector dimension of the collection.
     pub dimension: usize,
-    /// Points scrolled to build the sample.
+    /// Points read from Qdrant to build the sample.
     pub scanned: u64,
+    /// How the sample was drawn.
+    pub method: SamplingMethod,
 }
 
 impl WindowSample {

@@ -1,10 +1,7 @@
-//! Reads windows of points from Qdrant over gRPC (`qdrant-client`): count, scroll with paging, seeded
-//! reservoir sampling, per-call timeouts and retries with backoff. Does network I/O.
-//!
-//! One window read is: the collection's vector parameters (dimension, named vectors), an exact count of
-//! the window, an exact count of the points whose timestamp is missing or unreadable (reported as
-//! skipped), then a single scroll pass in pages of `page_size` points. Only the sample (at most
-//! `max_points × dimension` floats) and one page are held in memory at a time.
+//! The Qdrant client of the source (`qdrant-client`, gRPC): collection shape, exact counts, scroll pages
+//! and random-sample queries, each with a per-call deadline and retries with backoff; reading a point's
+//! vector and payload numbers. Does network I/O. How a window is read from these calls is in
+//! [`super::window`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,16 +13,42 @@ use qdrant_client::qdrant::vectors_output::VectorsOptions;
 use qdrant_client::qdrant::with_payload_selector::SelectorOptions as PayloadSelector;
 use qdrant_client::qdrant::with_vectors_selector::SelectorOptions as VectorsSelectorOptions;
 use qdrant_client::qdrant::{
-    CountPoints, Filter, GetCollectionInfoRequest, PayloadIncludeSelector, PointId, RetrievedPoint,
-    ScrollPoints, Value, VectorOutput, VectorsSelector, WithPayloadSelector, WithVectorsSelector,
-    point_id::PointIdOptions,
+    CountPoints, Filter, GetCollectionInfoRequest, PayloadIncludeSelector, PointId, Query, QueryPoints,
+    Sample, ScoredPoint, ScrollPoints, ScrollResponse, Value, VectorOutput, VectorsOutput, VectorsSelector,
+    WithPayloadSelector, WithVectorsSelector, point_id::PointIdOptions,
 };
 use qdrant_client::{Qdrant, QdrantError};
 use tonic::Code;
 
-use super::filter::{unreadable_timestamp_filter, window_filter};
-use super::reservoir::Reservoir;
-use super::{PointSchema, SourceError, WindowQuery, WindowSample, format_name};
+use super::{PointSchema, SourceError};
+
+/// The payload fields and vectors a read returns.
+#[derive(Clone, Debug)]
+pub(crate) struct Selection {
+    pub payload: WithPayloadSelector,
+    pub vectors: WithVectorsSelector,
+}
+
+impl Selection {
+    /// These payload fields (none: no payload) and no vector.
+    pub fn only(fields: &[&str]) -> Self {
+        let payload = if fields.is_empty() {
+            PayloadSelector::Enable(false)
+        } else {
+            PayloadSelector::Include(PayloadIncludeSelector {
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+            })
+        };
+        Selection {
+            payload: WithPayloadSelector {
+                selector_options: Some(payload),
+            },
+            vectors: WithVectorsSelector {
+                selector_options: Some(VectorsSelectorOptions::Enable(false)),
+            },
+        }
+    }
+}
 
 /// Connection settings.
 #[derive(Clone, Debug)]
@@ -40,8 +63,10 @@ pub struct QdrantConfig {
     pub retries: u32,
     /// First backoff; doubles per retry (with jitter), capped at 10 s.
     pub backoff: Duration,
-    /// Points per scroll page.
-    pub page_size: u32,
+    /// Points per scroll page; `None`: about 1 MiB of vectors per page.
+    pub page_size: Option<u32>,
+    /// Time strata of a window read at the same time.
+    pub concurrency: usize,
 }
 
 impl QdrantConfig {
@@ -52,7 +77,8 @@ impl QdrantConfig {
             timeout: Duration::from_secs(30),
             retries: 3,
             backoff: Duration::from_millis(200),
-            page_size: 512,
+            page_size: None,
+            concurrency: 4,
         }
     }
 }
@@ -156,148 +182,79 @@ impl QdrantSource {
         Ok(response.result.map(|r| r.count).unwrap_or(0))
     }
 
-    /// Reads and samples one window.
-    pub async fn read_window(&self, query: &WindowQuery) -> Result<WindowSample, SourceError> {
-        let collection = query.collection.as_str();
-        let shape = self.shape(collection).await?;
-        let schema = &self.schema;
-        let timestamp = query
-            .range
-            .map(|range| (schema.timestamp_field.as_str(), schema.timestamp_format, range));
-        let filter = window_filter(query.filter.as_ref(), timestamp)?;
-        let available = self.count(collection, filter.clone()).await?;
-
-        let skipped = if query.range.is_some() {
-            let unreadable = unreadable_timestamp_filter(
-                query.filter.as_ref(),
-                &schema.timestamp_field,
-                schema.timestamp_format,
-            )?;
-            self.count(collection, unreadable).await?
-        } else {
-            0
-        };
-        if available == 0 && skipped > 0 {
-            let scope = self
-                .count(collection, window_filter(query.filter.as_ref(), None)?)
-                .await?;
-            if scope == skipped {
-                return Err(SourceError::MissingTimestamp {
-                    collection: collection.to_string(),
-                    field: schema.timestamp_field.clone(),
-                    format: format_name(schema.timestamp_format).to_string(),
-                    points: scope,
-                });
-            }
-        }
-
-        let mut reservoir = Reservoir::new(
-            query.max_points,
-            shape.dimension,
-            query.seed,
-            query.stream,
-            available,
-        );
-        if available > 0 {
-            self.scroll_into(collection, &filter, shape.dimension, &mut reservoir)
-                .await?;
-        }
-        let scanned = reservoir.seen();
-        let (embeddings, raw_scores) = reservoir.finish();
-        let missing_confidence = if schema.confidence_field.is_some() {
-            raw_scores.iter().filter(|s| s.is_none()).count() as u64
-        } else {
-            0
-        };
-        let present: Vec<f32> = raw_scores.into_iter().flatten().collect();
-        let scores = (schema.confidence_field.is_some() && !present.is_empty())
-            .then(|| ndarray::Array1::from_vec(present));
-        Ok(WindowSample {
-            embeddings,
-            scores,
-            available,
-            skipped,
-            missing_confidence,
-            dimension: shape.dimension,
-            scanned,
-        })
-    }
-
-    async fn scroll_into(
+    /// One page of a scroll: points matching `filter` from `offset` (inclusive, ascending id).
+    pub(crate) async fn scroll_page(
         &self,
         collection: &str,
         filter: &Filter,
-        dimension: usize,
-        reservoir: &mut Reservoir,
-    ) -> Result<(), SourceError> {
-        let schema = &self.schema;
-        let mut fields = vec![schema.timestamp_field.clone()];
-        if let Some(confidence) = &schema.confidence_field {
-            fields.push(confidence.clone());
-        }
-        let with_vectors = match &schema.vector_name {
-            Some(name) if !name.is_empty() => WithVectorsSelector {
-                selector_options: Some(VectorsSelectorOptions::Include(VectorsSelector {
-                    names: vec![name.clone()],
-                })),
-            },
-            _ => WithVectorsSelector {
-                selector_options: Some(VectorsSelectorOptions::Enable(true)),
-            },
+        offset: Option<PointId>,
+        limit: u32,
+        selection: &Selection,
+    ) -> Result<ScrollResponse, SourceError> {
+        let request = ScrollPoints {
+            collection_name: collection.to_string(),
+            filter: Some(filter.clone()),
+            offset,
+            limit: Some(limit.max(1)),
+            with_payload: Some(selection.payload.clone()),
+            with_vectors: Some(selection.vectors.clone()),
+            ..Default::default()
         };
-        let mut offset: Option<PointId> = None;
-        loop {
-            let request = ScrollPoints {
-                collection_name: collection.to_string(),
-                filter: Some(filter.clone()),
-                offset: offset.clone(),
-                limit: Some(self.config.page_size.max(1)),
-                with_payload: Some(WithPayloadSelector {
-                    selector_options: Some(PayloadSelector::Include(PayloadIncludeSelector {
-                        fields: fields.clone(),
-                    })),
-                }),
-                with_vectors: Some(with_vectors.clone()),
-                ..Default::default()
-            };
-            let page = self
-                .call("scroll", collection, || self.client.scroll(request.clone()))
-                .await?;
-            for point in &page.result {
-                let vector = point_vector(point, schema.vector_name.as_deref()).ok_or_else(|| {
-                    SourceError::DimensionMismatch {
-                        collection: collection.to_string(),
-                        point: point_label(point.id.as_ref()),
-                        expected: dimension,
-                        found: 0,
-                    }
-                })?;
-                if vector.len() != dimension {
-                    return Err(SourceError::DimensionMismatch {
-                        collection: collection.to_string(),
-                        point: point_label(point.id.as_ref()),
-                        expected: dimension,
-                        found: vector.len(),
-                    });
-                }
-                if vector.iter().any(|v| !v.is_finite()) {
-                    return Err(SourceError::InvalidVector {
-                        collection: collection.to_string(),
-                        point: point_label(point.id.as_ref()),
-                    });
-                }
-                let score = schema
-                    .confidence_field
-                    .as_deref()
-                    .and_then(|field| point.payload.get(field))
-                    .and_then(number);
-                reservoir.offer(vector, score);
-            }
-            match page.next_page_offset {
-                Some(next) if !page.result.is_empty() => offset = Some(next),
-                _ => return Ok(()),
-            }
+        self.call("scroll", collection, || self.client.scroll(request.clone()))
+            .await
+    }
+
+    /// Qdrant's random sample: up to `limit` points drawn from those matching `filter` (the filter is
+    /// applied before sampling), in no particular order.
+    pub(crate) async fn sample_random(
+        &self,
+        collection: &str,
+        filter: &Filter,
+        limit: u64,
+        selection: &Selection,
+    ) -> Result<Vec<ScoredPoint>, SourceError> {
+        if limit == 0 {
+            return Ok(Vec::new());
         }
+        let request = QueryPoints {
+            collection_name: collection.to_string(),
+            query: Some(Query::new_sample(Sample::Random)),
+            filter: Some(filter.clone()),
+            limit: Some(limit),
+            with_payload: Some(selection.payload.clone()),
+            with_vectors: Some(selection.vectors.clone()),
+            ..Default::default()
+        };
+        let response = self
+            .call("random sample", collection, || self.client.query(request.clone()))
+            .await?;
+        Ok(response.result)
+    }
+
+    /// What a read of the sample asks for: the configured vector, the confidence field (when read) and
+    /// `extra_fields`; no other payload.
+    pub(crate) fn selection(&self, extra_fields: &[&str]) -> Selection {
+        let schema = &self.schema;
+        let mut fields: Vec<&str> = schema.confidence_field.as_deref().into_iter().collect();
+        fields.extend_from_slice(extra_fields);
+        let mut selection = Selection::only(&fields);
+        selection.vectors.selector_options = Some(match &schema.vector_name {
+            Some(name) if !name.is_empty() => VectorsSelectorOptions::Include(VectorsSelector {
+                names: vec![name.clone()],
+            }),
+            _ => VectorsSelectorOptions::Enable(true),
+        });
+        selection
+    }
+
+    /// The schema of the points read.
+    pub fn schema(&self) -> &PointSchema {
+        &self.schema
+    }
+
+    /// The connection settings.
+    pub fn config(&self) -> &QdrantConfig {
+        &self.config
     }
 
     /// Runs one gRPC call with the per-call deadline, retrying transient failures with backoff.
@@ -419,8 +376,8 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
 }
 
 /// The dense vector of a point: the named one, or the default (unnamed) one.
-fn point_vector<'a>(point: &'a RetrievedPoint, name: Option<&str>) -> Option<&'a [f32]> {
-    let output: &VectorOutput = match point.vectors.as_ref()?.vectors_options.as_ref()? {
+pub(crate) fn point_vector<'a>(vectors: Option<&'a VectorsOutput>, name: Option<&str>) -> Option<&'a [f32]> {
+    let output: &VectorOutput = match vectors?.vectors_options.as_ref()? {
         VectorsOptions::Vector(v) if name.is_none_or(str::is_empty) => v,
         VectorsOptions::Vector(_) => return None,
         VectorsOptions::Vectors(named) => named.vectors.get(name.unwrap_or(""))?,
@@ -434,7 +391,7 @@ fn point_vector<'a>(point: &'a RetrievedPoint, name: Option<&str>) -> Option<&'a
 }
 
 /// A finite number from a payload value (numbers, or numeric strings).
-fn number(value: &Value) -> Option<f32> {
+pub(crate) fn number(value: &Value) -> Option<f32> {
     let v = match value.kind.as_ref()? {
         Kind::DoubleValue(d) => *d,
         Kind::IntegerValue(i) => *i as f64,
@@ -444,7 +401,7 @@ fn number(value: &Value) -> Option<f32> {
     v.is_finite().then_some(v as f32)
 }
 
-fn point_label(id: Option<&PointId>) -> String {
+pub(crate) fn point_label(id: Option<&PointId>) -> String {
     match id.and_then(|id| id.point_id_options.as_ref()) {
         Some(PointIdOptions::Num(n)) => n.to_string(),
         Some(PointIdOptions::Uuid(u)) => u.clone(),

@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use driftwatch::{
-    api::v1alpha1::{DataSource, DriftMonitor, Method, SampleCounts, TimeWindow},
+    api::v1alpha1::{DataSource, DriftMonitor, Method, SampleCounts, SamplingMethod, TimeWindow},
     controller::{self, Config, Handles, JobSettings, LeaderElection, ManualClock},
     job::result::{CheckOutcome, CheckReport, ReportWindows, ScoreReport, encode_check_report},
     metrics::Metrics,
@@ -199,6 +199,10 @@ pub fn outcome(score: f64, drifted: bool) -> CheckOutcome {
             comparison: 500,
             reference_available: Some(2000),
             comparison_available: Some(500),
+            reference_sampling: Some(SamplingMethod::All),
+            comparison_sampling: Some(SamplingMethod::Random),
+            reference_read: Some(2000),
+            comparison_read: Some(500),
         },
         scores: vec![ScoreReport {
             method: Method::KlDivergence,

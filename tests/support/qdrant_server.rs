@@ -7,12 +7,27 @@
 //! point id, `offset` inclusive, `next_page_offset` = first id of the next page, payload and vector
 //! selectors), exact count, and filters (`must`, `must_not`, `should`, nested filters; field conditions
 //! `match` keyword/integer/boolean/keywords, numeric `range`, `datetime_range` on RFC 3339 text,
-//! `is_empty`, `has_id`; array values match when any element does; dotted keys). With an API key set,
-//! every call must carry it in the `api-key` metadata (else `PermissionDenied`). Knobs for failure tests:
-//! a delay before every answer, and a number of calls to fail with `Unavailable`.
+//! `is_empty`, `has_id`; array values match when any element does; dotted keys), and the Query API's
+//! random sample (`query: sample: random`) as Qdrant 1.19 does it (`lib/collection/src/shards/local_shard/
+//! scroll.rs`, `scroll_randomly`): `limit` (default 10, at least 1) points drawn without replacement from
+//! the points that match the filter (the filter is applied before sampling), `offset` ignored, payload and
+//! vector selectors as for scroll (a point without the selected vector comes back without it), score 1,
+//! in no particular order. Points live in segments (one by default; `set_segment_points` cuts them into
+//! segments of that many points in insertion order, as Qdrant's appendable segments fill up): each segment
+//! draws up to `limit` of its matching points uniformly, and the answer picks from the segments with
+//! weights proportional to each segment's *total* point count — not its matching count — until a picked
+//! segment runs out, then fills up from the others in segment order. With an API key set, every call must
+//! carry it in the `api-key` metadata (else `PermissionDenied`). Knobs for failure tests: a delay before
+//! every answer, and a number of calls to fail with `Unavailable`.
+//!
+//! A numeric payload index (`create_field_index`, or `index_field`) narrows a filter as Qdrant's does: a
+//! `must` range on an indexed field (or a `must` filter of only such ranges in `should`) picks the
+//! candidate points from the sorted index, and the whole filter is still checked on each of them, so
+//! answers are the same with or without the index; only the work differs (unindexed filters scan every
+//! point).
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -96,12 +111,157 @@ struct Collection {
     /// Vector names ("" for the unnamed one) with cosine distance: Qdrant normalizes those on upsert.
     cosine: Vec<String>,
     points: BTreeMap<Key, Stored>,
+    /// Points written so far (the next point's sequence number).
+    written: u64,
+    /// Payload fields with a numeric index.
+    indexed: HashSet<String>,
+    /// The indexes built so far: (value, point) sorted by value; dropped on every write.
+    indexes: std::sync::Mutex<HashMap<String, Arc<Index>>>,
+}
+
+/// A numeric payload index: (value, point) sorted by value; a point appears once per numeric value.
+type Index = Vec<(f64, Key)>;
+
+impl Collection {
+    fn new(shape: VectorShape, cosine: Vec<String>) -> Self {
+        Self {
+            shape,
+            cosine,
+            points: BTreeMap::new(),
+            written: 0,
+            indexed: HashSet::new(),
+            indexes: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The numeric index of a field, built on first use after a write; `None` if the field has none.
+    fn index(&self, field: &str) -> Option<Arc<Index>> {
+        if !self.indexed.contains(field) {
+            return None;
+        }
+        let mut indexes = self.indexes.lock().expect("lock");
+        let index = indexes.entry(field.to_string()).or_insert_with(|| {
+            let mut entries = Vec::new();
+            for (key, stored) in &self.points {
+                for v in values_at(&stored.payload, field) {
+                    match v.kind.as_ref() {
+                        Some(Kind::DoubleValue(d)) => entries.push((*d, key.clone())),
+                        Some(Kind::IntegerValue(i)) => entries.push((*i as f64, key.clone())),
+                        _ => {}
+                    }
+                }
+            }
+            entries.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Arc::new(entries)
+        });
+        Some(index.clone())
+    }
+
+    /// The points an indexed numeric range admits, in id order (a superset of the condition's points).
+    fn range_keys(&self, field: &FieldCondition) -> Option<Vec<Key>> {
+        let range = field.range.as_ref().filter(|_| field.r#match.is_none())?;
+        let index = self.index(&field.key)?;
+        let low = range
+            .gte
+            .into_iter()
+            .chain(range.gt)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let high = range
+            .lte
+            .into_iter()
+            .chain(range.lt)
+            .fold(f64::INFINITY, f64::min);
+        let from = index.partition_point(|(v, _)| *v < low);
+        let to = index.partition_point(|(v, _)| *v <= high).max(from);
+        let mut keys: Vec<Key> = index[from..to].iter().map(|(_, k)| k.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        Some(keys)
+    }
+
+    /// The candidates of a filter, in id order, when an indexed range narrows it (`None`: every point).
+    fn candidates(&self, filter: Option<&Filter>) -> Option<Vec<Key>> {
+        let mut best: Option<Vec<Key>> = None;
+        for condition in &filter?.must {
+            let keys = match condition.condition_one_of.as_ref() {
+                Some(ConditionOneOf::Field(field)) => self.range_keys(field),
+                Some(ConditionOneOf::Filter(inner))
+                    if inner.must.is_empty()
+                        && inner.must_not.is_empty()
+                        && inner.min_should.is_none()
+                        && !inner.should.is_empty() =>
+                {
+                    inner
+                        .should
+                        .iter()
+                        .map(|c| match c.condition_one_of.as_ref() {
+                            Some(ConditionOneOf::Field(field)) => self.range_keys(field),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<Vec<Key>>>>()
+                        .map(|parts| {
+                            let mut keys: Vec<Key> = parts.into_iter().flatten().collect();
+                            keys.sort();
+                            keys.dedup();
+                            keys
+                        })
+                }
+                _ => None,
+            };
+            if let Some(keys) = keys
+                && best.as_ref().is_none_or(|b| keys.len() < b.len())
+            {
+                best = Some(keys);
+            }
+        }
+        best
+    }
+
+    /// The points from `start` on (in id order) that may match `filter`: the index's candidates when
+    /// one narrows it, else every point. Callers still check the filter.
+    fn scan<'a>(
+        &'a self,
+        filter: Option<&Filter>,
+        start: std::ops::Bound<Key>,
+    ) -> Box<dyn Iterator<Item = (&'a Key, &'a Stored)> + Send + 'a> {
+        match self.candidates(filter) {
+            Some(keys) => {
+                let from = match &start {
+                    std::ops::Bound::Included(k) => keys.partition_point(|x| x < k),
+                    _ => 0,
+                };
+                Box::new(
+                    keys.into_iter()
+                        .skip(from)
+                        .filter_map(move |k| self.points.get_key_value(&k)),
+                )
+            }
+            None => Box::new(self.points.range((start, std::ops::Bound::Unbounded))),
+        }
+    }
+
+    /// Stores a point; a new or rewritten point goes to the newest segment, as in Qdrant.
+    fn store(&mut self, key: Key, vectors: HashMap<String, Vec<f32>>, payload: HashMap<String, Value>) {
+        let seq = self.written;
+        self.written += 1;
+        self.indexes.get_mut().expect("lock").clear();
+        self.points.insert(
+            key,
+            Stored {
+                vectors,
+                payload,
+                seq,
+            },
+        );
+    }
 }
 
 #[derive(Clone)]
 struct Stored {
     vectors: HashMap<String, Vec<f32>>,
     payload: HashMap<String, Value>,
+    /// Write order: which segment the point lives in.
+    seq: u64,
 }
 
 #[derive(Default)]
@@ -110,6 +270,13 @@ struct State {
     delay_ms: AtomicU64,
     fail_next: AtomicU32,
     calls: AtomicU64,
+    /// Points per segment (0: one segment).
+    segment_points: AtomicU64,
+    /// Calls by method name.
+    by_method: std::sync::Mutex<HashMap<&'static str, u64>>,
+    /// Calls in their delay right now, and the most seen at once.
+    delayed: AtomicU64,
+    most_delayed: AtomicU64,
 }
 
 /// A running test server; stops when dropped.
@@ -160,7 +327,9 @@ impl TestQdrant {
         let collections = CollectionsServer::with_interceptor(service.clone(), check.clone());
         let qdrant = QdrantServer::with_interceptor(service, check);
         tokio::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            // TCP_NODELAY on accepted connections, as Qdrant's own gRPC server has (tonic's default):
+            // without it Nagle's algorithm holds back the last frames of every answer.
+            let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
             let _ = tonic::transport::Server::builder()
                 .add_service(points)
                 .add_service(collections)
@@ -180,14 +349,34 @@ impl TestQdrant {
 
     /// Creates (or replaces) a collection.
     pub fn create_collection(&self, name: &str, shape: VectorShape) {
-        self.state.collections.write().expect("lock").insert(
-            name.to_string(),
-            Collection {
-                shape,
-                cosine: Vec::new(),
-                points: BTreeMap::new(),
-            },
-        );
+        self.state
+            .collections
+            .write()
+            .expect("lock")
+            .insert(name.to_string(), Collection::new(shape, Vec::new()));
+    }
+
+    /// Cuts every collection into segments of `n` points in write order (0: one segment), for Qdrant's
+    /// cross-segment weighting of random samples.
+    pub fn set_segment_points(&self, n: u64) {
+        self.state.segment_points.store(n, Ordering::SeqCst);
+    }
+
+    /// Calls of one gRPC method (e.g. "scroll", "count", "query") answered or failed so far.
+    pub fn calls_of(&self, method: &str) -> u64 {
+        let counts = self.state.by_method.lock().expect("lock");
+        counts.get(method).copied().unwrap_or(0)
+    }
+
+    /// Gives a payload field a numeric index (as `create_field_index` does), built at once; a later write
+    /// drops it until the next filtered call rebuilds it.
+    pub fn index_field(&self, collection: &str, field: &str) {
+        let mut collections = self.state.collections.write().expect("lock");
+        let target = collections.get_mut(collection).expect("collection exists");
+        target.indexed.insert(field.to_string());
+        target.indexes.get_mut().expect("lock").clear();
+        // Built now, as Qdrant builds an index when it is created, not on the first query.
+        let _ = target.index(field);
     }
 
     /// Inserts points directly, without the dimension check of `upsert` (to stage broken data).
@@ -200,13 +389,7 @@ impl TestQdrant {
                 .into_iter()
                 .map(|(k, v)| (k, json_to_value(v)))
                 .collect();
-            target.points.insert(
-                Key::Num(p.id),
-                Stored {
-                    vectors: p.vectors,
-                    payload,
-                },
-            );
+            target.store(Key::Num(p.id), p.vectors, payload);
         }
     }
 
@@ -245,6 +428,12 @@ impl TestQdrant {
     pub fn calls(&self) -> u64 {
         self.state.calls.load(Ordering::SeqCst)
     }
+
+    /// The most calls that were in their `set_delay` delay at the same time: how many requests a client
+    /// had in flight at once, when every call waits long enough.
+    pub fn most_concurrent_calls(&self) -> u64 {
+        self.state.most_delayed.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for TestQdrant {
@@ -270,11 +459,21 @@ fn not_found(name: &str) -> Status {
 
 impl Service {
     /// The failure and delay knobs, applied at the start of every call.
-    async fn enter(&self) -> Result<(), Status> {
+    async fn enter(&self, method: &'static str) -> Result<(), Status> {
         self.state.calls.fetch_add(1, Ordering::SeqCst);
+        *self
+            .state
+            .by_method
+            .lock()
+            .expect("lock")
+            .entry(method)
+            .or_default() += 1;
         let delay = self.state.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
+            let now = self.state.delayed.fetch_add(1, Ordering::SeqCst) + 1;
+            self.state.most_delayed.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(delay)).await;
+            self.state.delayed.fetch_sub(1, Ordering::SeqCst);
         }
         let failed = self
             .state
@@ -294,7 +493,7 @@ impl Qdrant for Service {
         &self,
         _request: Request<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckReply>, Status> {
-        self.enter().await?;
+        self.enter("health_check").await?;
         Ok(Response::new(HealthCheckReply {
             title: "qdrant - vector search engine (driftwatch test server)".to_string(),
             version: "1.15.0".to_string(),
@@ -309,7 +508,7 @@ impl Collections for Service {
         &self,
         request: Request<GetCollectionInfoRequest>,
     ) -> Result<Response<GetCollectionInfoResponse>, Status> {
-        self.enter().await?;
+        self.enter("get").await?;
         let name = request.into_inner().collection_name;
         let collections = self.state.collections.read().expect("lock");
         let collection = collections.get(&name).ok_or_else(|| not_found(&name))?;
@@ -347,7 +546,7 @@ impl Collections for Service {
         &self,
         _request: Request<ListCollectionsRequest>,
     ) -> Result<Response<ListCollectionsResponse>, Status> {
-        self.enter().await?;
+        self.enter("list").await?;
         let collections = self.state.collections.read().expect("lock");
         let mut names: Vec<&String> = collections.keys().collect();
         names.sort();
@@ -364,7 +563,7 @@ impl Collections for Service {
         &self,
         request: Request<CreateCollection>,
     ) -> Result<Response<CollectionOperationResponse>, Status> {
-        self.enter().await?;
+        self.enter("create").await?;
         let request = request.into_inner();
         let is_cosine = |p: &VectorParams| p.distance == Distance::Cosine as i32;
         let (shape, cosine) = match request.vectors_config.and_then(|c| c.config) {
@@ -396,14 +595,7 @@ impl Collections for Service {
                 request.collection_name
             )));
         }
-        collections.insert(
-            request.collection_name,
-            Collection {
-                shape,
-                cosine,
-                points: BTreeMap::new(),
-            },
-        );
+        collections.insert(request.collection_name, Collection::new(shape, cosine));
         Ok(Response::new(CollectionOperationResponse {
             result: true,
             time: 0.0,
@@ -414,7 +606,7 @@ impl Collections for Service {
         &self,
         request: Request<DeleteCollection>,
     ) -> Result<Response<CollectionOperationResponse>, Status> {
-        self.enter().await?;
+        self.enter("delete").await?;
         let name = request.into_inner().collection_name;
         let removed = self.state.collections.write().expect("lock").remove(&name);
         Ok(Response::new(CollectionOperationResponse {
@@ -427,7 +619,7 @@ impl Collections for Service {
         &self,
         request: Request<CollectionExistsRequest>,
     ) -> Result<Response<CollectionExistsResponse>, Status> {
-        self.enter().await?;
+        self.enter("collection_exists").await?;
         let name = request.into_inner().collection_name;
         let exists = self.state.collections.read().expect("lock").contains_key(&name);
         Ok(Response::new(CollectionExistsResponse {
@@ -526,7 +718,7 @@ impl Points for Service {
         &self,
         request: Request<UpsertPoints>,
     ) -> Result<Response<PointsOperationResponse>, Status> {
-        self.enter().await?;
+        self.enter("upsert").await?;
         let request = request.into_inner();
         let mut collections = self.state.collections.write().expect("lock");
         let collection = collections
@@ -569,16 +761,10 @@ impl Points for Service {
                     Some(_) => {}
                 }
             }
-            staged.push((
-                key,
-                Stored {
-                    vectors,
-                    payload: point.payload,
-                },
-            ));
+            staged.push((key, vectors, point.payload));
         }
-        for (key, stored) in staged {
-            collection.points.insert(key, stored);
+        for (key, vectors, payload) in staged {
+            collection.store(key, vectors, payload);
         }
         Ok(Response::new(PointsOperationResponse {
             result: Some(UpdateResult {
@@ -591,7 +777,7 @@ impl Points for Service {
     }
 
     async fn scroll(&self, request: Request<ScrollPoints>) -> Result<Response<ScrollResponse>, Status> {
-        self.enter().await?;
+        self.enter("scroll").await?;
         let request = request.into_inner();
         let collections = self.state.collections.read().expect("lock");
         let collection = collections
@@ -608,7 +794,7 @@ impl Points for Service {
         let filter = request.filter.as_ref();
         let mut result = Vec::with_capacity(limit);
         let mut next_page_offset = None;
-        for (key, stored) in collection.points.range((start, std::ops::Bound::Unbounded)) {
+        for (key, stored) in collection.scan(filter, start) {
             if let Some(filter) = filter
                 && !matches_filter(filter, key, stored)?
             {
@@ -635,14 +821,14 @@ impl Points for Service {
     }
 
     async fn count(&self, request: Request<CountPoints>) -> Result<Response<CountResponse>, Status> {
-        self.enter().await?;
+        self.enter("count").await?;
         let request = request.into_inner();
         let collections = self.state.collections.read().expect("lock");
         let collection = collections
             .get(&request.collection_name)
             .ok_or_else(|| not_found(&request.collection_name))?;
         let mut count = 0u64;
-        for (key, stored) in &collection.points {
+        for (key, stored) in collection.scan(request.filter.as_ref(), std::ops::Bound::Unbounded) {
             let keep = match &request.filter {
                 Some(filter) => matches_filter(filter, key, stored)?,
                 None => true,
@@ -713,12 +899,14 @@ impl Points for Service {
         &self,
         request: Request<CreateFieldIndexCollection>,
     ) -> Result<Response<PointsOperationResponse>, Status> {
-        // Indexes only speed up a real Qdrant; filters here scan every point either way.
-        self.enter().await?;
-        let name = request.into_inner().collection_name;
-        if !self.state.collections.read().expect("lock").contains_key(&name) {
-            return Err(not_found(&name));
-        }
+        self.enter("create_field_index").await?;
+        let request = request.into_inner();
+        let mut collections = self.state.collections.write().expect("lock");
+        let collection = collections
+            .get_mut(&request.collection_name)
+            .ok_or_else(|| not_found(&request.collection_name))?;
+        collection.indexed.insert(request.field_name);
+        collection.indexes.get_mut().expect("lock").clear();
         Ok(Response::new(PointsOperationResponse {
             result: Some(UpdateResult {
                 operation_id: Some(0),
@@ -810,8 +998,60 @@ impl Points for Service {
         Err(unimplemented("update_batch"))
     }
 
-    async fn query(&self, _request: Request<QueryPoints>) -> Result<Response<QueryResponse>, Status> {
-        Err(unimplemented("query"))
+    async fn query(&self, request: Request<QueryPoints>) -> Result<Response<QueryResponse>, Status> {
+        self.enter("query").await?;
+        let request = request.into_inner();
+        let limit = request.limit.unwrap_or(10);
+        if limit == 0 {
+            return Err(Status::invalid_argument(
+                "Validation error in body: [limit: value 0 invalid, must be 1 or larger]",
+            ));
+        }
+        if !request.prefetch.is_empty() {
+            return Err(unimplemented("query with prefetch"));
+        }
+        match request.query.as_ref().and_then(|q| q.variant.as_ref()) {
+            Some(query::Variant::Sample(sample)) if *sample == Sample::Random as i32 => {}
+            _ => return Err(unimplemented("query other than sample: random")),
+        }
+        let collections = self.state.collections.read().expect("lock");
+        let collection = collections
+            .get(&request.collection_name)
+            .ok_or_else(|| not_found(&request.collection_name))?;
+        let segment_points = self.state.segment_points.load(Ordering::SeqCst);
+        let keys = random_sample(
+            collection,
+            request.filter.as_ref(),
+            limit as usize,
+            segment_points,
+        )?;
+        let result = keys
+            .into_iter()
+            .map(|key| {
+                let stored = &collection.points[key];
+                let point = retrieved(
+                    key,
+                    stored,
+                    &collection.shape,
+                    request.with_payload.as_ref(),
+                    request.with_vectors.as_ref(),
+                );
+                ScoredPoint {
+                    id: point.id,
+                    payload: point.payload,
+                    score: 1.0,
+                    version: 0,
+                    vectors: point.vectors,
+                    shard_key: None,
+                    order_value: None,
+                }
+            })
+            .collect();
+        Ok(Response::new(QueryResponse {
+            result,
+            time: 0.0,
+            usage: None,
+        }))
     }
 
     async fn query_batch(
@@ -845,6 +1085,70 @@ impl Points for Service {
     ) -> Result<Response<SearchMatrixOffsetsResponse>, Status> {
         Err(unimplemented("search_matrix_offsets"))
     }
+}
+
+/// Qdrant's random sample of a local shard (`scroll_randomly`): per segment up to `limit` matching points
+/// in random order; then picks weighted by the segments' total sizes until a picked segment is exhausted,
+/// and fills up from the rest in segment order. Returned in no particular order.
+fn random_sample<'a>(
+    collection: &'a Collection,
+    filter: Option<&Filter>,
+    limit: usize,
+    segment_points: u64,
+) -> Result<Vec<&'a Key>, Status> {
+    use rand::Rng;
+    use rand::seq::SliceRandom;
+
+    let segment_of = |stored: &Stored| stored.seq.checked_div(segment_points).unwrap_or(0) as usize;
+    let mut totals: Vec<u64> = Vec::new();
+    for stored in collection.points.values() {
+        let segment = segment_of(stored);
+        if totals.len() <= segment {
+            totals.resize(segment + 1, 0);
+        }
+        totals[segment] += 1;
+    }
+    let mut candidates: Vec<Vec<&Key>> = vec![Vec::new(); totals.len()];
+    for (key, stored) in collection.scan(filter, std::ops::Bound::Unbounded) {
+        let segment = segment_of(stored);
+        let keep = match filter {
+            Some(filter) => matches_filter(filter, key, stored)?,
+            None => true,
+        };
+        if keep {
+            candidates[segment].push(key);
+        }
+    }
+    let mut rng = rand::rng();
+    for list in &mut candidates {
+        list.shuffle(&mut rng);
+        list.truncate(limit);
+    }
+    let total: u64 = totals.iter().sum();
+    let mut picked: Vec<&Key> = Vec::with_capacity(limit.min(candidates.iter().map(Vec::len).sum()));
+    if total == 0 {
+        return Ok(picked);
+    }
+    while picked.len() < limit {
+        let mut ticket = rng.random_range(0..total);
+        let mut segment = 0;
+        while ticket >= totals[segment] {
+            ticket -= totals[segment];
+            segment += 1;
+        }
+        match candidates[segment].pop() {
+            Some(key) => picked.push(key),
+            None => break,
+        }
+    }
+    for key in candidates.into_iter().flatten() {
+        if picked.len() >= limit {
+            break;
+        }
+        picked.push(key);
+    }
+    picked.shuffle(&mut rng);
+    Ok(picked)
 }
 
 fn input_vectors(vectors: Option<Vectors>) -> Result<HashMap<String, Vec<f32>>, Status> {
@@ -883,10 +1187,11 @@ fn retrieved(
             .payload
             .iter()
             .filter(|(k, _)| {
-                include
-                    .fields
-                    .iter()
-                    .any(|f| f == *k || f.starts_with(&format!("{k}.")))
+                include.fields.iter().any(|f| {
+                    f == *k
+                        || f.strip_prefix(k.as_str())
+                            .is_some_and(|rest| rest.starts_with('.'))
+                })
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
@@ -1041,6 +1346,18 @@ fn parse_datetime(text: &str) -> Option<jiff::Timestamp> {
 
 /// Values at a dotted path; arrays are flattened and nulls dropped (an empty result is "is_empty").
 fn values_at<'a>(payload: &'a HashMap<String, Value>, key: &str) -> Vec<&'a Value> {
+    if !key.contains('.') {
+        // The common case, without the path walk's intermediate lists.
+        return match payload.get(key).map(|v| (v, v.kind.as_ref())) {
+            None | Some((_, None | Some(Kind::NullValue(_)))) => Vec::new(),
+            Some((_, Some(Kind::ListValue(list)))) => list
+                .values
+                .iter()
+                .filter(|v| !matches!(v.kind, None | Some(Kind::NullValue(_))))
+                .collect(),
+            Some((v, _)) => vec![v],
+        };
+    }
     let mut parts = key.split('.');
     let Some(first) = parts.next() else {
         return Vec::new();

@@ -234,6 +234,44 @@ pub struct SampleCounts {
     /// Comparison points available in the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison_available: Option<i64>,
+    /// How the reference sample was drawn: all (the window fit the limit), random, sampleKey or reservoir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_sampling: Option<SamplingMethod>,
+    /// How the comparison sample was drawn: all, random, sampleKey or reservoir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison_sampling: Option<SamplingMethod>,
+    /// Points read from Qdrant to draw the reference sample (about the sample for random and sampleKey,
+    /// the whole window for all and reservoir).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_read: Option<i64>,
+    /// Points read from Qdrant to draw the comparison sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison_read: Option<i64>,
+}
+
+/// How a window's sample was drawn.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SamplingMethod {
+    /// The window had no more points than its limit: every point was read and used.
+    All,
+    /// Qdrant's random-sample query, per time stratum.
+    Random,
+    /// The points with the smallest sample keys, per time stratum.
+    SampleKey,
+    /// Every point scrolled into a seeded reservoir, per time stratum.
+    Reservoir,
+}
+
+impl SamplingMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SamplingMethod::All => "all",
+            SamplingMethod::Random => "random",
+            SamplingMethod::SampleKey => "sampleKey",
+            SamplingMethod::Reservoir => "reservoir",
+        }
+    }
 }
 
 impl DetectorSpec {

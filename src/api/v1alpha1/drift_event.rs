@@ -7,7 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{DetectorScore, QdrantSource, RetrainingSpec, SampleCounts, TimeWindow};
+use super::{DetectorScore, QdrantSource, RetrainingSpec, SampleCounts, SamplingSpec, TimeWindow};
 
 /// Condition types of a DriftEvent.
 pub mod event_condition {
@@ -227,6 +227,11 @@ pub struct RetrainingTarget {
     /// The monitor's sampling seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
+    /// The monitor's `spec.sampling`: how the packaging Job samples and reads the comparison window
+    /// (mode, sample-key field, strata, read concurrency, page size). Absent on targets frozen by
+    /// releases without it: those package with the defaults (mode reservoir).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<SamplingSpec>,
     /// The monitor's comparison duration (events raised from alerts carry only the detection time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison_duration: Option<String>,

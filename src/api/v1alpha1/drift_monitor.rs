@@ -81,7 +81,7 @@ pub struct DriftMonitorSpec {
     pub source: SourceSpec,
     /// The reference (baseline) and comparison (recent) windows.
     pub windows: WindowsSpec,
-    /// How many points of each window to use.
+    /// How many points of each window to use, and how larger windows are sampled and read.
     #[serde(default)]
     pub sampling: SamplingSpec,
     /// Detectors to run. Omitted or empty: the recommended defaults, which always include kl_divergence on
@@ -291,9 +291,10 @@ pub struct ComparisonWindow {
     pub offset: Option<String>,
 }
 
-/// Sample limits; points beyond them are sampled reproducibly from the seed.
+/// Sample limits and how windows beyond them are sampled and read.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.mode) || self.mode != 'sampleKey' || has(self.sampleKeyField)").message("mode sampleKey needs sampleKeyField (the payload field with each point's sample key)"))]
 pub struct SamplingSpec {
     /// Most reference points used, 100 to 1000000. Default 20000.
     #[serde(default = "default_max_reference")]
@@ -311,6 +312,60 @@ pub struct SamplingSpec {
     #[serde(default = "default_seed")]
     #[x_kube(validation = Rule::new("self >= 0").message("seed must be >= 0"))]
     pub seed: i64,
+    /// How a window with more points than its limit is sampled: reservoir (default; scrolls the whole
+    /// window, exactly uniform, reproducible), sampleKey (the smallest sample keys; reads about the
+    /// sample, exactly uniform, reproducible; needs a key written at ingest) or random (Qdrant's
+    /// random-sample query; reads about the sample, not reproducible, uniform only at the resolution of
+    /// the strata). A window within its limit is always read whole.
+    #[serde(default)]
+    pub mode: SamplingMode,
+    /// Payload field holding each point's sample key, a number uniform in [0, 1) written at ingest
+    /// (e.g. by `driftwatch qdrant-load --sample-key-field`); needed by mode sampleKey. Give it a float
+    /// payload index in Qdrant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("sampleKeyField must name a payload field"))]
+    pub sample_key_field: Option<String>,
+    /// Time strata per window, 1 to 64: the window is split into this many equal sub-ranges, each
+    /// sampled in proportion to its exact count (and read concurrently). Default 8.
+    #[serde(default = "default_strata")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 64").message("strata must be between 1 and 64"))]
+    pub strata: i32,
+    /// Strata of a window read at the same time, 1 to 16. Default 4.
+    #[serde(default = "default_read_concurrency")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 16").message("readConcurrency must be between 1 and 16"))]
+    pub read_concurrency: i32,
+    /// Points per scroll page, 16 to 16384. Default: about 1 MiB of vectors per page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 16 && self <= 16384").message("pageSize must be between 16 and 16384"))]
+    pub page_size: Option<i32>,
+}
+
+/// How a window with more points than its sample limit is sampled.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SamplingMode {
+    /// Every point of the window scrolled into a seeded reservoir per time stratum: reads the whole
+    /// window; exactly uniform; reproducible.
+    #[default]
+    Reservoir,
+    /// The points with the smallest sample keys (rotated by the seed) per time stratum: reads about the
+    /// sample; exactly uniform; reproducible.
+    SampleKey,
+    /// Qdrant's random-sample query per time stratum: reads about the sample; not reproducible; Qdrant
+    /// draws from its segments by their size, not by their points in the window, so the sample is
+    /// uniform across strata but may favour some segments within one.
+    Random,
+}
+
+impl SamplingMode {
+    /// The flag value of the Job commands.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SamplingMode::Random => "random",
+            SamplingMode::SampleKey => "sampleKey",
+            SamplingMode::Reservoir => "reservoir",
+        }
+    }
 }
 
 fn default_max_reference() -> i64 {
@@ -325,6 +380,12 @@ fn default_min_samples() -> i64 {
 fn default_seed() -> i64 {
     42
 }
+fn default_strata() -> i32 {
+    8
+}
+fn default_read_concurrency() -> i32 {
+    4
+}
 
 impl Default for SamplingSpec {
     fn default() -> Self {
@@ -333,6 +394,11 @@ impl Default for SamplingSpec {
             max_comparison: default_max_comparison(),
             min_samples: default_min_samples(),
             seed: default_seed(),
+            mode: SamplingMode::default(),
+            sample_key_field: None,
+            strata: default_strata(),
+            read_concurrency: default_read_concurrency(),
+            page_size: None,
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::{
     },
     controller::drift_monitor::desired::{
         JobSettings, QDRANT_API_KEY_ENV, TERMINATION_LOG, controller_job, driftwatch_container, job_pod_spec,
-        json, labels, monitor_label, qdrant_source_args, rfc3339, secret_env,
+        json, labels, monitor_label, qdrant_source_args, rfc3339, sampling_args, secret_env,
     },
 };
 
@@ -168,6 +168,12 @@ pub fn package_args(
     }
     flag("sample-size", retraining.sample_size.to_string());
     flag("seed", target.seed.unwrap_or(42).to_string());
+    // Targets frozen before the sampling settings were copied package as those releases did: reservoir.
+    args.extend(sampling_args(&target.sampling.clone().unwrap_or_default()));
+    let mut flag = |flag: &str, value: String| {
+        args.push(format!("--{flag}"));
+        args.push(value);
+    };
     flag("namespace", namespace.to_string());
     flag("event", name.to_string());
     if let Some(uid) = &event.metadata.uid {
@@ -561,6 +567,8 @@ mod tests {
         assert_eq!(arg(&args, "prefix"), Some("drift/"));
         assert_eq!(arg(&args, "s3-endpoint"), Some("http://minio:9000"));
         assert_eq!(arg(&args, "sample-size"), Some("500"));
+        assert_eq!(arg(&args, "sampling-mode"), Some("reservoir"));
+        assert_eq!(arg(&args, "strata"), Some("8"));
         assert_eq!(arg(&args, "format"), Some("tar.gz"));
         assert_eq!(arg(&args, "work-dir"), Some(WORK_DIR));
         assert!(!args.iter().any(|a| a.contains("hmac") && !a.starts_with("--")));
@@ -692,5 +700,26 @@ mod tests {
             .unwrap();
         let secret = url.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
         assert_eq!(secret.name, "hook");
+    }
+
+    #[test]
+    fn the_job_samples_by_the_frozen_sampling_and_a_target_frozen_without_it_by_reservoir() {
+        let mut keyed = monitor(true);
+        keyed.spec.sampling.mode = crate::api::v1alpha1::SamplingMode::SampleKey;
+        keyed.spec.sampling.sample_key_field = Some("sample_key".into());
+        keyed.spec.sampling.strata = 4;
+        let frozen = super::super::target::of_monitor("frames", Some(&keyed));
+        let created = ts("2026-03-01T09:00:00Z");
+        let args = package_args(&event(None), &frozen, created).unwrap();
+        assert_eq!(arg(&args, "sampling-mode"), Some("sampleKey"));
+        assert_eq!(arg(&args, "sample-key-field"), Some("sample_key"));
+        assert_eq!(arg(&args, "strata"), Some("4"));
+
+        let mut old = frozen.clone();
+        old.sampling = None;
+        let args = package_args(&event(None), &old, created).unwrap();
+        assert_eq!(arg(&args, "sampling-mode"), Some("reservoir"));
+        assert_eq!(arg(&args, "sample-key-field"), None);
+        assert_eq!(arg(&args, "strata"), Some("8"));
     }
 }

@@ -44,6 +44,7 @@ pub fn of_monitor(name: &str, monitor: Option<&DriftMonitor>) -> RetrainingTarge
         retraining: Some(retraining.clone()),
         source: Some(monitor.spec.source.qdrant.clone()),
         seed: Some(monitor.spec.sampling.seed),
+        sampling: Some(monitor.spec.sampling.clone()),
         comparison_duration: Some(monitor.spec.windows.comparison.duration.clone()),
         monitor_generation: monitor.metadata.generation,
         approved_at: None,

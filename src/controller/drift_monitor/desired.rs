@@ -17,7 +17,7 @@ use k8s_openapi::{
 use kube::{Resource, ResourceExt, api::ObjectMeta};
 
 use crate::{
-    api::v1alpha1::{DriftMonitor, JobTemplateSpec, QdrantSource, TimestampFormat},
+    api::v1alpha1::{DriftMonitor, JobTemplateSpec, QdrantSource, SamplingSpec, TimestampFormat},
     telemetry::LogFormat,
 };
 
@@ -237,6 +237,25 @@ pub fn qdrant_source_args(q: &QdrantSource, collection: &str) -> Result<Vec<Stri
     Ok(args)
 }
 
+/// The flags that say how windows are sampled and read, shared by `driftwatch check` and
+/// `driftwatch package`: mode, sample-key field, strata, read concurrency, page size.
+pub fn sampling_args(sampling: &SamplingSpec) -> Vec<String> {
+    let mut args = vec!["--sampling-mode".to_string(), sampling.mode.as_str().to_string()];
+    if let Some(field) = sampling.sample_key_field.as_ref().filter(|f| !f.is_empty()) {
+        args.extend(["--sample-key-field".to_string(), field.clone()]);
+    }
+    args.extend([
+        "--strata".to_string(),
+        sampling.strata.to_string(),
+        "--read-concurrency".to_string(),
+        sampling.read_concurrency.to_string(),
+    ]);
+    if let Some(size) = sampling.page_size {
+        args.extend(["--page-size".to_string(), size.to_string()]);
+    }
+    args
+}
+
 /// The `driftwatch check` arguments for a monitor and slot.
 pub fn check_args(
     monitor: &DriftMonitor,
@@ -286,6 +305,11 @@ pub fn check_args(
     if let Some(alpha) = spec.alpha {
         flag("alpha", alpha.to_string());
     }
+    args.extend(sampling_args(&spec.sampling));
+    let mut flag = |name: &str, value: String| {
+        args.push(format!("--{name}"));
+        args.push(value);
+    };
     if !spec.detectors.is_empty() {
         flag("detectors-json", json("detectors", &spec.detectors)?);
     }
@@ -606,6 +630,25 @@ mod tests {
         assert_eq!(flag(&args, "output"), Some("json"));
         assert_eq!(flag(&args, "vector-name"), None);
         assert_eq!(flag(&args, "reference-start"), None);
+        assert_eq!(flag(&args, "sampling-mode"), Some("reservoir"));
+        assert_eq!(flag(&args, "strata"), Some("8"));
+        assert_eq!(flag(&args, "read-concurrency"), Some("4"));
+        assert_eq!(flag(&args, "sample-key-field"), None);
+        assert_eq!(flag(&args, "page-size"), None);
+    }
+
+    #[test]
+    fn sample_key_sampling_passes_its_field_and_read_settings() {
+        let mut monitor = monitor("frames");
+        monitor.spec.sampling.mode = crate::api::v1alpha1::SamplingMode::SampleKey;
+        monitor.spec.sampling.sample_key_field = Some("sample_key".into());
+        monitor.spec.sampling.strata = 16;
+        monitor.spec.sampling.page_size = Some(2048);
+        let args = check_args(&monitor, slot(), "frames-1").unwrap();
+        assert_eq!(flag(&args, "sampling-mode"), Some("sampleKey"));
+        assert_eq!(flag(&args, "sample-key-field"), Some("sample_key"));
+        assert_eq!(flag(&args, "strata"), Some("16"));
+        assert_eq!(flag(&args, "page-size"), Some("2048"));
     }
 
     #[test]

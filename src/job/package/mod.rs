@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use self::archive::{ArchiveError, ArchiveFile, Entry, EntrySource, MANIFEST_SCHEMA, Spool};
 use self::objects::{ObjectFetcher, ObjectLimits, ObjectRecord};
-use self::source::{PointId, PointSource, Sampler};
+use self::source::PointSource;
 use self::webhook::{WebhookBody, WebhookError, WebhookSettings, WindowBody};
 use crate::api::v1alpha1::ArchiveFormat;
 use crate::job::result::{ObjectCounts, PackageOutcome};
@@ -167,6 +167,8 @@ pub struct ManifestSampling {
     pub method: &'static str,
     pub seed: u64,
     pub sample_size: u64,
+    /// Points read from the store to draw the sample.
+    pub points_read: u64,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -219,13 +221,18 @@ pub async fn build_archive<S: PointSource>(
     };
     std::fs::create_dir_all(work_dir).map_err(|e| work_err(e.to_string()))?;
     let capacity = usize::try_from(plan.sample_size).unwrap_or(usize::MAX);
-    let mut sampler = Sampler::new(plan.seed, capacity);
-    let available = source
-        .scan_ids(&mut |id: PointId| sampler.offer(id))
+    let draw = source
+        .sample(capacity, plan.seed)
         .await
         .map_err(|e| PackageError::Source(e.to_string()))?;
-    let ids = sampler.finish();
-    tracing::info!(available, sampled = ids.len(), "sampled the comparison window");
+    let (ids, available) = (draw.ids, draw.available);
+    tracing::info!(
+        available,
+        read = draw.read,
+        method = draw.method,
+        sampled = ids.len(),
+        "sampled the comparison window"
+    );
     if ids.is_empty() {
         return Err(PackageError::NoPoints);
     }
@@ -303,9 +310,10 @@ pub async fn build_archive<S: PointSource>(
         created_at: plan.created_at.clone(),
         source: plan.source.clone(),
         sampling: ManifestSampling {
-            method: "seeded-hash-bottom-k",
+            method: draw.method,
             seed: plan.seed,
             sample_size: plan.sample_size,
+            points_read: draw.read,
         },
         counts: ManifestCounts {
             points: files.rows,

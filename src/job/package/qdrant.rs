@@ -1,5 +1,7 @@
-//! The packaging Job's view of Qdrant: the ids of the comparison window (one id-only scroll), then the
-//! sampled points with payload and vector (scrolls filtered by `has_id`, in batches). Network I/O (gRPC).
+//! The packaging Job's view of Qdrant: the sample's ids — Qdrant's random-sample query or the smallest
+//! sample keys per time stratum (through the check's window reader), or one id-only scroll of the whole
+//! window for the seeded hash — then the sampled points with payload and vector (scrolls filtered by
+//! `has_id`, in batches). Network I/O (gRPC).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,11 +20,11 @@ use qdrant_client::{Payload, Qdrant, QdrantError};
 
 use super::PackageError;
 use super::cli::PackageArgs;
-use super::source::{Point, PointId, PointSource};
-use crate::api::v1alpha1::{PayloadFilter, TimestampFormat};
-use crate::source::TimeRange;
+use super::source::{IdDraw, Point, PointId, PointSource, hash_bottom_k};
+use crate::api::v1alpha1::{PayloadFilter, SamplingMethod, TimestampFormat};
 use crate::source::filter::window_filter;
-use crate::source::qdrant::{QdrantConfig, connect};
+use crate::source::qdrant::{QdrantConfig, QdrantSource};
+use crate::source::{PointSchema, Sampling, SourceError, TimeRange, WindowQuery};
 
 /// Ids per page of the id-only scroll.
 const ID_PAGE: u32 = 2048;
@@ -30,6 +32,9 @@ const ID_PAGE: u32 = 2048;
 /// Points of one collection's comparison window in Qdrant.
 pub struct QdrantPoints {
     client: Qdrant,
+    /// The window reader (random and sample-key draws) and the window it reads.
+    reader: QdrantSource,
+    window: WindowQuery,
     url: String,
     collection: String,
     vector_name: Option<String>,
@@ -55,6 +60,8 @@ pub enum QdrantPointsError {
         operation: &'static str,
         seconds: f64,
     },
+    #[error("sampling the comparison window: {0}")]
+    Sample(#[from] SourceError),
 }
 
 fn timestamp_format(text: &str) -> Result<TimestampFormat, PackageError> {
@@ -99,9 +106,34 @@ impl QdrantPoints {
         .map_err(|e| PackageError::InvalidArgument(e.to_string()))?;
         let mut config = QdrantConfig::new(url.clone());
         config.api_key = args.qdrant_api_key.clone().filter(|k| !k.is_empty());
-        let client = connect(&config).map_err(|e| PackageError::Source(e.to_string()))?;
+        config.concurrency = args.read_concurrency;
+        config.page_size = args.page_size;
+        let sampling = args
+            .sampling_mode
+            .sampling(args.sample_key_field.as_deref())
+            .map_err(PackageError::InvalidArgument)?;
+        let schema = PointSchema {
+            vector_name: args.vector_name.clone().filter(|v| !v.is_empty()),
+            timestamp_field: args.timestamp_field.clone(),
+            timestamp_format: format,
+            confidence_field: None,
+        };
+        let reader =
+            QdrantSource::new(config.clone(), schema).map_err(|e| PackageError::Source(e.to_string()))?;
+        let window = WindowQuery {
+            collection: collection.clone(),
+            filter: payload_filter,
+            range: Some(range),
+            max_points: usize::try_from(args.sample_size).unwrap_or(usize::MAX),
+            seed: args.seed,
+            stream: 3,
+            sampling,
+            strata: args.strata,
+        };
         Ok(Self {
-            client,
+            client: reader.client().clone(),
+            reader,
+            window,
             url,
             collection,
             vector_name: args.vector_name.clone().filter(|v| !v.is_empty()),
@@ -225,8 +257,39 @@ fn point_vector(point: &RetrievedPoint, name: Option<&str>) -> Option<Vec<f32>> 
     }
 }
 
+/// `manifest.json`'s `sampling.method` of a draw by the window reader.
+fn method_name(method: SamplingMethod) -> &'static str {
+    match method {
+        SamplingMethod::Random => "qdrant-random-stratified",
+        SamplingMethod::SampleKey => "sample-key-bottom-k-stratified",
+        SamplingMethod::All | SamplingMethod::Reservoir => super::source::HASH_BOTTOM_K,
+    }
+}
+
 impl PointSource for QdrantPoints {
     type Error = QdrantPointsError;
+
+    async fn sample(&self, k: usize, seed: u64) -> Result<IdDraw, Self::Error> {
+        if self.window.sampling == Sampling::Reservoir {
+            return hash_bottom_k(self, k, seed).await;
+        }
+        let mut window = self.window.clone();
+        window.max_points = k;
+        window.seed = seed;
+        // A window within the sample size: the seeded hash over every id.
+        let Some(draw) = self.reader.sample_ids(&window).await? else {
+            return hash_bottom_k(self, k, seed).await;
+        };
+        let mut ids: Vec<PointId> = draw.ids.iter().filter_map(from_proto).collect();
+        ids.sort();
+        ids.dedup();
+        Ok(IdDraw {
+            ids,
+            available: draw.available,
+            read: draw.read,
+            method: method_name(draw.method),
+        })
+    }
 
     async fn scan_ids(&self, visit: &mut (dyn FnMut(PointId) + Send)) -> Result<u64, Self::Error> {
         let mut offset = None;

@@ -38,8 +38,24 @@ pub struct Point {
     pub vector: Vec<f32>,
 }
 
+/// `manifest.json`'s `sampling.method` for [`hash_bottom_k`].
+pub const HASH_BOTTOM_K: &str = "seeded-hash-bottom-k";
+
+/// The ids drawn from the comparison window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdDraw {
+    /// Sorted by id (the order of the archive), no duplicates.
+    pub ids: Vec<PointId>,
+    /// Points in the window.
+    pub available: u64,
+    /// Points read from the store to draw the sample.
+    pub read: u64,
+    /// How they were drawn (`manifest.json`'s `sampling.method`).
+    pub method: &'static str,
+}
+
 /// Where the points come from.
-pub trait PointSource {
+pub trait PointSource: Sync {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Calls `visit` with the id of every point in the comparison window (any order), returns how many.
@@ -50,6 +66,28 @@ pub trait PointSource {
 
     /// The points with these ids (payload and vector), in any order; unknown ids are left out.
     fn fetch(&self, ids: &[PointId]) -> impl Future<Output = Result<Vec<Point>, Self::Error>> + Send;
+
+    /// Draws `k` ids of the window. By default [`hash_bottom_k`] over every id.
+    fn sample(&self, k: usize, seed: u64) -> impl Future<Output = Result<IdDraw, Self::Error>> + Send {
+        hash_bottom_k(self, k, seed)
+    }
+}
+
+/// Scans every id of the window and keeps the `k` with the smallest seeded hash: reproducible and
+/// independent of the scan order; reads every id.
+pub async fn hash_bottom_k<S: PointSource + ?Sized>(
+    source: &S,
+    k: usize,
+    seed: u64,
+) -> Result<IdDraw, S::Error> {
+    let mut sampler = Sampler::new(seed, k);
+    let available = source.scan_ids(&mut |id: PointId| sampler.offer(id)).await?;
+    Ok(IdDraw {
+        ids: sampler.finish(),
+        available,
+        read: available,
+        method: HASH_BOTTOM_K,
+    })
 }
 
 /// The sampling key of a point: a seeded hash of its id. The sample is the `k` smallest keys, so it does
@@ -214,6 +252,26 @@ mod tests {
         }
         let large = large.finish();
         assert!(small.finish().iter().all(|id| large.contains(id)));
+    }
+
+    #[tokio::test]
+    async fn the_default_draw_scans_every_id_and_keeps_the_smallest_hashes() {
+        let source = MemorySource {
+            points: (0..300u64)
+                .map(|i| Point {
+                    id: PointId::Num(i),
+                    timestamp: None,
+                    payload: serde_json::json!({}),
+                    vector: vec![i as f32],
+                })
+                .collect(),
+        };
+        let draw = source.sample(25, 4).await.unwrap();
+        assert_eq!((draw.available, draw.read, draw.ids.len()), (300, 300, 25));
+        assert_eq!(draw.method, HASH_BOTTOM_K);
+        let mut sampler = Sampler::new(4, 25);
+        (0..300u64).rev().for_each(|i| sampler.offer(PointId::Num(i)));
+        assert_eq!(draw.ids, sampler.finish());
     }
 
     #[test]
