@@ -83,6 +83,9 @@ pub struct SliceFinding {
     pub p_value: Option<f64>,
     /// Benjamini–Hochberg adjusted over every tested slice (tested slices).
     pub adjusted_p_value: Option<f64>,
+    /// The slice's sliced Wasserstein-1 between its reference and comparison points (tested slices): the
+    /// effect size that orders drifted slices whose p-values tie (e.g. all at the smallest possible).
+    pub statistic: Option<f64>,
     /// Rows of the comparison window's sample least like the reference (filled for the top slices).
     pub examples: Vec<usize>,
     /// Pooled indices of the slice's points (reference, comparison).
@@ -162,6 +165,7 @@ pub fn findings(
                 shares: [share(counts[0], n), share(counts[1], m)],
                 p_value: None,
                 adjusted_p_value: None,
+                statistic: None,
                 examples: Vec::new(),
                 members: (r, c),
             });
@@ -176,7 +180,7 @@ pub fn findings(
         let z32: Array2<f32> = z.mapv(|v| v as f32);
         let base: u64 = rng::named(seed, "explain-slices").random();
         let total = total_permutations(tested.len(), alpha);
-        let p: Vec<f64> = tested
+        let (p, statistics): (Vec<f64>, Vec<f64>) = tested
             .par_iter()
             .enumerate()
             .map(|(s, &i)| {
@@ -184,10 +188,11 @@ pub fn findings(
                 let mut rng = rng::child(base, s as u64);
                 sequential_p(z32.view(), r, c, total, alpha, &mut rng)
             })
-            .collect();
+            .unzip();
         let adjusted = calibrate::benjamini_hochberg(&p);
-        for ((&i, p), q) in tested.iter().zip(p).zip(adjusted) {
+        for (((&i, p), q), statistic) in tested.iter().zip(p).zip(adjusted).zip(statistics) {
             let finding = &mut findings[i];
+            finding.statistic = Some(statistic);
             finding.p_value = Some(p);
             finding.adjusted_p_value = Some(q);
             if q <= alpha {
@@ -217,9 +222,9 @@ fn share(count: usize, total: usize) -> f64 {
     }
 }
 
-/// The slice's sliced-W1 permutation p-value between its reference and comparison points: over
-/// [`FIRST_STAGE`] relabellings, and when that is at most `alpha`, over `total` relabellings (the first
-/// stage's and fresh ones, on the same directions).
+/// The slice's sliced-W1 permutation p-value between its reference and comparison points, and the observed
+/// statistic: over [`FIRST_STAGE`] relabellings, and when that is at most `alpha`, over `total`
+/// relabellings (the first stage's and fresh ones, on the same directions).
 fn sequential_p(
     z: ArrayView2<f32>,
     reference: &[usize],
@@ -227,7 +232,7 @@ fn sequential_p(
     total: usize,
     alpha: f64,
     rng: &mut Rng,
-) -> f64 {
+) -> (f64, f64) {
     let pick = |rows: &[usize], rng: &mut Rng| -> Vec<usize> {
         if rows.len() > TEST_ROWS {
             rng::subset(rng, rows.len(), TEST_ROWS)
@@ -260,21 +265,22 @@ fn sequential_p(
     };
     let first = statistics(FIRST_STAGE, rng);
     let p_first = calibrate::permutation_p(&first);
+    let observed = calibrate::sanitize(first[0]);
     if p_first > alpha || total <= FIRST_STAGE {
-        return p_first;
+        return (p_first, observed);
     }
     let second = statistics(total - FIRST_STAGE, rng);
-    let observed = calibrate::sanitize(first[0]);
     let exceed = first
         .iter()
         .chain(&second[1..])
         .filter(|&&v| calibrate::sanitize(v) >= observed)
         .count();
-    exceed as f64 / (total + 1) as f64
+    (exceed as f64 / (total + 1) as f64, observed)
 }
 
-/// Drifted slices first (smallest adjusted p-value, then largest share change), then appeared and
-/// vanished ones (largest share), then the rest (largest share change); ties by field and value.
+/// Drifted slices first (smallest adjusted p-value, then largest statistic: at the same p-value the
+/// larger effect), then appeared and vanished ones (largest share), then the rest (largest share change);
+/// ties by field and value.
 fn rank(a: &SliceFinding, b: &SliceFinding) -> std::cmp::Ordering {
     let group = |f: &SliceFinding| match f.status {
         SliceStatus::Drifted => 0,
@@ -286,9 +292,14 @@ fn rank(a: &SliceFinding, b: &SliceFinding) -> std::cmp::Ordering {
         SliceStatus::Appeared | SliceStatus::Vanished => -f.shares[0].max(f.shares[1]),
         _ => -f.share_change().abs(),
     };
+    let effect = |f: &SliceFinding| match f.status {
+        SliceStatus::Drifted => f.statistic.unwrap_or(0.0),
+        _ => 0.0,
+    };
     group(a)
         .cmp(&group(b))
         .then(key(a).total_cmp(&key(b)))
+        .then(effect(b).total_cmp(&effect(a)))
         .then(b.share_change().abs().total_cmp(&a.share_change().abs()))
         .then_with(|| a.field.cmp(&b.field))
         .then_with(|| a.value.cmp(&b.value))
@@ -325,6 +336,30 @@ mod tests {
             assert_eq!(f.status, SliceStatus::Unchanged, "{f:?}");
         }
         assert!((out.findings[0].shares[0] - 1.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn of_two_slices_drifted_at_the_same_p_value_the_larger_shift_comes_first() {
+        // "b" moves by 3, "c" by 1.5: both at the smallest p-value, "b" is the larger effect.
+        let (n, m) = (600, 600);
+        let mut r = Rng::seed_from_u64(4);
+        let value = |i: usize| ["a", "b", "c"][i % 3];
+        let rows: Vec<Option<&str>> = (0..n).map(|i| Some(value(i))).collect();
+        let column = SliceColumn::new("camera", rows.clone(), rows);
+        let z = Array2::from_shape_fn((n + m, 3), |(i, j)| {
+            let shift = match (i >= n, value(i % n), j) {
+                (true, "b", 0) => 3.0,
+                (true, "c", 0) => 1.5,
+                _ => 0.0,
+            };
+            rng::normal(&mut r) + shift
+        });
+        let all: Vec<usize> = (0..n).collect();
+        let out = findings(&[&column], &all, &all, z.view(), 30, 1, 0.05);
+        assert_eq!(out.findings[0].p_value, out.findings[1].p_value);
+        let order: Vec<&str> = out.findings.iter().map(|f| f.value.as_str()).collect();
+        assert_eq!(order, ["b", "c", "a"]);
+        assert!(out.findings[0].statistic > out.findings[1].statistic);
     }
 
     #[test]
