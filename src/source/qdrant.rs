@@ -24,7 +24,7 @@ use qdrant_client::{Qdrant, QdrantError};
 use tonic::Code;
 
 use super::filter::{unreadable_timestamp_filter, window_filter};
-use super::reservoir::Reservoir;
+use super::reservoir::{PointMeta, Reservoir};
 use super::{PointSchema, SourceError, WindowQuery, WindowSample, format_name};
 
 /// Connection settings.
@@ -203,7 +203,7 @@ impl QdrantSource {
                 .await?;
         }
         let scanned = reservoir.seen();
-        let (embeddings, raw_scores) = reservoir.finish();
+        let (embeddings, raw_scores, points) = reservoir.finish_with_meta();
         let missing_confidence = if schema.confidence_field.is_some() {
             raw_scores.iter().filter(|s| s.is_none()).count() as u64
         } else {
@@ -220,6 +220,7 @@ impl QdrantSource {
             missing_confidence,
             dimension: shape.dimension,
             scanned,
+            points,
         })
     }
 
@@ -234,6 +235,9 @@ impl QdrantSource {
         let mut fields = vec![schema.timestamp_field.clone()];
         if let Some(confidence) = &schema.confidence_field {
             fields.push(confidence.clone());
+        }
+        if schema.read_points {
+            fields.extend(schema.payload_fields.iter().cloned());
         }
         let with_vectors = match &schema.vector_name {
             Some(name) if !name.is_empty() => WithVectorsSelector {
@@ -291,7 +295,15 @@ impl QdrantSource {
                     .as_deref()
                     .and_then(|field| point.payload.get(field))
                     .and_then(number);
-                reservoir.offer(vector, score);
+                let meta = schema.read_points.then(|| PointMeta {
+                    id: point_label(point.id.as_ref()),
+                    fields: schema
+                        .payload_fields
+                        .iter()
+                        .map(|field| point.payload.get(field).and_then(label))
+                        .collect(),
+                });
+                reservoir.offer_with(vector, score, meta);
             }
             match page.next_page_offset {
                 Some(next) if !page.result.is_empty() => offset = Some(next),
@@ -444,6 +456,22 @@ fn number(value: &Value) -> Option<f32> {
     v.is_finite().then_some(v as f32)
 }
 
+/// Most characters of a payload value kept for slicing or display.
+pub const MAX_LABEL_CHARS: usize = 512;
+
+/// A payload value as a slice or display label: keywords, integers and booleans (a one-element list as
+/// its element); `None` for anything else. Longer than [`MAX_LABEL_CHARS`] is cut.
+fn label(value: &Value) -> Option<String> {
+    let text = match value.kind.as_ref()? {
+        Kind::StringValue(s) => s.clone(),
+        Kind::IntegerValue(i) => i.to_string(),
+        Kind::BoolValue(b) => b.to_string(),
+        Kind::ListValue(list) if list.values.len() == 1 => return label(&list.values[0]),
+        _ => return None,
+    };
+    Some(text.chars().take(MAX_LABEL_CHARS).collect())
+}
+
 fn point_label(id: Option<&PointId>) -> String {
     match id.and_then(|id| id.point_id_options.as_ref()) {
         Some(PointIdOptions::Num(n)) => n.to_string(),
@@ -502,5 +530,19 @@ mod tests {
         assert_eq!(number(&v(Kind::StringValue("0.5".into()))), Some(0.5));
         assert_eq!(number(&v(Kind::StringValue("high".into()))), None);
         assert_eq!(number(&v(Kind::DoubleValue(f64::NAN))), None);
+    }
+
+    #[test]
+    fn payload_labels_are_keywords_integers_and_booleans_and_long_ones_are_cut() {
+        let v = |kind| Value { kind: Some(kind) };
+        assert_eq!(label(&v(Kind::StringValue("cam-7".into()))), Some("cam-7".into()));
+        assert_eq!(label(&v(Kind::IntegerValue(12))), Some("12".into()));
+        assert_eq!(label(&v(Kind::BoolValue(true))), Some("true".into()));
+        assert_eq!(label(&v(Kind::DoubleValue(0.5))), None);
+        let long = "x".repeat(MAX_LABEL_CHARS + 10);
+        assert_eq!(
+            label(&v(Kind::StringValue(long))).map(|s| s.len()),
+            Some(MAX_LABEL_CHARS)
+        );
     }
 }
