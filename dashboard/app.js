@@ -60,16 +60,44 @@ function banner(text, kind) {
   b.hidden = false; b.className = "banner" + (kind ? " " + kind : ""); b.textContent = text;
 }
 
-function handleError(err) {
+// How to get a token, shown whenever one is missing or refused.
+const TOKEN_HELP = "Get one with `kubectl create token <serviceaccount> -n <namespace>` for a ServiceAccount bound to " +
+  "driftwatch-viewer (to look) or driftwatch-approver (to decide), paste your own OIDC token, or open the dashboard " +
+  "through the OIDC proxy your cluster provides (docs/dashboard.md, \"Signing in\").";
+
+// A readable sentence for an API error: what happened and what to do.
+function explain(err, what) {
   if (err.status === 401) {
-    banner(token() ? "Your token was not accepted (" + err.message + "). Sign in again." : "Sign in with a Kubernetes bearer token (e.g. `kubectl create token <serviceaccount>`).", "error");
-    $("token").focus();
-  } else if (err.status === 403) {
-    const hint = $("filter-namespace").value.trim() ? "" : " Enter a namespace you may read in the Namespace filter.";
-    banner("Not allowed: " + err.message + hint, "error");
-  } else {
-    banner(err.message, "error");
+    return token()
+      ? "Your token was not accepted — it may have expired. Sign in again with a fresh token. " + TOKEN_HELP +
+        " (The server said: " + err.message + ")"
+      : "A Kubernetes bearer token is needed to see " + what + ". " + TOKEN_HELP;
   }
+  if (err.status === 403) {
+    const hint = $("filter-namespace").value.trim() ? "" : " If you may read only some namespaces, enter one in the Namespace filter.";
+    return "You are signed in but not allowed to see " + what + ": " + err.message +
+      ". Ask an administrator for driftwatch-viewer in that namespace." + hint;
+  }
+  return "Cannot load " + what + ": " + err.message;
+}
+
+function handleError(err, what = "this") {
+  banner(explain(err, what), "error");
+  if (err.status === 401) $("token").focus();
+}
+
+// Puts a message where monitors or events would be (never leaves "Loading…" behind).
+function showMessage(box, text, kind) {
+  box.replaceChildren(el("p", { class: "message " + (kind || "muted"), role: "status", text }));
+}
+
+function showEventsMessage(text, kind) {
+  $("events").replaceChildren();
+  const p = $("events-empty");
+  p.className = "message " + (kind || "muted");
+  p.textContent = text;
+  p.hidden = false;
+  $("more").hidden = true;
 }
 
 function fmtTime(text) {
@@ -140,11 +168,12 @@ function historyChart(monitor) {
   return root;
 }
 
+// The configured Grafana panel for a monitor, below the built-in chart (which works without Grafana).
 function grafanaFrame(monitor) {
   const url = new URL(state.config.grafana_url, window.location.href);
   url.searchParams.set("var-namespace", monitor.namespace);
   url.searchParams.set("var-monitor", monitor.name);
-  return el("iframe", { class: "grafana", src: url.toString(), title: "Grafana: " + monitor.name, loading: "lazy" });
+  return el("iframe", { class: "grafana", src: url.toString(), title: "Grafana: " + monitor.name, "data-testid": "grafana-panel" });
 }
 
 function conditionBadges(monitor) {
@@ -161,7 +190,7 @@ function conditionBadges(monitor) {
 function renderMonitors() {
   const box = $("monitors");
   box.replaceChildren();
-  if (!state.monitors.length) { box.append(el("p", { class: "muted", text: "No DriftMonitors." })); return; }
+  if (!state.monitors.length) { showMessage(box, "No DriftMonitors."); return; }
   for (const m of state.monitors) {
     const legend = el("div", { class: "legend" });
     seriesOf(m.history || []).slice(0, 4).forEach((l, k) => legend.append(el("span", {}, el("i", { class: "s" + k }), l.key)));
@@ -171,8 +200,9 @@ function renderMonitors() {
         el("span", { class: "meta", text: (m.suspend ? "suspended · " : "") + m.schedule + " · " + m.collection })),
       conditionBadges(m),
       el("div", { class: "meta", text: "Last score " + fmtNum(m.last_score) + " · last check " + fmtTime(m.last_schedule_time) + " · next " + fmtTime(m.next_schedule_time) }),
-      state.config.grafana_url ? grafanaFrame(m) : historyChart(m),
-      state.config.grafana_url ? null : legend,
+      historyChart(m),
+      legend,
+      state.config.grafana_url ? grafanaFrame(m) : null,
       m.open_event ? el("div", { class: "meta" }, "Open event: ", el("a", { href: "#" + m.open_event, "data-open-event": m.open_event, text: m.open_event })) : null);
     box.append(card);
   }
@@ -211,7 +241,10 @@ function renderEvents() {
     row.addEventListener("click", () => showDetails(e.event_id));
     body.append(row);
   }
-  $("events-empty").hidden = state.events.length > 0;
+  const empty = $("events-empty");
+  empty.className = "muted";
+  empty.textContent = "No drift events match.";
+  empty.hidden = state.events.length > 0;
   $("more").hidden = !state.next;
 }
 
@@ -335,7 +368,7 @@ async function showDetails(eventId) {
   let detail;
   try {
     detail = await api("/api/v1/drift-events/" + encodeURIComponent(ns) + "/" + encodeURIComponent(name));
-  } catch (err) { handleError(err); return; }
+  } catch (err) { handleError(err, "this event"); return; }
   const { event, object, actionable } = detail;
   const spec = object.spec, status = object.status || {};
   const monitor = state.monitors.find((m) => m.namespace === ns && m.name === spec.monitorRef.name);
@@ -432,11 +465,23 @@ async function pollUntilDecided(eventId) {
 
 // ---- wiring ---------------------------------------------------------------------------------------
 
+function signedOut() { return state.config.auth && !token(); }
+
 async function refresh() {
   banner("");
-  try {
-    await Promise.all([loadMonitors(), loadEvents(false)]);
-  } catch (err) { handleError(err); }
+  if (signedOut()) {
+    // Nothing can be read without a token: say so instead of asking the API.
+    const text = "A Kubernetes bearer token is needed to see monitors and drift events. " + TOKEN_HELP;
+    banner("Sign in with a Kubernetes bearer token (top right) to see monitors and drift events.", "info");
+    showMessage($("monitors"), text, "signin-needed");
+    showEventsMessage(text, "signin-needed");
+    return;
+  }
+  const [monitors, events] = await Promise.allSettled([loadMonitors(), loadEvents(false)]);
+  if (monitors.status === "rejected") showMessage($("monitors"), explain(monitors.reason, "monitors"), "error");
+  if (events.status === "rejected") showEventsMessage(explain(events.reason, "drift events"), "error");
+  const failed = [monitors, events].find((r) => r.status === "rejected");
+  if (failed) handleError(failed.reason, "monitors and drift events");
 }
 
 function renderSignin() {

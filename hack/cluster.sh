@@ -539,7 +539,29 @@ cmd_down() {
     [ -z "${bridge_nf:-}" ] || echo "$bridge_nf" >/proc/sys/net/bridge/bridge-nf-call-iptables
   fi
   rm -rf "$state"
-  log "down"
+  if ! residue=$(leftovers); then
+    log "down left these behind:"
+    echo "$residue" >&2
+    return 1
+  fi
+  log "down: no process, mount, network namespace, bridge or iptables chain of the cluster is left"
+}
+
+# leftovers: prints what `down` should have removed and fails when anything is left.
+leftovers() {
+  local found="" ipt
+  add() { [ -z "$1" ] || found+="$1"$'\n'; }
+  add "$(pgrep -af -- "$state/" 2>/dev/null | sed 's/^/process: /')"
+  add "$(awk -v s="$state/" 'index($2, s) == 1 {print "mount: " $2}' /proc/mounts)"
+  add "$(ls /var/run/netns/ 2>/dev/null | grep '^cni-' | sed 's/^/netns: /')"
+  add "$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | grep -E "^($pod_bridge|$node_bridge)(@|$)" | sed 's/^/link: /')"
+  add "$(ip route show "$service_cidr" 2>/dev/null | sed 's/^/route: /')"
+  for ipt in iptables ip6tables; do
+    command -v "$ipt-save" >/dev/null || continue
+    add "$({ "$ipt-save" 2>/dev/null || true; } | grep -E '^:(KUBE|CNI|DW)-|-j (KUBE|CNI|DW)-' | sed "s/^/$ipt: /")"
+  done
+  [ ! -d "$state" ] || add "folder: $state"
+  [ -z "$found" ] || { printf '%s' "$found"; return 1; }
 }
 
 case ${1:-} in

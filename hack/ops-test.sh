@@ -85,8 +85,11 @@ fi
 check "promtool check rules config/prometheus/alert.rules.yml" promtool check rules config/prometheus/alert.rules.yml
 check "promtool test rules config/prometheus/alert.rules.test.yml" \
   promtool test rules config/prometheus/alert.rules.test.yml
-check "alert rules: the original HighDriftDetected rule is there verbatim, every alert is unit-tested with namespace/monitor labels" \
+check "alert rules: the original HighDriftDetected rule is there (aggregated across replicas), every alert is unit-tested with namespace/monitor labels" \
   python3 hack/ops-check-rules.py config/prometheus/alert.rules.yml config/prometheus/alert.rules.test.yml
+check "runbook anchors of the alerts and the docs resolve to headings of docs/operations.md" \
+  python3 hack/ops-check-runbooks.py config/prometheus/alert.rules.yml docs/operations.md docs docs/reference \
+    README.md charts/driftwatch/README.md config/alertmanager/alertmanager.yml
 rule_out=$work/chart-rules.yml
 check "promtool check rules on the chart's PrometheusRule (custom prefix)" bash -c "
   '$helm_bin' template driftwatch '$chart' -f '$chart/ci/full-values.yaml' --kube-version '$kube_version' \

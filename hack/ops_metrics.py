@@ -7,7 +7,7 @@ EXPORTED = {
     # gauges computed from the watched objects at scrape time
     "video_ai_drift_score", "video_ai_drift_threshold", "video_ai_drift_last_success_timestamp_seconds",
     "video_ai_drift_monitor_drifted", "video_ai_drift_events", "video_ai_drift_verdict",
-    "video_ai_drift_combined_p_value",
+    "video_ai_drift_combined_p_value", "video_ai_drift_schedule_interval_seconds",
     # counters and histograms
     "video_ai_drift_check_duration_seconds", "video_ai_drift_detected_total",
     "video_ai_drift_check_failures_total", "video_ai_retraining_triggered_total",
@@ -23,6 +23,7 @@ TYPES = {
     "video_ai_drift_events": ("gauge", ["namespace", "monitor", "phase"]),
     "video_ai_drift_verdict": ("gauge", ["namespace", "monitor"]),
     "video_ai_drift_combined_p_value": ("gauge", ["namespace", "monitor"]),
+    "video_ai_drift_schedule_interval_seconds": ("gauge", ["namespace", "monitor"]),
     "video_ai_drift_check_duration_seconds": ("histogram", ["namespace", "monitor"]),
     "video_ai_drift_detected_total": ("counter", ["namespace", "monitor"]),
     "video_ai_drift_check_failures_total": ("counter", ["namespace", "monitor", "kind"]),
@@ -33,8 +34,8 @@ TYPES = {
     "video_ai_controller_reconcile_duration_seconds": ("histogram", ["controller"]),
 }
 HISTOGRAMS = {"video_ai_drift_check_duration_seconds", "video_ai_controller_reconcile_duration_seconds"}
-# Used by alert rules when present, with a documented fallback when absent (DriftCheckStale).
-OPTIONAL = {"video_ai_drift_schedule_interval_seconds"}
+# Used by alert rules when present, with a documented fallback when absent.
+OPTIONAL = set()
 CONTROLLER_HEALTH = {m for m in EXPORTED if m.startswith("video_ai_controller_")}
 
 

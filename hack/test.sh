@@ -45,7 +45,8 @@ echo "control plane: $DRIFTWATCH_CONTROL_PLANE_DIR; cluster: $DRIFTWATCH_CLUSTER
 
 # The end-to-end tests' cluster: started here (unless it is already up) and stopped on exit.
 if ! hack/cluster.sh status >/dev/null 2>&1; then
-  trap 'hack/cluster.sh down >/dev/null 2>&1 || true' EXIT
+  # `down` fails when it leaves anything behind (a process, mount, netns, bridge, route or iptables chain).
+  trap 'hack/cluster.sh down >/dev/null || { echo "error: the cluster was not torn down cleanly" >&2; exit 1; }' EXIT
   cluster_start=$(date +%s)
   hack/cluster.sh up >/dev/null
   echo "cluster up in $(( $(date +%s) - cluster_start ))s"

@@ -62,6 +62,8 @@ pub enum Error {
     Lease(#[source] kube::Error),
     #[error("lost the leader lease")]
     LeadershipLost,
+    #[error("invalid leader election settings")]
+    LeaderSettings(#[from] crate::controller::leader::SettingsError),
     #[error("failed to serve HTTP")]
     Http(#[source] std::io::Error),
     #[error("failed to register metrics")]
@@ -86,6 +88,7 @@ impl Error {
             Error::Encode(_) => "encode",
             Error::Lease(_) => "lease",
             Error::LeadershipLost => "leadership_lost",
+            Error::LeaderSettings(_) => "leader_settings",
             Error::Http(_) => "http",
             Error::Metrics(_) => "metrics",
         }

@@ -1,8 +1,12 @@
 //! Prometheus metrics: reconcile health, per-check counters and histograms, and drift gauges computed at
 //! scrape time from the reflector stores (deleted monitors disappear; a restart loses nothing). No I/O.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, OnceLock, RwLock},
+};
 
+use jiff::Timestamp;
 use kube::{ResourceExt, runtime::reflector::Store};
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
@@ -14,6 +18,13 @@ use crate::api::v1alpha1::{DriftEvent, DriftMonitor, Phase, condition};
 
 /// Default metric name prefix (the original design's names).
 pub const DEFAULT_PREFIX: &str = "video_ai";
+
+/// The longest gap in seconds between the slots of a cron `schedule` in `time_zone` after `now` (the
+/// controller's schedule logic, handed in so that this module does not depend on the controller).
+pub type IntervalOf = fn(schedule: &str, time_zone: Option<&str>, now: Timestamp) -> Option<f64>;
+
+/// Distinct (schedule, time zone) pairs whose interval is remembered between scrapes.
+const INTERVAL_CACHE: usize = 4096;
 
 /// One metric family the controller exports, as registered (for the reference docs and their tests).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,6 +191,12 @@ impl Metrics {
         }
     }
 
+    /// How `<prefix>_drift_schedule_interval_seconds` is computed from a monitor's schedule; without it the
+    /// gauge is not exported. Set once; later calls are ignored.
+    pub fn set_interval_of(&self, interval_of: IntervalOf) {
+        let _ = self.stores.interval_of.set(interval_of);
+    }
+
     /// Forgets every store (a controller run ended).
     pub fn clear_stores(&self) {
         if let Ok(mut stores) = self.stores.stores.write() {
@@ -199,6 +216,8 @@ impl Metrics {
 }
 
 type StorePair = (Store<DriftMonitor>, Store<DriftEvent>);
+/// A monitor's `spec.schedule` and `spec.timeZone`.
+type ScheduleKey = (String, Option<String>);
 
 /// Gauges derived from the stores on every scrape.
 struct StoreCollector {
@@ -211,6 +230,10 @@ struct StoreCollector {
     verdict: GaugeVec,
     combined_p: GaugeVec,
     events: GaugeVec,
+    schedule_interval: GaugeVec,
+    interval_of: OnceLock<IntervalOf>,
+    /// Intervals by (schedule, time zone): a cron expression's longest gap does not change.
+    intervals: Mutex<HashMap<ScheduleKey, Option<f64>>>,
     descs: Vec<Desc>,
 }
 
@@ -261,6 +284,13 @@ impl StoreCollector {
             Opts::new("drift_events", "DriftEvents by phase."),
             &["namespace", "monitor", "phase"],
         )?;
+        let schedule_interval = GaugeVec::new(
+            Opts::new(
+                "drift_schedule_interval_seconds",
+                "Longest gap between two scheduled checks of the monitor (spec.schedule in spec.timeZone).",
+            ),
+            &["namespace", "monitor"],
+        )?;
         let descs = [
             &score,
             &threshold,
@@ -269,6 +299,7 @@ impl StoreCollector {
             &verdict,
             &combined_p,
             &events,
+            &schedule_interval,
         ]
         .iter()
         .flat_map(|g| g.desc().into_iter().cloned())
@@ -283,12 +314,15 @@ impl StoreCollector {
             verdict,
             combined_p,
             events,
+            schedule_interval,
+            interval_of: OnceLock::new(),
+            intervals: Mutex::new(HashMap::new()),
             descs,
         })
     }
 
-    fn fill(&self) {
-        for gauge in [
+    fn gauges(&self) -> [&GaugeVec; 8] {
+        [
             &self.score,
             &self.threshold,
             &self.last_success,
@@ -296,7 +330,28 @@ impl StoreCollector {
             &self.verdict,
             &self.combined_p,
             &self.events,
-        ] {
+            &self.schedule_interval,
+        ]
+    }
+
+    /// The schedule interval of a monitor, computed once per (schedule, time zone).
+    fn interval(&self, monitor: &DriftMonitor) -> Option<f64> {
+        let interval_of = self.interval_of.get()?;
+        let key = (monitor.spec.schedule.clone(), monitor.spec.time_zone.clone());
+        let mut cache = self.intervals.lock().ok()?;
+        if let Some(known) = cache.get(&key) {
+            return *known;
+        }
+        let value = interval_of(&key.0, key.1.as_deref(), Timestamp::now());
+        if cache.len() >= INTERVAL_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, value);
+        value
+    }
+
+    fn fill(&self) {
+        for gauge in self.gauges() {
             gauge.reset();
         }
         let Ok(stores) = self.stores.read() else {
@@ -306,6 +361,11 @@ impl StoreCollector {
             for monitor in monitors.state() {
                 let namespace = monitor.namespace().unwrap_or_default();
                 let name = monitor.name_any();
+                if let Some(interval) = self.interval(&monitor) {
+                    self.schedule_interval
+                        .with_label_values(&[&namespace, &name])
+                        .set(interval);
+                }
                 let Some(status) = monitor.status.as_ref() else {
                     continue;
                 };
@@ -365,18 +425,7 @@ impl Collector for SharedCollector {
             return Vec::new();
         };
         inner.fill();
-        [
-            &inner.score,
-            &inner.threshold,
-            &inner.last_success,
-            &inner.drifted,
-            &inner.verdict,
-            &inner.combined_p,
-            &inner.events,
-        ]
-        .iter()
-        .flat_map(|g| g.collect())
-        .collect()
+        inner.gauges().iter().flat_map(|g| g.collect()).collect()
     }
 }
 
@@ -454,6 +503,50 @@ mod tests {
         assert!(text.contains("video_ai_drift_combined_p_value{monitor=\"calm\",namespace=\"ml\"} 0.31"));
         assert!(!text.contains("video_ai_drift_verdict{monitor=\"old\""));
         assert!(!text.contains("video_ai_drift_combined_p_value{monitor=\"old\""));
+    }
+
+    /// Stand-in for the controller's schedule logic: hourly and daily expressions only.
+    fn interval_of(schedule: &str, _tz: Option<&str>, _now: Timestamp) -> Option<f64> {
+        match schedule {
+            "0 * * * *" => Some(3600.0),
+            "0 2 * * *" => Some(86_400.0),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn every_monitor_exports_its_schedule_interval() {
+        use kube::runtime::{reflector, watcher};
+        let metrics = Metrics::new("video_ai").unwrap();
+        metrics.set_interval_of(interval_of);
+        let (monitors, mut writer) = reflector::store::<DriftMonitor>();
+        for (name, schedule) in [
+            ("hourly", "0 * * * *"),
+            ("daily", "0 2 * * *"),
+            ("broken", "not cron"),
+        ] {
+            let mut m = monitor(name, result(false, None));
+            m.spec.schedule = schedule.to_string();
+            writer.apply_watcher_event(&watcher::Event::Apply(m));
+        }
+        let (events, _) = reflector::store::<DriftEvent>();
+        metrics.watch_stores(monitors, events);
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "video_ai_drift_schedule_interval_seconds{monitor=\"hourly\",namespace=\"ml\"} 3600"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "video_ai_drift_schedule_interval_seconds{monitor=\"daily\",namespace=\"ml\"} 86400"
+            )
+        );
+        assert!(
+            !text.contains("video_ai_drift_schedule_interval_seconds{monitor=\"broken\""),
+            "no interval for a schedule that does not parse"
+        );
     }
 
     #[test]

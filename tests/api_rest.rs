@@ -287,6 +287,29 @@ async fn retrain_errors_have_the_documented_status_and_a_json_reason() {
             r.body
         );
     }
+    // 400 naming every unknown field: a typo must not record a decision without its reason.
+    let r = request(
+        server.addr,
+        "POST",
+        "/retrain",
+        Some(ADMIN),
+        Some(&json!({"event_id": id, "action": "IGNORE", "reasn": "typo", "force": true}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (r.status, reason(&r)),
+        (400, "BadRequest".to_string()),
+        "{}",
+        r.body
+    );
+    let message = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("\"reasn\"") && message.contains("\"force\""),
+        "{message}"
+    );
     // 413: a body over the limit.
     let huge = json!({"event_id": id, "action": "IGNORE", "reason": "x".repeat(100_000)});
     let r = post(server.addr, "/retrain", Some(ADMIN), &huge).await;

@@ -114,6 +114,13 @@ async fn a_successful_check_fills_status_conditions_history_and_gauges() {
     assert!(text.contains(&score), "{text}");
     assert!(text.contains("video_ai_drift_threshold{"));
     assert!(text.contains("video_ai_drift_last_success_timestamp_seconds{"));
+    // The hourly schedule's interval, for DriftCheckStale.
+    assert!(
+        text.contains(&format!(
+            "video_ai_drift_schedule_interval_seconds{{monitor=\"frames\",namespace=\"{ns}\"}} 3600"
+        )),
+        "{text}"
+    );
     assert!(text.contains(&format!(
         "video_ai_drift_check_duration_seconds_count{{monitor=\"frames\",namespace=\"{ns}\"}} 1"
     )));
@@ -374,11 +381,10 @@ async fn with_leader_election_only_the_leader_acts_and_a_follower_takes_over() {
     let monitor = create_monitor(&client, &ns, &monitor_manifest("frames", "0 * * * *")).await;
     let clock = Arc::new(ManualClock::new(Timestamp::now()));
     let election = |identity: &str| LeaderElection {
-        lease_name: "driftwatch-controller".into(),
-        namespace: ns.clone(),
-        identity: identity.into(),
         lease_duration: Duration::from_secs(4),
+        renew_deadline: Duration::from_secs(2),
         retry_period: Duration::from_millis(500),
+        ..LeaderElection::new("driftwatch-controller", &ns, identity)
     };
     let a = start(client.clone(), &ns, clock.clone(), Some(election("a"))).await;
     eventually("a leads", || async {
@@ -417,6 +423,57 @@ async fn with_leader_election_only_the_leader_acts_and_a_follower_takes_over() {
     wait_processed(&client, &ns, "frames", &job).await;
     assert_eq!(jobs(&client, &ns).await.len(), 1);
     b.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_status_computed_from_a_stale_read_conflicts_instead_of_overwriting_a_newer_write() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("stale").await;
+    create_monitor(&client, &ns, &monitor_manifest("frames", "0 * * * *")).await;
+    // A reconcile starts from this read (e.g. a lagging cache, or a replica that still thinks it leads)…
+    let stale = get_monitor(&client, &ns, "frames").await;
+    // …while another controller instance records something in the status, under the same field manager.
+    let api: Api<driftwatch::api::v1alpha1::DriftMonitor> = Api::namespaced(client.clone(), &ns);
+    let newer = driftwatch::api::v1alpha1::DriftMonitorStatus {
+        last_run_now: Some("handled-by-the-other-writer".into()),
+        last_processed_check_id: Some("frames-202601010000".into()),
+        ..Default::default()
+    };
+    driftwatch::k8s::apply::apply_status(&api, "frames", &newer, None)
+        .await
+        .expect("the other writer's status");
+
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let ctx = context(client.clone(), clock);
+    let outcome = driftwatch::controller::drift_monitor::reconcile(Arc::new(stale), ctx.clone()).await;
+    let err = outcome.expect_err("a write from a stale read must fail");
+    assert!(err.is_conflict(), "409 Conflict, got {err}");
+    let status = get_monitor(&client, &ns, "frames").await.status.unwrap();
+    assert_eq!(
+        status.last_run_now.as_deref(),
+        Some("handled-by-the-other-writer"),
+        "the newer write survives"
+    );
+
+    // The retry reads again and keeps what the other writer recorded.
+    let fresh = get_monitor(&client, &ns, "frames").await;
+    driftwatch::controller::drift_monitor::reconcile(Arc::new(fresh), ctx)
+        .await
+        .expect("a reconcile from a fresh read");
+    let status = get_monitor(&client, &ns, "frames").await.status.unwrap();
+    assert_eq!(
+        status.last_run_now.as_deref(),
+        Some("handled-by-the-other-writer")
+    );
+    assert_eq!(
+        status.last_processed_check_id.as_deref(),
+        Some("frames-202601010000")
+    );
+    assert_eq!(
+        condition(&get_monitor(&client, &ns, "frames").await, "Ready").0,
+        "True"
+    );
 }
 
 /// The cells of `kubectl get <plural>` as the API server renders them (server-side printing).
@@ -493,9 +550,7 @@ async fn finished_checks_beyond_the_status_history_are_processed_once_and_pruned
     });
     let monitor = create_monitor(&client, &ns, &manifest).await;
     let first = next_hour(created(&monitor)) - jiff::SignedDuration::from_hours(100);
-    let settings = driftwatch::controller::JobSettings {
-        image: IMAGE.to_string(),
-    };
+    let settings = driftwatch::controller::JobSettings::new(IMAGE);
     let jobs_api: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client.clone(), &ns);
     let mut names = Vec::new();
     for i in 0..55 {

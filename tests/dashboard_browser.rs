@@ -38,6 +38,7 @@ async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
     roles(&client, &ns, &[]).await;
     let approver = service_account_token(&client, &ns, "reviewer", Some("driftwatch-approver")).await;
     let viewer = service_account_token(&client, &ns, "auditor", Some("driftwatch-viewer")).await;
+    let stranger = service_account_token(&client, &ns, "stranger", None).await;
     seed_monitor(
         &client,
         &ns,
@@ -118,38 +119,14 @@ async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
 
     let handles = Handles::new();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let controller_config = Config {
-        namespaces: vec![ns.clone()],
-        jobs: JobSettings {
-            image: "driftwatch:test".into(),
-        },
-        metrics: Arc::new(Metrics::new("video_ai").expect("metrics")),
-        clock: Arc::new(SystemClock),
-        http_addr: Some("127.0.0.1:0".parse().expect("addr")),
-        leader_election: None,
-        instance: Some("dashboard-test".into()),
-        concurrency: 4,
-        api: Some(ApiConfig {
-            auth: AuthMode::Enabled,
-            client_config: Some(config),
-            settings: ApiSettings::default(),
-        }),
-    };
+    let controller_config = dashboard_config(&ns, config, ApiSettings::default());
     // The controller future is not Send (it holds a watch guard across an await), so it runs in this task,
     // next to the test body.
     let controller = controller::run_with(client.clone(), controller_config, handles.clone(), async move {
         let _ = stop_rx.await;
     });
     let body = async move {
-        let mut addr = None;
-        for _ in 0..400 {
-            addr = handles.http_addr();
-            if addr.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let addr = addr.expect("the controller serves HTTP");
+        let addr = serving(&handles).await;
         api_server::wait_for_events(addr, &ns, 5).await;
         // The controller records that the bare monitor's event has nothing to trigger.
         let bare = format!("/api/v1/drift-events/{ns}/bare-202611230200");
@@ -160,14 +137,145 @@ async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        drive_browser(addr, &ns, &approver, &viewer, &client).await;
+        drive_browser(addr, &ns, &approver, &viewer, &stranger, &client).await;
         let _ = stop_tx.send(());
     };
     let (stopped, ()) = tokio::join!(controller, body);
     assert!(stopped.is_ok(), "the controller stopped cleanly: {stopped:?}");
 }
 
-async fn drive_browser(addr: std::net::SocketAddr, ns: &str, approver: &str, viewer: &str, client: &Client) {
+/// A controller serving the dashboard for `ns` (auth on, decisions as the caller).
+fn dashboard_config(ns: &str, config: kube::Config, settings: ApiSettings) -> Config {
+    Config {
+        namespaces: vec![ns.to_string()],
+        jobs: JobSettings::new("driftwatch:test"),
+        metrics: Arc::new(Metrics::new("video_ai").expect("metrics")),
+        clock: Arc::new(SystemClock),
+        http_addr: Some("127.0.0.1:0".parse().expect("addr")),
+        http: Default::default(),
+        leader_election: None,
+        instance: Some("dashboard-test".into()),
+        concurrency: 4,
+        api: Some(ApiConfig {
+            auth: AuthMode::Enabled,
+            client_config: Some(config),
+            settings,
+        }),
+    }
+}
+
+/// The controller's HTTP address, once it serves.
+async fn serving(handles: &Handles) -> std::net::SocketAddr {
+    for _ in 0..400 {
+        if let Some(addr) = handles.http_addr() {
+            return addr;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the controller does not serve HTTP");
+}
+
+/// A stand-in Grafana on loopback: every path answers a small HTML page with a `#panel` element; the
+/// request lines it saw are kept.
+async fn fake_grafana() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                if let Some(line) = head.lines().next() {
+                    log.lock().expect("log").push(line.to_string());
+                }
+                let body = "<!doctype html><html><body><div id=\"panel\">video_ai_drift_score panel</div></body></html>";
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_grafana_panel_is_embedded_next_to_the_built_in_chart() {
+    let cp = ControlPlane::shared();
+    let config = admin_config(cp).await;
+    let client = Client::try_from(config.clone()).expect("client");
+    let ns = cp.namespace("grafana").await;
+    roles(&client, &ns, &[]).await;
+    let viewer = service_account_token(&client, &ns, "auditor", Some("driftwatch-viewer")).await;
+    seed_monitor(&client, &ns, "frames", api_server::monitor_status(12, None)).await;
+    let (grafana, requests) = fake_grafana().await;
+    let settings = ApiSettings {
+        grafana_url: Some(format!(
+            "http://{grafana}/d-solo/driftwatch/drift?orgId=1&panelId=2"
+        )),
+    };
+
+    let handles = Handles::new();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let controller = controller::run_with(
+        client.clone(),
+        dashboard_config(&ns, config, settings),
+        handles.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    );
+    let body = async move {
+        let addr = serving(&handles).await;
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/grafana.test.mjs");
+        let output = tokio::process::Command::new("node")
+            .arg(&script)
+            .env("BASE_URL", format!("http://{addr}"))
+            .env("TOKEN", &viewer)
+            .env("NAMESPACE", &ns)
+            .env("MONITOR", "frames")
+            .env("GRAFANA_ORIGIN", format!("http://{grafana}"))
+            // The same server under another name: another origin, which the policy must refuse.
+            .env("OTHER_ORIGIN", format!("http://localhost:{}", grafana.port()))
+            .env("SCREENSHOT_DIR", artifacts())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("run node (install with hack/api-test-deps.sh)");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        eprintln!("browser: {stdout}{stderr}");
+        let _ = stop_tx.send(());
+        assert!(
+            output.status.success(),
+            "the browser test failed:\n{stdout}\n{stderr}"
+        );
+        let requests = requests.lock().expect("requests").clone();
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.starts_with("GET /d-solo/driftwatch/drift?") && r.contains("var-monitor=frames")),
+            "Grafana was asked for the monitor's panel: {requests:?}"
+        );
+    };
+    let (stopped, ()) = tokio::join!(controller, body);
+    assert!(stopped.is_ok(), "the controller stopped cleanly: {stopped:?}");
+}
+
+async fn drive_browser(
+    addr: std::net::SocketAddr,
+    ns: &str,
+    approver: &str,
+    viewer: &str,
+    stranger: &str,
+    client: &Client,
+) {
     let dir = artifacts();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.test.mjs");
     let output = tokio::process::Command::new("node")
@@ -175,6 +283,7 @@ async fn drive_browser(addr: std::net::SocketAddr, ns: &str, approver: &str, vie
         .env("BASE_URL", format!("http://{addr}"))
         .env("APPROVER_TOKEN", approver)
         .env("VIEWER_TOKEN", viewer)
+        .env("STRANGER_TOKEN", stranger)
         .env("APPROVE_EVENT", format!("{ns}/frames-202611260200"))
         .env("IGNORE_EVENT", format!("{ns}/frames-202611250200"))
         .env("VIEWER_EVENT", format!("{ns}/frames-202611240200"))

@@ -87,6 +87,7 @@ fn codes(cell: &str) -> Vec<&str> {
 /// Embedded Kubernetes types: documented as a whole, not field by field.
 const KUBERNETES_TYPES: &[&str] = &[
     "spec.jobTemplate.resources",
+    "spec.jobTemplate.packageResources",
     "spec.jobTemplate.tolerations",
     "spec.jobTemplate.affinity",
     "status.conditions",

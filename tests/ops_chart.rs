@@ -609,6 +609,93 @@ fn deployment_wires_probes_ports_images_and_job_defaults() {
     );
 }
 
+/// The value of `--<flag>=…` in the controller's args.
+fn arg_value(args: &[String], flag: &str) -> Option<String> {
+    let prefix = format!("--{flag}=");
+    args.iter()
+        .find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
+}
+
+#[test]
+fn job_resource_defaults_reach_the_controller_and_equal_its_built_in_ones() {
+    use driftwatch::controller::drift_monitor::desired::{
+        default_check_resources, default_package_resources,
+    };
+    use k8s_openapi::api::core::v1::ResourceRequirements;
+    let parse = |text: Option<String>| -> ResourceRequirements {
+        serde_json::from_str(&text.expect("the flag is set")).expect("resources as JSON")
+    };
+    let args = controller_args(&render("driftwatch", "ops", Some("default"), &[]));
+    assert_eq!(
+        parse(arg_value(&args, "check-job-resources")),
+        default_check_resources()
+    );
+    assert_eq!(
+        parse(arg_value(&args, "package-job-resources")),
+        default_package_resources()
+    );
+    let args = controller_args(&render(
+        "driftwatch",
+        "ops",
+        Some("default"),
+        &["jobs.checkResources.limits.memory=8Gi"],
+    ));
+    let check = parse(arg_value(&args, "check-job-resources"));
+    assert_eq!(check.limits.unwrap()["memory"].0, "8Gi");
+}
+
+#[test]
+fn a_tls_secret_is_mounted_and_served_over_https_without_reading_secrets() {
+    let objects = render(
+        "driftwatch",
+        "ops",
+        Some("default"),
+        &[
+            "http.tls.secretName=driftwatch-tls",
+            "serviceMonitor.enabled=true",
+        ],
+    );
+    let pod = &find(&objects, "Deployment", "driftwatch")["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let args = controller_args(&objects);
+    assert_eq!(
+        arg_value(&args, "tls-cert-file").as_deref(),
+        Some("/etc/driftwatch/tls/tls.crt")
+    );
+    assert_eq!(
+        arg_value(&args, "tls-key-file").as_deref(),
+        Some("/etc/driftwatch/tls/tls.key")
+    );
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "tls")
+        .expect("the tls volume");
+    assert_eq!(volume["secret"]["secretName"], "driftwatch-tls");
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "tls")
+        .expect("the tls mount");
+    assert_eq!(mount["mountPath"], "/etc/driftwatch/tls");
+    assert_eq!(mount["readOnly"], true);
+    assert_eq!(container["livenessProbe"]["httpGet"]["scheme"], "HTTPS");
+    assert_eq!(container["readinessProbe"]["httpGet"]["scheme"], "HTTPS");
+    assert_eq!(
+        find(&objects, "ServiceMonitor", "driftwatch")["spec"]["endpoints"][0]["scheme"],
+        "https"
+    );
+    // The certificate arrives as files: the controller's exact RBAC (see
+    // controller_rbac_is_exactly_the_calls_the_controller_makes) has no Secrets in it.
+    // Without the value: plain HTTP, no volume.
+    let plain = render("driftwatch", "ops", Some("default"), &[]);
+    assert!(arg_value(&controller_args(&plain), "tls-cert-file").is_none());
+    let pod = &find(&plain, "Deployment", "driftwatch")["spec"]["template"]["spec"];
+    assert!(pod["containers"][0]["livenessProbe"]["httpGet"]["scheme"].is_null());
+}
+
 #[tokio::test]
 async fn controller_pod_passes_the_restricted_pod_security_standard() {
     let cp = ControlPlane::shared();
@@ -750,6 +837,8 @@ fn monitoring_objects_come_from_the_config_files() {
     let monitor = find(&objects, "ServiceMonitor", "driftwatch");
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], "http");
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
+    // The metrics' own `namespace` label (the monitor's) wins over the target's (the controller's).
+    assert_eq!(monitor["spec"]["endpoints"][0]["honorLabels"], true);
     assert_eq!(
         monitor["spec"]["selector"]["matchLabels"],
         find(&objects, "Service", "driftwatch")["metadata"]["labels"]

@@ -178,6 +178,10 @@ async fn run_job_as_kubelet(client: &Client, ns: &str, job: &Job) -> (bool, Stri
         .env("PATH", std::env::var("PATH").unwrap_or_default());
     cmd.args(["--webhook-backoff", "50ms"]);
     for var in container.env.clone().unwrap_or_default() {
+        if let Some(value) = var.value {
+            cmd.env(var.name, value);
+            continue;
+        }
         let selector = var.value_from.unwrap().secret_key_ref.unwrap();
         let secret = secrets.get(&selector.name).await.unwrap();
         let value = secret.data.unwrap()[&selector.key].0.clone();
@@ -226,6 +230,24 @@ async fn approval_packages_once_to_s3_triggers_the_webhook_and_records_actioned(
     .await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].name_any(), "frames-202611260000-package");
+    // The API server accepted default resources and a size-limited work volume.
+    let pod = jobs[0].spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let limits = pod.containers[0]
+        .resources
+        .as_ref()
+        .unwrap()
+        .limits
+        .as_ref()
+        .unwrap();
+    assert!(limits.contains_key("memory"), "{limits:?}");
+    let work = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "work")
+        .unwrap();
+    assert!(work.empty_dir.as_ref().unwrap().size_limit.is_some());
     assert_eq!(
         event
             .status

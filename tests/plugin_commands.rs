@@ -25,8 +25,14 @@ fn kubeconfig_for(user: Option<&str>) -> PathBuf {
     for entry in config["users"].as_sequence_mut().unwrap() {
         entry["user"]["as"] = serde_yaml::Value::String(user.to_string());
     }
+    // Tests run in parallel and share these files: write aside and rename, so no kubectl-drift process
+    // reads one half-written.
+    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = cp.dir().join(format!("kubeconfig-{user}"));
-    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    let partial = cp.dir().join(format!("kubeconfig-{user}.{n}.partial"));
+    std::fs::write(&partial, serde_yaml::to_string(&config).unwrap()).unwrap();
+    std::fs::rename(&partial, &path).unwrap();
     path
 }
 

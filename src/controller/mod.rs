@@ -29,7 +29,7 @@ use kube::{
     },
 };
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use self::{
     clock::{Clock, ManualClock, SystemClock},
@@ -57,6 +57,8 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Address of `/metrics`, `/healthz`, `/readyz`; `None` serves nothing.
     pub http_addr: Option<SocketAddr>,
+    /// How the HTTP server serves (TLS, timeouts, connection limit).
+    pub http: crate::http::ServeOptions,
     /// Lease-based leader election; `None` acts at once (single replica).
     pub leader_election: Option<LeaderElection>,
     /// This instance's name in Events.
@@ -130,6 +132,9 @@ pub async fn run_with(
     handles: Handles,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    if let Some(settings) = &config.leader_election {
+        settings.validate()?;
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).map(|r| r.is_ok()).await;
@@ -163,6 +168,7 @@ pub async fn run_with(
         http_task = Some(tokio::spawn(crate::http::serve(
             listener,
             router,
+            config.http.clone(),
             stopped(stop_rx.clone()),
         )));
     }
@@ -175,46 +181,25 @@ pub async fn run_with(
     let mut renew_task = None;
     if let Some(lock) = &lock {
         handles.ready.store(true, Ordering::Relaxed);
-        let retry = lock.settings().retry_period;
         let mut stop = stop_rx.clone();
-        loop {
-            match lock.try_acquire().await {
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(err) => warn!(error = %err, "leader election: cannot reach the lease"),
+        let Some(acquired) = lock.acquire(&mut stop).await else {
+            if let Some(task) = http_task {
+                let _ = task.await;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(retry) => {}
-                _ = stop.wait_for(|s| *s).map(|r| r.is_ok()) => {
-                    if let Some(task) = http_task { let _ = task.await; }
-                    return Ok(());
-                }
-            }
-        }
+            return Ok(());
+        };
         info!(identity = %lock.settings().identity, "acquired the leader lease");
         handles.ready.store(false, Ordering::Relaxed);
         let lock = lock.clone();
         let lost_tx = lost_tx.clone();
         renew_task = Some(tokio::spawn(async move {
-            let mut last_renewed = tokio::time::Instant::now();
-            loop {
-                tokio::time::sleep(lock.settings().retry_period).await;
-                match lock.try_acquire().await {
-                    Ok(true) => last_renewed = tokio::time::Instant::now(),
-                    Ok(false) => {
-                        warn!("another instance took the leader lease");
-                        let _ = lost_tx.send(true);
-                        return;
-                    }
-                    Err(err) => {
-                        warn!(error = %err, "leader election: renewal failed");
-                        if last_renewed.elapsed() >= lock.settings().lease_duration {
-                            let _ = lost_tx.send(true);
-                            return;
-                        }
-                    }
+            match lock.hold(acquired).await {
+                leader::Lost::TakenBy(holder) => warn!(%holder, "another instance took the leader lease"),
+                leader::Lost::RenewDeadline => {
+                    warn!("could not renew the leader lease within the renew deadline; stopping")
                 }
             }
+            let _ = lost_tx.send(true);
         }));
     }
     handles.leading.store(true, Ordering::Relaxed);
@@ -239,6 +224,9 @@ pub async fn run_with(
     } else {
         config.namespaces.iter().cloned().map(Some).collect()
     };
+    config
+        .metrics
+        .set_interval_of(drift_monitor::schedule::interval_seconds);
     let (halt_tx, halt_rx) = watch::channel(false);
     let mut runs: Vec<BoxFuture<'static, ()>> = Vec::new();
     let mut stores = Vec::new();
@@ -335,6 +323,7 @@ pub async fn run_with(
         );
     }
 
+    let synced_stores = stores.clone();
     {
         let ready = handles.ready.clone();
         tokio::spawn(async move {
@@ -359,23 +348,46 @@ pub async fn run_with(
         });
     }
 
-    // Halt the controllers on shutdown or when the lease is lost.
-    let lost = {
+    // On shutdown the controllers halt gracefully (running reconciles finish). When the lease is lost they
+    // are dropped at once: another instance may take over after the lease duration, and nothing of this
+    // one may act by then.
+    {
         let halt_tx = halt_tx.clone();
         let mut stop = stop_rx.clone();
-        let mut lost_rx = lost_rx.clone();
         tokio::spawn(async move {
-            let lost = tokio::select! {
-                _ = stop.wait_for(|s| *s).map(|r| r.is_ok()) => false,
-                _ = lost_rx.wait_for(|l| *l).map(|r| r.is_ok()) => true,
-            };
+            let _ = stop.wait_for(|s| *s).map(|r| r.is_ok()).await;
+            debug!("halting the controllers");
             let _ = halt_tx.send(true);
-            lost
-        })
+        });
+    }
+    // A controller stopped before its cache synced would wait for the sync forever (its watch is cut by the
+    // halt); it has not reconciled anything yet, so it is dropped instead.
+    let stopped_before_sync = {
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).map(|r| r.is_ok()).await;
+            let synced = synced_stores.iter().all(|(monitors, events)| {
+                monitors.wait_until_ready().now_or_never().is_some()
+                    && events.wait_until_ready().now_or_never().is_some()
+            });
+            if synced {
+                std::future::pending::<()>().await;
+            }
+        }
     };
-    stream::iter(runs).for_each_concurrent(None, |run| run).await;
-    let lost = lost.await.unwrap_or(false);
+    let lost = {
+        let mut lost_rx = lost_rx.clone();
+        tokio::select! {
+            () = stream::iter(runs).for_each_concurrent(None, |run| run) => false,
+            _ = lost_rx.wait_for(|l| *l).map(|r| r.is_ok()) => true,
+            () = stopped_before_sync => {
+                debug!("stopped before the caches synced");
+                false
+            }
+        }
+    };
     handles.leading.store(false, Ordering::Relaxed);
+    debug!(lost, "controllers stopped");
     config.metrics.clear_stores();
     if let Some(task) = renew_task {
         task.abort();
@@ -388,6 +400,7 @@ pub async fn run_with(
     }
     let _ = stop_tx.send(true);
     if let Some(task) = http_task {
+        debug!("waiting for the HTTP server to stop");
         let _ = task.await;
     }
     drop(api_tasks);

@@ -2,6 +2,7 @@
 //! then a branch-free sweep over the sorted points evaluates eight relabellings per pass (one label byte
 //! per point). Exact W1 (the integral of |F_a - F_b|) and the KS distance (its supremum). No I/O.
 
+use ndarray::{ArrayView2, Axis};
 use rayon::prelude::*;
 
 use super::relabel::{LANES, Relabellings};
@@ -35,6 +36,13 @@ impl Sorted {
             gaps: pairs.windows(2).map(|w| w[1].0 - w[0].0).collect(),
             order: pairs.into_iter().map(|p| p.1).collect(),
         }
+    }
+
+    /// Each column of `x` sorted: one row per principal component.
+    pub fn columns(x: ArrayView2<f64>) -> Vec<Sorted> {
+        x.axis_iter(Axis(1))
+            .map(|c| Sorted::from_f64(c.iter().copied()))
+            .collect()
     }
 }
 

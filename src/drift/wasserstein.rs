@@ -143,11 +143,7 @@ impl Detector for PerComponent {
     }
 
     fn statistics(&self, input: &Input, labels: &Relabellings, _rng: &mut Rng) -> Vec<f64> {
-        let x = input.components(self.0.components);
-        let rows: Vec<Sorted> = x
-            .axis_iter(Axis(1))
-            .map(|c| Sorted::from_f64(c.iter().copied()))
-            .collect();
+        let rows = Sorted::columns(input.components(self.0.components));
         mean_over_rows(&rows, labels)
     }
 }

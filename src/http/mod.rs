@@ -2,6 +2,10 @@
 //! routes are added to [`router`] by later features. Does I/O when served.
 
 pub mod api;
+pub mod serve;
+pub mod tls;
+
+pub use self::serve::ServeOptions;
 
 use std::{
     net::SocketAddr,
@@ -59,13 +63,12 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
     Ok((listener, local))
 }
 
-/// Serves `router` until `shutdown` resolves.
+/// Serves `router` until `shutdown` resolves, with `options` (TLS, timeouts, connection limit).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve::serve(listener, router, options, shutdown).await
 }

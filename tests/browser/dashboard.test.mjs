@@ -1,6 +1,6 @@
 // Drives the governance dashboard in Debian's headless chromium (playwright-core, no browser download).
-// Env: BASE_URL, APPROVER_TOKEN, VIEWER_TOKEN, APPROVE_EVENT, IGNORE_EVENT, DECIDED_EVENT, NOTHING_EVENT,
-// SCREENSHOT_DIR.
+// Env: BASE_URL, APPROVER_TOKEN, VIEWER_TOKEN, STRANGER_TOKEN, APPROVE_EVENT, IGNORE_EVENT, DECIDED_EVENT,
+// NOTHING_EVENT, SCREENSHOT_DIR.
 // Exits non-zero on the first failed expectation; prints one JSON line of what it saw.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -35,12 +35,46 @@ try {
   const foreign = [];
   page.on("request", (r) => { if (!r.url().startsWith(BASE_URL)) foreign.push(r.url()); });
 
-  // 1. Without a token the dashboard asks to sign in.
+  // 1. Without a token the dashboard says a token is needed and how to get one, where the monitors and
+  //    the events would be (not "Loading…" forever, not an empty table).
   const home = BASE_URL + "/?namespace=" + encodeURIComponent(env("NAMESPACE"));
+  const apiCalls = [];
+  page.on("request", (r) => { if (/\/api\/v1\/(monitors|drift-events)/.test(r.url())) apiCalls.push(r.url()); });
   await page.goto(home, { waitUntil: "domcontentloaded" });
   await page.waitForSelector("#banner:not([hidden])");
   expect((await page.textContent("#banner")).includes("Sign in"), "sign-in prompt shown");
+  await page.waitForSelector("#monitors .signin-needed");
+  const monitorsText = await page.textContent("#monitors");
+  seen.signedOutMonitors = monitorsText;
+  expect(!monitorsText.includes("Loading"), "no endless Loading… under Monitors: " + monitorsText);
+  expect(monitorsText.includes("token is needed"), "monitors say a token is needed: " + monitorsText);
+  expect(monitorsText.includes("kubectl create token"), "monitors say how to get one: " + monitorsText);
+  expect(monitorsText.includes("OIDC proxy"), "monitors name the OIDC proxy: " + monitorsText);
+  expect(await page.isVisible("#events-empty"), "the events table explains itself");
+  expect((await page.textContent("#events-empty")).includes("token is needed"), "events say a token is needed");
+  expect(apiCalls.length === 0, "no API call without a token: " + apiCalls.join(", "));
   await page.screenshot({ path: join(SHOTS, "01-signed-out.png") });
+
+  // 1b. A token the API server does not accept (401): a readable message in both sections.
+  await page.fill("#token", "not-a-real-token");
+  await page.click("#signin-button");
+  await page.waitForFunction(() => /not accepted/.test(document.getElementById("monitors").textContent));
+  seen.unauthorized = await page.textContent("#monitors");
+  expect(seen.unauthorized.includes("Sign in again"), "401 says what to do: " + seen.unauthorized);
+  expect((await page.textContent("#events-empty")).includes("not accepted"), "401 under events");
+  await page.screenshot({ path: join(SHOTS, "01b-unauthorized.png") });
+  await page.click("#signout-button");
+
+  // 1c. A valid token without read rights (403): a readable message naming the missing role.
+  await page.fill("#token", env("STRANGER_TOKEN"));
+  await page.click("#signin-button");
+  await page.waitForFunction(() => /not allowed/.test(document.getElementById("monitors").textContent));
+  seen.forbidden = await page.textContent("#monitors");
+  expect(seen.forbidden.includes("driftwatch-viewer"), "403 names the role to ask for: " + seen.forbidden);
+  expect((await page.textContent("#events-empty")).includes("not allowed"), "403 under events");
+  await page.screenshot({ path: join(SHOTS, "01c-forbidden.png") });
+  await page.click("#signout-button");
+  await page.waitForSelector("#monitors .signin-needed");
 
   // 2. Sign in as the approver: monitors, history chart with threshold, events.
   await page.fill("#token", env("APPROVER_TOKEN"));

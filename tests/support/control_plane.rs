@@ -72,6 +72,12 @@ impl ControlPlane {
         .await
     }
 
+    /// An admin client that reaches the API server at `url` instead (e.g. through a proxy on loopback).
+    pub async fn client_at(&self, url: &str) -> Client {
+        let url: http::Uri = url.parse().expect("API server URL");
+        self.client_with(move |config| config.cluster_url = url).await
+    }
+
     /// A client that authenticates with a bearer token (e.g. a ServiceAccount token).
     pub async fn client_with_token(&self, token: &str) -> Client {
         let token = token.to_string();

@@ -61,12 +61,11 @@ pub async fn start(
     let handles = Handles::new();
     let config = Config {
         namespaces: vec![namespace.to_string()],
-        jobs: JobSettings {
-            image: IMAGE.to_string(),
-        },
+        jobs: JobSettings::new(IMAGE),
         metrics: metrics.clone(),
         clock,
         http_addr: Some("127.0.0.1:0".parse().expect("addr")),
+        http: Default::default(),
         leader_election,
         instance: None,
         concurrency: 8,
@@ -87,6 +86,24 @@ pub async fn start(
         stop: Some(stop_tx),
         task: Some(task),
     }
+}
+
+/// The context a reconcile runs with, for calling a reconcile directly (e.g. with a stale object).
+pub fn context(client: Client, clock: Arc<ManualClock>) -> Arc<controller::Context> {
+    let recorder = kube::runtime::events::Recorder::new(
+        client.clone(),
+        kube::runtime::events::Reporter {
+            controller: controller::CONTROLLER_NAME.to_string(),
+            instance: Some("test".to_string()),
+        },
+    );
+    Arc::new(controller::Context {
+        client,
+        recorder,
+        metrics: Arc::new(Metrics::new("video_ai").expect("metrics")),
+        clock,
+        jobs: JobSettings::new(IMAGE),
+    })
 }
 
 /// Polls `probe` until it returns `Some`, failing the test after a generous timeout.

@@ -519,9 +519,13 @@ pub struct IncludeObjectsSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobTemplateSpec {
-    /// Container resources.
+    /// Container resources of the check Job (and of the packaging Job unless packageResources is set).
+    /// Default: the controller's (chart values jobs.checkResources and jobs.packageResources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// Container resources of the packaging Job. Default: resources, else the controller's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_resources: Option<ResourceRequirements>,
     /// Node selector.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,

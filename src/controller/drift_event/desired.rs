@@ -6,12 +6,15 @@
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::{
-    batch::v1::{
-        Job, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
-        PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+use k8s_openapi::{
+    api::{
+        batch::v1::{
+            Job, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
+            PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+        },
+        core::v1::{Container, EmptyDirVolumeSource, Volume, VolumeMount},
     },
-    core::v1::{Container, EmptyDirVolumeSource, Volume, VolumeMount},
+    apimachinery::pkg::api::resource::Quantity,
 };
 use kube::{Resource, api::ObjectMeta};
 
@@ -20,7 +23,7 @@ use crate::job::package::FINAL_FAILURE_EXIT_CODE;
 use crate::{
     api::{
         parse_duration,
-        v1alpha1::{ArchiveFormat, Decision, DriftEvent, JobTemplateSpec, RetrainingTarget},
+        v1alpha1::{ArchiveFormat, Decision, DriftEvent, JobTemplateSpec, RetrainingSpec, RetrainingTarget},
     },
     controller::drift_monitor::desired::{
         JobSettings, QDRANT_API_KEY_ENV, TERMINATION_LOG, controller_job, driftwatch_container, job_pod_spec,
@@ -40,6 +43,14 @@ pub const DEFAULT_ACTIVE_DEADLINE_SECONDS: i64 = 3600;
 pub const DEFAULT_BACKOFF_LIMIT: i32 = 2;
 /// Keys of the S3 credentials Secret (`spec.retraining.s3.credentialsSecretRef`).
 pub const S3_CREDENTIAL_KEYS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+/// Work folder bytes allowed per sampled point: its line in points.jsonl (the vector as JSON text, about
+/// 13 bytes a dimension, plus the payload) and its row in vectors.npy (4 bytes a dimension) — room for
+/// 4096 dimensions and a few KiB of payload.
+pub const WORK_BYTES_PER_POINT: u64 = 128 * 1024;
+/// Work folder bytes beyond the points and objects (manifest, archive overhead).
+pub const WORK_HEADROOM_BYTES: u64 = 64 * 1024 * 1024;
+/// `includeObjects.maxTotalBytes` when unset (the `driftwatch package` default).
+pub const DEFAULT_MAX_TOTAL_OBJECT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// Why an approved event cannot be packaged; recorded on the event as `RetrainingFailed`.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -248,6 +259,27 @@ fn package_env(target: &RetrainingTarget) -> Vec<k8s_openapi::api::core::v1::Env
     env
 }
 
+/// The `sizeLimit` of the packaging Job's work volume: the spooled points and fetched objects, and the
+/// archive built from them (up to as large again), plus headroom — in MiB, rounded up. A Job that would
+/// outgrow it is evicted instead of filling the node's disk.
+pub fn work_volume_size_limit(retraining: &RetrainingSpec) -> Quantity {
+    let points = u64::try_from(retraining.sample_size.max(1))
+        .unwrap_or(1)
+        .saturating_mul(WORK_BYTES_PER_POINT);
+    let objects = retraining.include_objects.as_ref().map_or(0, |o| {
+        o.max_total_bytes
+            .as_deref()
+            .and_then(crate::job::package::objects::parse_quantity)
+            .unwrap_or(DEFAULT_MAX_TOTAL_OBJECT_BYTES)
+    });
+    let bytes = points
+        .saturating_add(objects)
+        .saturating_mul(2)
+        .saturating_add(WORK_HEADROOM_BYTES);
+    let mib = bytes.div_ceil(1024 * 1024);
+    Quantity(format!("{mib}Mi"))
+}
+
 /// The packaging Job of an approved event, owned by the event (not the monitor: events outlive monitors).
 /// `template` is the monitor's `jobTemplate` (Pod placement and resources), when the monitor still exists.
 pub fn packaging_job(
@@ -267,6 +299,11 @@ pub fn packaging_job(
         .controller_owner_ref(&())
         .ok_or(PackagingError::MissingMetadata("uid"))?;
     let template = template.cloned().unwrap_or_default();
+    let resources = template
+        .package_resources
+        .clone()
+        .or_else(|| template.resources.clone())
+        .unwrap_or_else(|| settings.package_resources.clone());
     let labels = package_labels(&event.spec.monitor_ref.name);
     let container = Container {
         volume_mounts: Some(vec![VolumeMount {
@@ -274,11 +311,14 @@ pub fn packaging_job(
             mount_path: WORK_DIR.to_string(),
             ..VolumeMount::default()
         }]),
-        ..driftwatch_container(PACKAGE_CONTAINER, settings, args, package_env(target), &template)
+        ..driftwatch_container(PACKAGE_CONTAINER, settings, args, package_env(target), resources)
     };
     let volumes = vec![Volume {
         name: "work".to_string(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: target.retraining.as_ref().map(work_volume_size_limit),
+            ..EmptyDirVolumeSource::default()
+        }),
         ..Volume::default()
     }];
     let pod = job_pod_spec(container, &template, volumes);
@@ -422,9 +462,7 @@ mod tests {
             &target(true),
             None,
             ts("2026-03-01T09:00:00Z"),
-            &JobSettings {
-                image: "driftwatch:1".into(),
-            },
+            &JobSettings::new("driftwatch:1"),
         )
         .unwrap();
         assert_eq!(job.metadata.name.as_deref(), Some("frames-202603010200-package"));
@@ -450,7 +488,12 @@ mod tests {
             Some(true)
         );
         assert_eq!(container.volume_mounts.as_ref().unwrap()[0].mount_path, WORK_DIR);
-        let env = container.env.as_ref().unwrap();
+        let env: Vec<_> = container
+            .env
+            .iter()
+            .flatten()
+            .filter(|e| e.name != crate::controller::drift_monitor::desired::LOG_FORMAT_ENV)
+            .collect();
         let names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(
             names,
@@ -475,9 +518,7 @@ mod tests {
             &target(true),
             None,
             ts("2026-03-01T09:00:00Z"),
-            &JobSettings {
-                image: "driftwatch:1".into(),
-            },
+            &JobSettings::new("driftwatch:1"),
         )
         .unwrap();
         let spec = job.spec.as_ref().unwrap();
@@ -545,6 +586,83 @@ mod tests {
         );
     }
 
+    fn package_pod(monitor: &DriftMonitor, settings: &JobSettings) -> k8s_openapi::api::core::v1::PodSpec {
+        packaging_job(
+            &event(None),
+            &target(true),
+            monitor.spec.job_template.as_ref(),
+            ts("2026-03-01T09:00:00Z"),
+            settings,
+        )
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+    }
+
+    fn memory_limit(pod: &k8s_openapi::api::core::v1::PodSpec) -> String {
+        pod.containers[0]
+            .resources
+            .as_ref()
+            .unwrap()
+            .limits
+            .as_ref()
+            .unwrap()["memory"]
+            .0
+            .clone()
+    }
+
+    #[test]
+    fn the_packaging_job_gets_the_controllers_default_resources() {
+        let mut settings = JobSettings::new("driftwatch:1");
+        settings.package_resources = crate::controller::drift_monitor::desired::resources("1", "2Gi", "4Gi");
+        let pod = package_pod(&monitor(true), &settings);
+        assert_eq!(memory_limit(&pod), "4Gi");
+    }
+
+    #[test]
+    fn a_monitors_package_resources_win_over_its_resources_which_win_over_the_defaults() {
+        use crate::{api::v1alpha1::JobTemplateSpec, controller::drift_monitor::desired::resources};
+        let settings = JobSettings::new("driftwatch:1");
+        let mut m = monitor(true);
+        m.spec.job_template = Some(JobTemplateSpec {
+            resources: Some(resources("1", "3Gi", "3Gi")),
+            ..JobTemplateSpec::default()
+        });
+        assert_eq!(memory_limit(&package_pod(&m, &settings)), "3Gi");
+        m.spec.job_template.as_mut().unwrap().package_resources = Some(resources("1", "5Gi", "5Gi"));
+        assert_eq!(memory_limit(&package_pod(&m, &settings)), "5Gi");
+    }
+
+    #[test]
+    fn the_work_volume_is_limited_to_twice_the_points_and_objects_plus_headroom() {
+        let mut retraining = target(true).retraining.unwrap();
+        // 500 points × 128 KiB = 62.5 MiB, twice, + 64 MiB.
+        assert_eq!(work_volume_size_limit(&retraining), Quantity("189Mi".into()));
+        retraining.include_objects = Some(
+            serde_json::from_value(serde_json::json!({"payloadField": "frame_uri", "maxTotalBytes": "1Gi"}))
+                .unwrap(),
+        );
+        // (62.5 MiB + 1024 MiB) × 2 + 64 MiB.
+        assert_eq!(work_volume_size_limit(&retraining), Quantity("2237Mi".into()));
+        retraining.include_objects.as_mut().unwrap().max_total_bytes = None;
+        // The 2Gi default of maxTotalBytes.
+        assert_eq!(work_volume_size_limit(&retraining), Quantity("4285Mi".into()));
+    }
+
+    #[test]
+    fn the_packaging_pod_mounts_its_size_limited_work_volume() {
+        let pod = package_pod(&monitor(true), &JobSettings::new("driftwatch:1"));
+        let volume = &pod.volumes.as_ref().unwrap()[0];
+        assert_eq!(volume.name, "work");
+        assert_eq!(
+            volume.empty_dir.as_ref().unwrap().size_limit,
+            Some(Quantity("189Mi".into()))
+        );
+    }
+
     #[test]
     fn the_job_packages_the_frozen_target_whatever_the_monitor_says_now() {
         let frozen = target(true);
@@ -558,9 +676,7 @@ mod tests {
             &frozen,
             changed.spec.job_template.as_ref(),
             ts("2026-03-01T09:00:00Z"),
-            &JobSettings {
-                image: "driftwatch:1".into(),
-            },
+            &JobSettings::new("driftwatch:1"),
         )
         .unwrap();
         let container = &job.spec.unwrap().template.spec.unwrap().containers[0];

@@ -4,16 +4,22 @@
 use std::collections::BTreeMap;
 
 use jiff::{Timestamp, tz::TimeZone};
-use k8s_openapi::api::{
-    batch::v1::{Job, JobSpec},
-    core::v1::{
-        Capabilities, Container, EnvVar, EnvVarSource, PodSecurityContext, PodSpec, PodTemplateSpec,
-        SeccompProfile, SecretKeySelector, SecurityContext, Volume,
+use k8s_openapi::{
+    api::{
+        batch::v1::{Job, JobSpec},
+        core::v1::{
+            Capabilities, Container, EnvVar, EnvVarSource, PodSecurityContext, PodSpec, PodTemplateSpec,
+            ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume,
+        },
     },
+    apimachinery::pkg::api::resource::Quantity,
 };
 use kube::{Resource, ResourceExt, api::ObjectMeta};
 
-use crate::api::v1alpha1::{DriftMonitor, JobTemplateSpec, QdrantSource, TimestampFormat};
+use crate::{
+    api::v1alpha1::{DriftMonitor, JobTemplateSpec, QdrantSource, TimestampFormat},
+    telemetry::LogFormat,
+};
 
 /// Label keys and values on every child of a monitor.
 pub mod labels {
@@ -52,11 +58,59 @@ const MAX_LABEL_VALUE: usize = 63;
 const MAX_OBJECT_NAME: usize = 253;
 const SLOT_SUFFIX_LEN: usize = 13; // "-yyyymmddhhmm"
 
-/// Controller settings that shape the Job.
+/// Env var that selects the Jobs' log format (read by `driftwatch --log-format`).
+pub const LOG_FORMAT_ENV: &str = "DRIFTWATCH_LOG_FORMAT";
+
+/// Controller settings that shape the Jobs.
 #[derive(Clone, Debug)]
 pub struct JobSettings {
-    /// Image of the check Job (the operator's own image).
+    /// Image of the check and packaging Jobs (the operator's own image).
     pub image: String,
+    /// Container resources of a check Job whose monitor sets no `jobTemplate.resources`.
+    pub check_resources: ResourceRequirements,
+    /// Container resources of a packaging Job whose monitor sets neither `jobTemplate.packageResources`
+    /// nor `jobTemplate.resources`.
+    pub package_resources: ResourceRequirements,
+    /// Log format of the Jobs (the controller's own).
+    pub log_format: LogFormat,
+}
+
+impl JobSettings {
+    /// Settings with the default resources ([`default_check_resources`], [`default_package_resources`])
+    /// and text logs.
+    pub fn new(image: impl Into<String>) -> Self {
+        Self {
+            image: image.into(),
+            check_resources: default_check_resources(),
+            package_resources: default_package_resources(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// `requests` of cpu and memory and a `limits` of memory (no CPU limit: throttling only slows a Job down).
+pub fn resources(cpu: &str, memory: &str, memory_limit: &str) -> ResourceRequirements {
+    let quantity = |q: &str| Quantity(q.to_string());
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_string(), quantity(cpu)),
+            ("memory".to_string(), quantity(memory)),
+        ])),
+        limits: Some(BTreeMap::from([("memory".to_string(), quantity(memory_limit))])),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// Default resources of a check Job: the drift engine peaks at about 1.25× its vectors (439 MiB for
+/// 100,000 + 20,000 points of 768 dimensions, docs/research/kl-vs-emd.md); the default sampling (20,000 +
+/// 5,000) is a fifth of that.
+pub fn default_check_resources() -> ResourceRequirements {
+    resources("250m", "512Mi", "2Gi")
+}
+
+/// Default resources of a packaging Job: it streams points to disk and uploads in parts.
+pub fn default_package_resources() -> ResourceRequirements {
+    resources("100m", "256Mi", "1Gi")
 }
 
 /// Why a Job cannot be built.
@@ -362,12 +416,16 @@ pub fn check_job(
         .map(|secret| secret_env(QDRANT_API_KEY_ENV, &secret.name, &secret.key))
         .into_iter()
         .collect::<Vec<_>>();
+    let resources = template
+        .resources
+        .clone()
+        .unwrap_or_else(|| settings.check_resources.clone());
     let container = driftwatch_container(
         "check",
         settings,
         check_args(monitor, slot, &job_name)?,
         env,
-        &template,
+        resources,
     );
     let pod = job_pod_spec(container, &template, Vec::new());
     Ok(controller_job(
@@ -388,22 +446,28 @@ pub fn check_job(
 }
 
 /// The container of a controller Job: the `driftwatch` binary with `args`, the restricted security
-/// context, and the result document written to the termination message.
+/// context, `resources`, the controller's log format, and the result document written to the termination
+/// message.
 pub fn driftwatch_container(
     name: &str,
     settings: &JobSettings,
     args: Vec<String>,
-    env: Vec<EnvVar>,
-    template: &JobTemplateSpec,
+    mut env: Vec<EnvVar>,
+    resources: ResourceRequirements,
 ) -> Container {
+    env.push(EnvVar {
+        name: LOG_FORMAT_ENV.to_string(),
+        value: Some(settings.log_format.as_str().to_string()),
+        ..EnvVar::default()
+    });
     Container {
         name: name.to_string(),
         image: Some(settings.image.clone()),
         image_pull_policy: Some("IfNotPresent".to_string()),
         command: Some(vec!["driftwatch".to_string()]),
         args: Some(args),
-        env: (!env.is_empty()).then_some(env),
-        resources: template.resources.clone(),
+        env: Some(env),
+        resources: Some(resources),
         termination_message_path: Some(TERMINATION_LOG.to_string()),
         termination_message_policy: Some("File".to_string()),
         security_context: Some(restricted_container_security()),
@@ -481,6 +545,9 @@ mod tests {
 
     fn settings() -> JobSettings {
         JobSettings {
+            check_resources: default_check_resources(),
+            package_resources: default_package_resources(),
+            log_format: LogFormat::Text,
             image: "ghcr.io/driftwatch/driftwatch:1".into(),
         }
     }
@@ -621,10 +688,11 @@ mod tests {
         let job = check_job(&monitor("frames"), slot(), None, &settings()).unwrap();
         let container = &job.spec.unwrap().template.spec.unwrap().containers[0];
         let env = container.env.clone().unwrap();
-        assert_eq!(env.len(), 1);
-        assert_eq!(env[0].name, "QDRANT_API_KEY");
-        assert_eq!(env[0].value, None);
-        let secret = env[0].value_from.clone().unwrap().secret_key_ref.unwrap();
+        let secrets: Vec<_> = env.iter().filter(|e| e.value_from.is_some()).collect();
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(secrets[0].name, "QDRANT_API_KEY");
+        assert_eq!(secrets[0].value, None);
+        let secret = secrets[0].value_from.clone().unwrap().secret_key_ref.unwrap();
         assert_eq!((secret.name.as_str(), secret.key.as_str()), ("qdrant", "api-key"));
     }
 
@@ -685,7 +753,43 @@ mod tests {
         let pod = spec.template.spec.unwrap();
         assert_eq!(pod.service_account_name.as_deref(), Some("irsa"));
         assert_eq!(pod.node_selector.unwrap()["pool"], "cpu");
-        assert!(pod.containers[0].resources.is_some());
+        assert_eq!(pod.containers[0].resources, Some(ResourceRequirements::default()));
+    }
+
+    #[test]
+    fn a_check_job_without_resources_in_its_template_gets_the_controller_defaults() {
+        let mut settings = settings();
+        settings.check_resources = resources("1", "3Gi", "6Gi");
+        let job = check_job(&monitor("frames"), slot(), None, &settings).unwrap();
+        let container = &job.spec.unwrap().template.spec.unwrap().containers[0];
+        let resources = container.resources.clone().unwrap();
+        assert_eq!(resources.requests.unwrap()["memory"], Quantity("3Gi".into()));
+        assert_eq!(resources.limits.unwrap()["memory"], Quantity("6Gi".into()));
+    }
+
+    #[test]
+    fn the_built_in_defaults_request_cpu_and_memory_and_limit_memory() {
+        let job = check_job(&monitor("frames"), slot(), None, &settings()).unwrap();
+        let resources = job.spec.unwrap().template.spec.unwrap().containers[0]
+            .resources
+            .clone()
+            .unwrap();
+        let requests = resources.requests.unwrap();
+        assert!(requests.contains_key("cpu") && requests.contains_key("memory"));
+        assert!(resources.limits.unwrap().contains_key("memory"));
+    }
+
+    #[test]
+    fn jobs_log_in_the_controllers_format() {
+        let mut settings = settings();
+        settings.log_format = LogFormat::Json;
+        let job = check_job(&monitor("frames"), slot(), None, &settings).unwrap();
+        let env = job.spec.unwrap().template.spec.unwrap().containers[0]
+            .env
+            .clone()
+            .unwrap();
+        let format = env.iter().find(|e| e.name == LOG_FORMAT_ENV).unwrap();
+        assert_eq!(format.value.as_deref(), Some("json"));
     }
 
     #[test]

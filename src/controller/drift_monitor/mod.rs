@@ -375,7 +375,16 @@ async fn reconcile_inner(monitor: &DriftMonitor, ctx: &Context) -> Result<Action
     }
 
     if status::changed(&old_status, &status) {
-        write_status(ctx, &namespace, &name, &status).await?;
+        // Precondition: the status was computed from this read of the monitor; a write by anyone else since
+        // (another replica, a stale cache) fails with 409 and the reconcile runs again on fresh data.
+        write_status(
+            ctx,
+            &namespace,
+            &name,
+            &status,
+            monitor.resource_version().as_deref(),
+        )
+        .await?;
     }
 
     // Mark the Jobs whose results the status now holds.
@@ -474,9 +483,15 @@ async fn apply_event_plan(
     Ok(())
 }
 
-async fn write_status(ctx: &Context, namespace: &str, name: &str, status: &DriftMonitorStatus) -> Result<()> {
+async fn write_status(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    status: &DriftMonitorStatus,
+    read_version: Option<&str>,
+) -> Result<()> {
     let api: Api<DriftMonitor> = Api::namespaced(ctx.client.clone(), namespace);
-    apply::apply_status(&api, name, status, None)
+    apply::apply_status(&api, name, status, read_version)
         .await
         .map_err(|source| Error::WriteStatus {
             kind: KIND,

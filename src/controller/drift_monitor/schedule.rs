@@ -3,9 +3,22 @@
 
 use std::time::Duration;
 
-use jiff::{Timestamp, tz::TimeZone};
+use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 
 use super::cron::{Cron, CronError};
+
+/// How far [`Schedule::longest_interval`] looks ahead at least: a week and a day covers every weekly pattern.
+pub const INTERVAL_HORIZON: SignedDuration = SignedDuration::from_hours(8 * 24);
+/// Most slots [`Schedule::longest_interval`] visits (a minutely schedule stops after about 8.5 hours).
+pub const INTERVAL_MAX_SLOTS: usize = 512;
+
+/// The longest gap between the slots of `expression` in `time_zone` after `now`, in seconds; `None` for a
+/// schedule that cannot be parsed or fires at most once. Exported as the per-monitor
+/// `<prefix>_drift_schedule_interval_seconds` gauge.
+pub fn interval_seconds(expression: &str, time_zone: Option<&str>, now: Timestamp) -> Option<f64> {
+    let schedule = Schedule::parse(expression, time_zone).ok()?;
+    schedule.longest_interval(now).map(|d| d.as_secs_f64())
+}
 
 /// Default `startingDeadlineSeconds`: how late a missed slot may still run.
 pub const DEFAULT_STARTING_DEADLINE: Duration = Duration::from_secs(3600);
@@ -46,6 +59,28 @@ impl Schedule {
     /// The first slot strictly after `after`.
     pub fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
         self.cron.next_after(after, &self.tz)
+    }
+
+    /// The longest gap between consecutive slots after `from`, over at least [`INTERVAL_HORIZON`] and two
+    /// gaps (at most [`INTERVAL_MAX_SLOTS`] slots): what "twice the schedule interval" means to a staleness
+    /// alert. A weekday schedule's interval is its weekend; a monthly one's is a month.
+    pub fn longest_interval(&self, from: Timestamp) -> Option<Duration> {
+        let horizon = from.checked_add(INTERVAL_HORIZON).unwrap_or(Timestamp::MAX);
+        let mut previous = self.next_after(from)?;
+        let mut longest = SignedDuration::ZERO;
+        let mut gaps = 0usize;
+        for _ in 1..INTERVAL_MAX_SLOTS {
+            let Some(slot) = self.next_after(previous) else {
+                break;
+            };
+            longest = longest.max(slot.duration_since(previous));
+            gaps += 1;
+            previous = slot;
+            if gaps >= 2 && slot > horizon {
+                break;
+            }
+        }
+        (gaps > 0).then(|| Duration::try_from(longest).ok()).flatten()
     }
 
     /// The latest slot in `(earliest, now]`, not looking further back than `floor`.
@@ -343,6 +378,67 @@ mod tests {
         assert_eq!(
             decide(&yearly, &input("2026-03-01T10:00:00Z")).requeue_after,
             MAX_REQUEUE
+        );
+    }
+
+    #[test]
+    fn the_interval_of_an_hourly_schedule_is_an_hour() {
+        assert_eq!(
+            interval_seconds("0 * * * *", None, ts("2026-03-01T09:30:00Z")),
+            Some(3600.0)
+        );
+    }
+
+    #[test]
+    fn the_interval_of_a_daily_schedule_is_a_day() {
+        assert_eq!(
+            interval_seconds("0 2 * * *", None, ts("2026-03-01T09:30:00Z")),
+            Some(86_400.0)
+        );
+    }
+
+    #[test]
+    fn the_interval_of_a_weekday_schedule_is_its_weekend() {
+        // Friday 02:00 to Monday 02:00, wherever the look-ahead starts.
+        for from in [
+            "2026-03-02T00:00:00Z",
+            "2026-03-05T12:00:00Z",
+            "2026-03-07T12:00:00Z",
+        ] {
+            assert_eq!(
+                interval_seconds("0 2 * * 1-5", None, ts(from)),
+                Some(3.0 * 86_400.0),
+                "from {from}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_interval_of_a_minutely_schedule_is_a_minute() {
+        assert_eq!(
+            interval_seconds("* * * * *", None, ts("2026-03-01T09:30:00Z")),
+            Some(60.0)
+        );
+    }
+
+    #[test]
+    fn the_interval_counts_a_daylight_saving_change_in_the_time_zone() {
+        // Europe/Berlin moves from +01:00 to +02:00 on 2026-03-29: that night is 23 h, the autumn one 25 h.
+        assert_eq!(
+            interval_seconds("0 2 * * *", Some("Europe/Berlin"), ts("2026-10-20T00:00:00Z")),
+            Some(25.0 * 3600.0)
+        );
+    }
+
+    #[test]
+    fn an_invalid_schedule_has_no_interval() {
+        assert_eq!(
+            interval_seconds("0 2 * *", None, ts("2026-03-01T09:30:00Z")),
+            None
+        );
+        assert_eq!(
+            interval_seconds("0 2 * * *", Some("Mars/Olympus"), ts("2026-03-01T09:30:00Z")),
+            None
         );
     }
 

@@ -16,24 +16,46 @@ const APP_JS: &str = include_str!("../../../dashboard/app.js");
 const STYLE_CSS: &str = include_str!("../../../dashboard/style.css");
 const FAVICON_SVG: &str = include_str!("../../../dashboard/favicon.svg");
 
+/// Why a Grafana panel URL cannot be embedded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GrafanaUrlError {
+    #[error("not a URL: {0}")]
+    Parse(String),
+    #[error("the Grafana URL must be http:// or https://, not {0}://")]
+    Scheme(String),
+    #[error("the Grafana URL must not carry a user name or password (the page shows it to every visitor)")]
+    Credentials,
+    #[error("the Grafana URL has no host")]
+    NoHost,
+}
+
+/// The origin (`scheme://host[:port]`, as browsers compare it: lower-case host, default port left out) of
+/// an absolute http(s) Grafana panel URL — the one origin the dashboard's policy lets into a frame.
+pub fn grafana_origin(url: &str) -> Result<String, GrafanaUrlError> {
+    let parsed = url::Url::parse(url).map_err(|e| GrafanaUrlError::Parse(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(GrafanaUrlError::Scheme(parsed.scheme().to_string()));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(GrafanaUrlError::Credentials);
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(GrafanaUrlError::NoHost);
+    }
+    Ok(parsed.origin().ascii_serialization())
+}
+
 /// Security headers of every dashboard page: nothing loads from elsewhere, except a configured Grafana
-/// in a frame.
+/// panel in a frame (exactly its origin).
 fn csp(grafana: Option<&str>) -> String {
     let frame = grafana
-        .and_then(origin)
+        .and_then(|url| grafana_origin(url).ok())
         .map(|o| format!("frame-src {o}; "))
         .unwrap_or_else(|| "frame-src 'none'; ".to_string());
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; {frame}\
          frame-ancestors 'self'; base-uri 'none'; form-action 'self'"
     )
-}
-
-/// `scheme://host[:port]` of a URL.
-fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next()?;
-    (!host.is_empty() && (scheme == "http" || scheme == "https")).then(|| format!("{scheme}://{host}"))
 }
 
 fn asset_response(content_type: &'static str, body: &'static str, csp: Option<String>) -> Response {
@@ -94,12 +116,43 @@ pub async fn config(State(state): State<ApiState>) -> Json<DashboardConfig> {
 mod tests {
     use super::*;
 
+    fn frame_sources(policy: &str) -> Vec<String> {
+        policy
+            .split(';')
+            .map(str::trim)
+            .find_map(|d| d.strip_prefix("frame-src "))
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
     #[test]
-    fn the_policy_allows_only_the_configured_grafana_in_frames() {
+    fn the_policy_allows_exactly_the_configured_grafana_origin_in_frames() {
         let policy = csp(Some("https://grafana.example:3000/d-solo/abc?panelId=2"));
-        assert!(policy.contains("frame-src https://grafana.example:3000;"));
-        assert!(csp(None).contains("frame-src 'none'"));
-        assert_eq!(origin("javascript:alert(1)"), None);
+        assert_eq!(frame_sources(&policy), ["https://grafana.example:3000"]);
+        assert_eq!(frame_sources(&csp(None)), ["'none'"]);
+        // Default ports and upper case are normalised as browsers compare origins.
+        assert_eq!(
+            frame_sources(&csp(Some("HTTPS://Grafana.Example:443/d-solo/x"))),
+            ["https://grafana.example"]
+        );
+    }
+
+    #[test]
+    fn grafana_urls_that_cannot_be_embedded_are_refused_by_name() {
+        assert_eq!(
+            grafana_origin("javascript:alert(1)"),
+            Err(GrafanaUrlError::Scheme("javascript".into()))
+        );
+        assert_eq!(
+            grafana_origin("https://admin:secret@grafana.example/d-solo/x"),
+            Err(GrafanaUrlError::Credentials)
+        );
+        assert!(matches!(
+            grafana_origin("/d-solo/x"),
+            Err(GrafanaUrlError::Parse(_))
+        ));
+        // A URL that is refused never widens the policy.
+        assert_eq!(frame_sources(&csp(Some("javascript:alert(1)"))), ["'none'"]);
     }
 
     #[test]

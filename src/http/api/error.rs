@@ -108,17 +108,83 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-/// Reads a JSON body, answering 400 (or 413) with a reason instead of axum's plain-text rejections.
-pub fn parse_json<T: serde::de::DeserializeOwned>(
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<T, ApiError> {
-    let bytes = body.map_err(|rejection| {
+type RequestBody = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
+
+fn read_body(body: RequestBody) -> Result<axum::body::Bytes, ApiError> {
+    body.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(status, "PayloadTooLarge", "the request body is too large")
         } else {
             ApiError::bad_request(format!("cannot read the request body: {rejection}"))
         }
-    })?;
+    })
+}
+
+/// Reads a JSON body, answering 400 (or 413) with a reason instead of axum's plain-text rejections.
+/// Fields the type does not know are ignored (for documents defined elsewhere, e.g. Alertmanager's).
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: RequestBody) -> Result<T, ApiError> {
+    let bytes = read_body(body)?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+/// A request body of this API: the top-level fields it accepts.
+pub trait KnownFields {
+    const FIELDS: &'static [&'static str];
+}
+
+/// The top-level fields of a JSON object that are not in `known`, sorted.
+pub fn unknown_fields<'a>(body: &'a serde_json::Value, known: &[&str]) -> Vec<&'a str> {
+    body.as_object()
+        .map(|object| {
+            object
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !known.contains(k))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// [`parse_json`] for this API's own bodies: a field it does not know (a typo such as `reasn` would
+/// otherwise record a decision without its reason) is refused with a 400 that names every such field.
+pub fn parse_json_strict<T: serde::de::DeserializeOwned + KnownFields>(
+    body: RequestBody,
+) -> Result<T, ApiError> {
+    let bytes = read_body(body)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let unknown = unknown_fields(&value, T::FIELDS);
+    if !unknown.is_empty() {
+        let quote = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(ApiError::bad_request(format!(
+            "unknown field{} {} in the request body; it takes {}",
+            if unknown.len() == 1 { "" } else { "s" },
+            quote(&unknown),
+            quote(T::FIELDS)
+        )));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unknown_field_is_found() {
+        let body =
+            serde_json::json!({"event_id": "ml/e", "reasn": "typo", "action": "IGNORE", "force": true});
+        assert_eq!(
+            unknown_fields(&body, &["event_id", "action", "reason"]),
+            ["force", "reasn"]
+        );
+        assert!(unknown_fields(&serde_json::json!([1, 2]), &["a"]).is_empty());
+    }
 }

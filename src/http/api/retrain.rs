@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     ApiError, ApiState,
     auth::Access,
-    error::parse_json,
+    error::{KnownFields, parse_json_strict},
     events::{actionable, parse_event_id, phase},
 };
 use crate::{
@@ -31,6 +31,7 @@ pub const MAX_REASON: usize = 1024;
 
 /// The request body.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct RetrainRequest {
     /// `<namespace>/<name>` from `GET /drift-events`.
     pub event_id: String,
@@ -39,6 +40,10 @@ pub struct RetrainRequest {
     /// Why (recorded in `spec.approval.reason`).
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+impl KnownFields for RetrainRequest {
+    const FIELDS: &'static [&'static str] = &["event_id", "action", "reason"];
 }
 
 /// The response.
@@ -87,7 +92,7 @@ pub async fn retrain(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<RetrainResponse>), ApiError> {
     let user = state.auth.authenticate(&headers).await?;
-    let request: RetrainRequest = parse_json(body)?;
+    let request: RetrainRequest = parse_json_strict(body)?;
     let decision = decision(&request.action).ok_or_else(|| {
         ApiError::bad_request(format!(
             "unknown action {:?}: use TRIGGER_RETRAINING or IGNORE",
@@ -226,5 +231,19 @@ mod tests {
         let ok: RetrainRequest = serde_json::from_str(r#"{"event_id":"ml/e","action":"IGNORE"}"#).unwrap();
         assert_eq!(ok.reason, None);
         assert!(serde_json::from_str::<RetrainRequest>(r#"{"action":"IGNORE"}"#).is_err());
+    }
+
+    #[test]
+    fn the_known_fields_are_exactly_the_fields_of_the_body() {
+        // Every listed name is accepted by the (field-denying) type…
+        let all: serde_json::Map<String, serde_json::Value> = RetrainRequest::FIELDS
+            .iter()
+            .map(|f| (f.to_string(), serde_json::Value::String("ml/e".into())))
+            .collect();
+        assert!(serde_json::from_value::<RetrainRequest>(serde_json::Value::Object(all)).is_ok());
+        // …and a name outside the list is not.
+        assert!(
+            serde_json::from_str::<RetrainRequest>(r#"{"event_id":"ml/e","action":"IGNORE","x":1}"#).is_err()
+        );
     }
 }
