@@ -4,13 +4,16 @@
 //! default set; `DRIFTWATCH_BENCH_FULL=1` adds 100k × 768 vs 20k × 768 (≈ 370 MB of input; the
 //! targets of issue 3); `DRIFTWATCH_BENCH_GRID=1` runs the default set over the whole grid
 //! d ∈ {384, 768} × reference ∈ {10k, 100k} × comparison ∈ {2k, 20k} × no drift / mean shift / scale /
-//! new cluster (about 10 minutes on 2 cores). For the side-by-side comparison with Python use
+//! new cluster (about 10 minutes on 2 cores); `DRIFTWATCH_BENCH_EXPLAIN=1` times the explanation (slices,
+//! regions, example points) against the default set at 100k × 768 vs 20k × 768 and 20k × 768 vs 20k × 768
+//! (a plain timing loop: one such run takes seconds). For the side-by-side comparison with Python use
 //! `scripts/reference/side_by_side.py`.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use driftwatch::api::v1alpha1::{DataSource, Method, Threshold};
+use driftwatch::drift::explain::{Request, SliceColumn};
 use driftwatch::drift::{self, EngineConfig, Sample, defaults, rng};
 use ndarray::Array2;
 use rand::SeedableRng;
@@ -130,7 +133,77 @@ fn bench_grid(c: &mut Criterion) {
     }
 }
 
+/// The explanation's extra time over the default set: each size run `REPEATS` times plain and explained
+/// (two slice fields: 8 cameras, one of which drifts, and 3 model versions; regions; 3 examples each).
+fn bench_explain() {
+    const REPEATS: usize = 3;
+    let all = drift::default_detectors(false);
+    let cfg = EngineConfig::default();
+    for (n, m) in [(100_000, 20_000), (20_000, 20_000)] {
+        let d = 768;
+        let r = window(n, d, Shift::None, 11);
+        let mut q = window(m, d, Shift::None, 12);
+        // Camera 3 of the comparison (1/8 of it) moved along the top latent direction.
+        let top = window(1, d, Shift::None, 13);
+        for (i, mut row) in q.rows_mut().into_iter().enumerate() {
+            if i % 8 == 3 {
+                row.scaled_add(0.5, &top.row(0));
+            }
+        }
+        let camera = |i: usize| format!("camera-{}", i % 8);
+        let version = |i: usize| format!("v{}", i % 3);
+        let (rc, qc): (Vec<String>, Vec<String>) =
+            ((0..n).map(camera).collect(), (0..m).map(camera).collect());
+        let (rv, qv): (Vec<String>, Vec<String>) =
+            ((0..n).map(version).collect(), (0..m).map(version).collect());
+        let column = |field: &str, a: &[String], b: &[String]| {
+            SliceColumn::new(
+                field,
+                a.iter().map(|v| Some(v.as_str())),
+                b.iter().map(|v| Some(v.as_str())),
+            )
+        };
+        let request = Request {
+            slices: vec![column("camera_id", &rc, &qc), column("model_version", &rv, &qv)],
+            ..Request::default()
+        };
+        let (rs, qs) = (embeddings(&r), embeddings(&q));
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (mut plain, mut explained, mut inside) = (Vec::new(), Vec::new(), Vec::new());
+        let mut top_slice = String::new();
+        for _ in 0..REPEATS {
+            let started = std::time::Instant::now();
+            black_box(drift::run(&all, &rs, &qs, &cfg).ok());
+            plain.push(started.elapsed().as_secs_f64());
+            let started = std::time::Instant::now();
+            let out = drift::run_explained(&all, &rs, &qs, &cfg, Some(&request)).ok();
+            explained.push(started.elapsed().as_secs_f64());
+            if let Some((_, Some(e))) = out {
+                inside.push(e.seconds);
+                top_slice = e
+                    .slices
+                    .first()
+                    .map(|f| format!("{}={} {}", f.field, f.value, f.status.as_str()))
+                    .unwrap_or_default();
+            }
+        }
+        let (plain, explained, inside) = (median(plain), median(explained), median(inside));
+        eprintln!(
+            "explain {n}x{d} vs {m}x{d}: default set {plain:.2} s, with explanation {explained:.2} s, \
+             explanation alone {inside:.2} s = {:.0} % of the default set (median of {REPEATS}); top slice {top_slice}",
+            100.0 * inside / plain
+        );
+    }
+}
+
 fn benches(c: &mut Criterion) {
+    if std::env::var_os("DRIFTWATCH_BENCH_EXPLAIN").is_some() {
+        bench_explain();
+        return;
+    }
     if std::env::var_os("DRIFTWATCH_BENCH_GRID").is_some() {
         bench_grid(c);
         return;

@@ -311,6 +311,56 @@ function scoreBars(scores) {
   return root;
 }
 
+const pct = (x) => (typeof x === "number" ? (100 * x).toFixed(1) + "%" : "–");
+
+// A display value: http(s) URLs become links (opened without referrer), anything else is text.
+function displayValue(value) {
+  if (/^https?:\/\//i.test(value)) return el("a", { href: value, target: "_blank", rel: "noopener noreferrer", text: value });
+  return document.createTextNode(value);
+}
+
+// What changed and where: the slices table, the region shares and the example points with their links.
+function renderExplanation(explanation) {
+  const box = $("details-explanation");
+  box.hidden = !explanation;
+  if (!explanation) return;
+  const slices = $("explanation-slices"), regions = $("explanation-regions"), examples = $("explanation-examples");
+  slices.replaceChildren(); regions.replaceChildren(); examples.replaceChildren();
+  $("explanation-slices-note").textContent = (explanation.slicesTested !== undefined ? explanation.slicesTested + " slices tested (Benjamini–Hochberg across them)" : "")
+    + (explanation.truncated ? " · cut to fit" : "");
+  for (const s of explanation.slices || []) {
+    slices.append(el("tr", { class: "slice-" + s.status }, el("td", { text: s.field }), el("td", { text: s.value }),
+      el("td", {}, el("span", { class: "badge " + (s.status === "drifted" || s.status === "appeared" ? "warn" : "false"), text: s.status })),
+      el("td", { class: "num", text: `${s.counts[0]} (${pct(s.shares[0])})` }), el("td", { class: "num", text: `${s.counts[1]} (${pct(s.shares[1])})` }),
+      el("td", { class: "num", text: fmtNum(s.pValue) }), el("td", { class: "num", text: fmtNum(s.adjustedPValue) })));
+  }
+  if (!slices.childElementCount) slices.append(el("tr", {}, el("td", { class: "muted", colspan: 7, text: "no slice fields configured" })));
+  for (const r of explanation.regions || []) {
+    // Widths through the CSSOM: the content security policy allows no inline style attributes.
+    const share = (which, x) => {
+      const span = el("span", { class: "share " + which, title: which + " " + pct(x) });
+      span.style.width = Math.round(100 * x) + "%";
+      return span;
+    };
+    const bar = el("div", { class: "share-bars" }, share("reference", r.shares[0]), share("comparison", r.shares[1]));
+    regions.append(el("tr", { class: "region-" + r.kind }, el("td", { text: String(r.region) }), el("td", { text: r.kind }),
+      el("td", { class: "num", text: `${r.counts[0]} (${pct(r.shares[0])})` }), el("td", { class: "num", text: `${r.counts[1]} (${pct(r.shares[1])})` }),
+      el("td", {}, bar)));
+  }
+  const items = [
+    ...(explanation.slices || []).map((s) => [s.field + " = " + s.value, s.examples]),
+    ...(explanation.regions || []).map((r) => ["region " + r.region + " (" + r.kind + ")", r.examples]),
+  ];
+  for (const [what, points] of items) {
+    for (const p of points || []) {
+      const li = el("li", { class: "example" }, el("span", { class: "muted", text: what + ": " }), el("code", { text: p.id }));
+      for (const [k, v] of Object.entries(p.fields || {})) li.append(" · " + k + " ", displayValue(v));
+      examples.append(li);
+    }
+  }
+  if (!examples.childElementCount) examples.append(el("li", { class: "muted", text: "no example points" }));
+}
+
 async function showDetails(eventId) {
   state.selected = eventId;
   renderEvents();
@@ -360,6 +410,7 @@ async function showDetails(eventId) {
     trail.append(el("li", { text: `${fmtTime(t.time)} — ${t.phase}${t.actor ? " by " + t.actor : ""}${t.message ? ": " + t.message : ""}` }));
   }
   if (!trail.childElementCount) trail.append(el("li", { class: "muted", text: "no transitions recorded yet" }));
+  renderExplanation(detail.explanation || status.explanation);
   distributionPicture(object, monitor);
   $("approve").disabled = !actionable || !!detail.nothing_to_trigger;
   $("ignore").disabled = !actionable;

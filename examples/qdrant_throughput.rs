@@ -177,6 +177,8 @@ async fn main() {
         timestamp_field: "timestamp".into(),
         timestamp_format: TimestampFormat::UnixSeconds,
         confidence_field: Some("confidence".into()),
+        read_points: false,
+        payload_fields: Vec::new(),
     };
     let source = QdrantSource::new(config, schema).expect("client");
     let query = WindowQuery {

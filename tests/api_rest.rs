@@ -587,6 +587,52 @@ async fn the_openapi_document_and_the_dashboard_are_served() {
     assert_eq!(get(server.addr, "/assets/nope.js", None).await.status, 404);
 }
 
+#[tokio::test]
+async fn the_detail_of_an_event_carries_the_explanation_of_its_check() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("api-explain").await;
+    let name = "frames-202611260200";
+    seed_event(
+        &client,
+        &ns,
+        event(name, "frames", "2026-11-26T02:00:00Z", 0.31),
+        Some("NeedsReview"),
+    )
+    .await;
+    let explanation = json!({
+        "slices": [{"field": "camera_id", "value": "cam-7", "status": "drifted", "counts": [310, 290],
+                    "shares": [0.0155, 0.058], "pValue": 0.0005, "adjustedPValue": 0.004,
+                    "examples": [{"id": "123", "fields": {"frame_url": "https://frames.example.com/123.jpg"}}]}],
+        "slicesTested": 8,
+        "regions": [{"region": 2, "kind": "new", "counts": [0, 250], "shares": [0.0, 0.05],
+                     "examples": [{"id": "456"}]}],
+        "seconds": 0.8
+    });
+    let events: Api<DriftEvent> = Api::namespaced(client.clone(), &ns);
+    events
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": {"explanation": explanation}})),
+        )
+        .await
+        .expect("explanation in the status");
+    let server = start(cp, AuthMode::Enabled, ApiSettings::default()).await;
+    let id = format!("{ns}/{name}");
+    let mut detail = Value::Null;
+    for _ in 0..400 {
+        let r = get(server.addr, &format!("/api/v1/drift-events/{id}"), Some(ADMIN)).await;
+        if r.status == 200 && !r.json()["explanation"].is_null() {
+            detail = r.json();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(detail["explanation"], explanation, "{detail}");
+    assert_eq!(detail["object"]["status"]["explanation"], explanation);
+}
+
 /// The dashboard's detail of an event, once the API's cache has its status.
 async fn eventually_detail(addr: std::net::SocketAddr, id: &str) -> Value {
     for _ in 0..400 {

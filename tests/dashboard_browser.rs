@@ -2,7 +2,8 @@
 //! the governance API) on the real control plane serves the dashboard; Playwright (playwright-core from npm)
 //! drives Debian's chromium: signs in with a real ServiceAccount token, sees the seeded monitor chart and
 //! events, approves one with a reason, ignores another and sees its status change, finds Approve disabled
-//! on an event with nothing to trigger, and a viewer gets a clear 403. Screenshots land in `<target>/test-artifacts/dashboard/`. Needs `hack/api-test-deps.sh`.
+//! on an event with nothing to trigger, sees what changed and where (slices, region shares, example points
+//! with their frame links), and a viewer gets a clear 403. Screenshots land in `<target>/test-artifacts/dashboard/`. Needs `hack/api-test-deps.sh`.
 
 #[path = "support/api_server.rs"]
 mod api_server;
@@ -53,6 +54,33 @@ async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
         Some("NeedsReview"),
     )
     .await;
+    // What changed and where, as a check with spec.explain reports it: one drifted camera, a new region.
+    Api::<DriftEvent>::namespaced(client.clone(), &ns)
+        .patch_status(
+            "frames-202611260200",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&serde_json::json!({"status": {"explanation": {
+                "slices": [
+                    {"field": "camera_id", "value": "cam-7", "status": "drifted", "counts": [2480, 640],
+                     "shares": [0.124, 0.128], "pValue": 0.0005, "adjustedPValue": 0.004,
+                     "examples": [{"id": "48211", "fields": {"frame_url": "https://frames.example.com/cam-7/48211.jpg"}},
+                                  {"id": "48302", "fields": {"frame_url": "https://frames.example.com/cam-7/48302.jpg"}}]},
+                    {"field": "camera_id", "value": "cam-9", "status": "appeared", "counts": [0, 150],
+                     "shares": [0.0, 0.03]},
+                    {"field": "camera_id", "value": "cam-2", "status": "unchanged", "counts": [2510, 610],
+                     "shares": [0.1255, 0.122], "pValue": 0.41, "adjustedPValue": 0.82}
+                ],
+                "slicesTested": 8,
+                "regions": [
+                    {"region": 3, "kind": "new", "counts": [12, 260], "shares": [0.0006, 0.052],
+                     "examples": [{"id": "50017", "fields": {"frame_url": "https://frames.example.com/cam-9/50017.jpg"}}]},
+                    {"region": 0, "kind": "shrunk", "counts": [9100, 2010], "shares": [0.455, 0.402]}
+                ],
+                "seconds": 1.9
+            }}})),
+        )
+        .await
+        .expect("explanation");
     seed_event(
         &client,
         &ns,
@@ -261,6 +289,10 @@ async fn drive_browser(
         .env("VIEWER_EVENT", format!("{ns}/frames-202611240200"))
         .env("DECIDED_EVENT", format!("{ns}/frames-202611200200"))
         .env("NOTHING_EVENT", format!("{ns}/bare-202611230200"))
+        .env(
+            "DOCS_SCREENSHOT",
+            std::env::var_os("DRIFTWATCH_DOCS_SCREENSHOT").unwrap_or_default(),
+        )
         .env("SCREENSHOT_DIR", &dir)
         .env("NAMESPACE", ns)
         .kill_on_drop(true)

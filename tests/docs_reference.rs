@@ -112,6 +112,9 @@ const SHARED_TYPES: &[(&str, &str)] = &[
     ("spec.comparisonWindow", "TimeWindow"),
     ("status.lastResult.samples", "SampleCounts"),
     ("spec.samples", "SampleCounts"),
+    ("status.explanation", "Explanation"),
+    ("Explanation.slices[].examples[]", "ExamplePoint"),
+    ("Explanation.regions[].examples[]", "ExamplePoint"),
 ];
 
 /// DriftEvent status fields that copy a DriftMonitor's spec: documented once, under the monitor.

@@ -52,6 +52,8 @@ fn schema() -> PointSchema {
         timestamp_field: "timestamp".into(),
         timestamp_format: TimestampFormat::UnixSeconds,
         confidence_field: Some("confidence".into()),
+        read_points: false,
+        payload_fields: Vec::new(),
     }
 }
 

@@ -38,6 +38,8 @@ fn schema(format: TimestampFormat) -> PointSchema {
         timestamp_field: "timestamp".to_string(),
         timestamp_format: format,
         confidence_field: Some("confidence".to_string()),
+        read_points: false,
+        payload_fields: Vec::new(),
     }
 }
 
@@ -144,6 +146,49 @@ async fn a_window_larger_than_the_maximum_is_sampled_reproducibly() {
     let mut other = query.clone();
     other.seed = 7;
     assert_ne!(source.read_window(&other).await.unwrap().embeddings, a.embeddings);
+}
+
+#[tokio::test]
+async fn with_read_points_each_sampled_row_carries_its_id_and_payload_fields() {
+    let server = hourly_server().await;
+    let mut schema = schema(TimestampFormat::Rfc3339);
+    schema.read_points = true;
+    schema.payload_fields = vec!["model_version".into(), "no_such_field".into(), "timestamp".into()];
+    let source = source(&server, schema);
+    // Sampled windows (30 of 100, by the reservoir's replacements or Qdrant's random sample) and a
+    // whole window read in strata: the metadata must stay with its row on every path.
+    for (sampling, max, rows) in [
+        (Sampling::Reservoir, 30, 30),
+        (Sampling::Random, 30, 30),
+        (Sampling::Reservoir, 500, 100),
+    ] {
+        let mut query = window("frames", 0, 100 * 3_600, max);
+        query.sampling = sampling.clone();
+        let sample = source.read_window(&query).await.unwrap();
+        assert_eq!(sample.points.len(), rows, "{sampling:?}");
+        assert_eq!(sample.embeddings.nrows(), rows, "{sampling:?}");
+        for (row, point) in sample.points.iter().enumerate() {
+            let id: u64 = point.id.parse().unwrap();
+            assert_eq!(
+                sample.embeddings.row(row).to_vec(),
+                vector(id, 8),
+                "{sampling:?} row {row}"
+            );
+            let version = if id.is_multiple_of(10) { "v2" } else { "v1" };
+            assert_eq!(
+                point.fields,
+                [Some(version.to_string()), None, Some(rfc3339(id as i64 * 3_600))],
+                "{sampling:?}"
+            );
+        }
+    }
+    // Without read_points nothing is kept.
+    let plain = hourly_server().await;
+    let sample = self::source(&plain, self::schema(TimestampFormat::Rfc3339))
+        .read_window(&window("frames", 0, 100 * 3_600, 30))
+        .await
+        .unwrap();
+    assert!(sample.points.is_empty());
 }
 
 #[tokio::test]

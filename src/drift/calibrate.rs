@@ -133,8 +133,8 @@ fn p_values_of_every_labelling(stats: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// NaN never counts as extreme.
-fn sanitize(v: f64) -> f64 {
+/// NaN never counts as extreme (a statistic as the permutation p-values compare it).
+pub fn sanitize(v: f64) -> f64 {
     if v.is_nan() { f64::NEG_INFINITY } else { v }
 }
 
@@ -154,6 +154,23 @@ pub fn min_p(columns: &[Vec<f64>]) -> (f64, Vec<f64>) {
     let at_or_below = |x: f64| minima.partition_point(|&m| m <= x) as f64 / len as f64;
     let adjusted = ps.iter().map(|p| at_or_below(p[0])).collect();
     (at_or_below(observed_min), adjusted)
+}
+
+/// Benjamini–Hochberg adjusted p-values (R's `p.adjust(p, "BH")`), in the input's order: rejecting every
+/// hypothesis whose adjusted p-value is at most `q` keeps the false-discovery rate at most `q` for
+/// independent (or positively dependent) tests. NaN counts as 1.
+pub fn benjamini_hochberg(ps: &[f64]) -> Vec<f64> {
+    let m = ps.len();
+    let clean = |p: f64| if p.is_nan() { 1.0 } else { p.clamp(0.0, 1.0) };
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| clean(ps[a]).total_cmp(&clean(ps[b])).then(a.cmp(&b)));
+    let mut adjusted = vec![1.0; m];
+    let mut running = 1.0_f64;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        running = running.min(clean(ps[i]) * m as f64 / (rank + 1) as f64);
+        adjusted[i] = running.min(1.0);
+    }
+    adjusted
 }
 
 /// Bonferroni over `groups` families that do not share a null: `min(1, groups * p)`.
@@ -258,6 +275,19 @@ mod tests {
         assert!(both > permutation_p(&a), "{both}");
         assert!((adjusted.iter().copied().fold(1.0, f64::min) - both).abs() < 1e-12);
         assert!(adjusted[0] >= permutation_p(&a));
+    }
+
+    #[test]
+    fn benjamini_hochberg_matches_r_p_adjust() {
+        // R: p.adjust(c(0.01, 0.04, 0.03, 0.005, 0.2, 0.9), "BH")
+        //    0.030 0.060 0.060 0.030 0.240 0.900
+        let adjusted = benjamini_hochberg(&[0.01, 0.04, 0.03, 0.005, 0.2, 0.9]);
+        let expected = [0.03, 0.06, 0.06, 0.03, 0.24, 0.9];
+        for (a, e) in adjusted.iter().zip(expected) {
+            assert!((a - e).abs() < 1e-12, "{adjusted:?}");
+        }
+        assert_eq!(benjamini_hochberg(&[]), Vec::<f64>::new());
+        assert_eq!(benjamini_hochberg(&[f64::NAN, 0.5]), vec![1.0, 1.0]);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod classifier;
 pub mod defaults;
 pub mod detector;
 mod error;
+pub mod explain;
 pub mod kl;
 pub mod linalg;
 pub mod mmd;
@@ -126,6 +127,18 @@ pub fn run(
     comparison: &Sample,
     config: &EngineConfig,
 ) -> Result<Outcome, DriftError> {
+    run_explained(detectors, reference, comparison, config, None).map(|(outcome, _)| outcome)
+}
+
+/// [`run`], and with a request also the explanation of the check ([`explain`]): on the same pooled points
+/// and principal axes, after the detectors, without changing their results.
+pub fn run_explained(
+    detectors: &[DetectorSpec],
+    reference: &Sample,
+    comparison: &Sample,
+    config: &EngineConfig,
+    request: Option<&explain::Request>,
+) -> Result<(Outcome, Option<explain::Explained>), DriftError> {
     if detectors.is_empty() {
         return Err(DriftError::InvalidConfig {
             reason: "no detectors configured".to_string(),
@@ -189,9 +202,22 @@ pub fn run(
         .map(|d| d.components())
         .max()
         .unwrap_or(0);
-    let projected = match (&pooled, k) {
+    // Explaining reads COMPONENTS axes; up to 6 the PCA sketch is the same, so the detectors' axes are too.
+    let fitted = if request.is_some() {
+        k.max(explain::COMPONENTS)
+    } else {
+        k
+    };
+    let pca_started = Instant::now();
+    let projected = match (&pooled, fitted) {
         (Some(p), k) if k > 0 => Some(pca::Projected::fit(p, k, &mut rng::named(config.seed, "pca"))),
         _ => None,
+    };
+    // The PCA counts as explaining when no detector needed it.
+    let pca_for_explaining = if k == 0 {
+        pca_started.elapsed().as_secs_f64()
+    } else {
+        0.0
     };
     let pooled_scores: Option<(Vec<f64>, usize)> = match (&scores, &pooled) {
         (Some(_), Some(p)) if aligned => {
@@ -312,12 +338,48 @@ pub fn run(
     for (report, a) in scores_out.iter_mut().zip(adjusted) {
         report.adjusted_p_value = Some(calibrate::bonferroni(a, families.len()));
     }
-    Ok(Outcome {
+    let outcome = Outcome {
         scores: scores_out,
         combined_p_value: combined,
         alpha: config.alpha,
         drift_detected: combined < config.alpha,
-    })
+    };
+    let explained = match (request, &pooled, &projected) {
+        (Some(request), Some(p), Some(projected)) => {
+            let mut e = explain::explain(p, projected.view(), request, config.seed, config.alpha);
+            e.seconds += pca_for_explaining;
+            Some(e)
+        }
+        (Some(request), None, _) => explain_alone(reference, comparison, config, request),
+        _ => None,
+    };
+    Ok((outcome, explained))
+}
+
+/// The explanation of a check whose detectors read no embeddings: its own pooled points and PCA (other
+/// random streams than the detectors'); `None` when the embeddings are unusable.
+fn explain_alone(
+    reference: &Sample,
+    comparison: &Sample,
+    config: &EngineConfig,
+    request: &explain::Request,
+) -> Option<explain::Explained> {
+    let started = Instant::now();
+    validate::embeddings(reference.embeddings, comparison.embeddings, 2).ok()?;
+    let pooled = Pooled::new(
+        reference.embeddings,
+        comparison.embeddings,
+        MAX_TEST_ROWS,
+        &mut rng::named(config.seed, "explain-subsample"),
+    );
+    let projected = pca::Projected::fit(
+        &pooled,
+        explain::COMPONENTS,
+        &mut rng::named(config.seed, "explain-pca"),
+    );
+    let mut e = explain::explain(&pooled, projected.view(), request, config.seed, config.alpha);
+    e.seconds = started.elapsed().as_secs_f64();
+    Some(e)
 }
 
 /// Fails when the verdict could never reach `alpha`: the smallest combined p-value is

@@ -48,6 +48,21 @@ impl<'a> Pooled<'a> {
         }
     }
 
+    /// Pools the given rows of each window as they are (no cap, no sampling): e.g. the points of one slice.
+    pub fn from_rows(
+        reference: ArrayView2<'a, f32>,
+        comparison: ArrayView2<'a, f32>,
+        reference_rows: Vec<usize>,
+        comparison_rows: Vec<usize>,
+    ) -> Self {
+        Pooled {
+            reference,
+            comparison,
+            reference_rows,
+            comparison_rows,
+        }
+    }
+
     /// Reference rows tested.
     pub fn n(&self) -> usize {
         self.reference_rows.len()

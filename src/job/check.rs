@@ -11,6 +11,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::parse_duration;
 use crate::api::v1alpha1::{DataSource, DetectorSpec, PayloadFilter, SampleCounts, TimeWindow};
+use crate::api::v1alpha1::{
+    ExamplePoint, Explanation, MAX_DISPLAY_FIELDS, MAX_EXAMPLES, MAX_REGIONS, MAX_SLICES, RegionSummary,
+    SliceSummary,
+};
+use crate::drift::explain::{self, Explained, SliceColumn};
 use crate::drift::{self, DriftError, EngineConfig, Sample};
 use crate::job::cli::{SamplingModeArg, TimestampFormatArg, validate_read_settings};
 use crate::job::redact::redact_urls;
@@ -124,6 +129,25 @@ pub struct CheckArgs {
     /// Detectors as a JSON list of detector specs.
     #[arg(long)]
     pub detectors_json: Option<String>,
+    /// Explain the check for a reviewer: drift by slice, regions of the embedding space whose share
+    /// changed, example points (the monitor's spec.explain).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub explain: bool,
+    /// Payload field to slice the explanation by, e.g. camera_id (repeat for several, at most 4).
+    #[arg(long = "slice-field")]
+    pub slice_fields: Vec<String>,
+    /// Payload field shown with each example point, e.g. frame_url (repeat, at most 2).
+    #[arg(long = "display-field")]
+    pub display_fields: Vec<String>,
+    /// Example points per top slice and region (0 to 3).
+    #[arg(long, default_value_t = 3)]
+    pub explain_examples: usize,
+    /// Fewest points a slice needs in each window to be tested.
+    #[arg(long, default_value_t = explain::slices::DEFAULT_MIN_POINTS)]
+    pub min_slice_points: usize,
+    /// Cluster the pooled points into regions.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub explain_regions: bool,
     /// Id of this check in the result (the Job name). Default: check-<at>.
     #[arg(long)]
     pub check_id: Option<String>,
@@ -195,7 +219,22 @@ pub struct CheckPlan {
     pub read_concurrency: usize,
     /// Points per scroll page (`None`: about 1 MiB of vectors).
     pub page_size: Option<u32>,
+    /// What to explain; `None`: nothing.
+    pub explain: Option<ExplainPlan>,
 }
+
+/// The explanation a check computes (from `--explain` and its flags).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExplainPlan {
+    pub slice_fields: Vec<String>,
+    pub display_fields: Vec<String>,
+    pub examples: usize,
+    pub min_slice_points: usize,
+    pub regions: bool,
+}
+
+/// Most slice fields (spec.explain.sliceFields).
+pub const MAX_SLICE_FIELDS: usize = 4;
 
 impl CheckPlan {
     /// Resolves the flags against the check time `now` (used when `--at` is absent).
@@ -324,6 +363,7 @@ impl CheckPlan {
             .map_err(CheckError::InvalidSpec)?;
         validate_read_settings(args.strata, args.read_concurrency, args.page_size)
             .map_err(CheckError::InvalidSpec)?;
+        let explain = explain_plan(args)?;
         let timeout =
             parse_duration(&args.timeout).map_err(|e| CheckError::InvalidSpec(format!("--timeout: {e}")))?;
         if timeout.is_zero() {
@@ -341,6 +381,12 @@ impl CheckPlan {
                 timestamp_field: args.timestamp_field.clone(),
                 timestamp_format: args.timestamp_format.into(),
                 confidence_field: args.confidence_field.clone().filter(|f| !f.is_empty()),
+                read_points: explain.is_some(),
+                payload_fields: explain
+                    .iter()
+                    .flat_map(|e| e.slice_fields.iter().chain(&e.display_fields))
+                    .cloned()
+                    .collect(),
             },
             reference: WindowQuery {
                 collection: args
@@ -372,6 +418,7 @@ impl CheckPlan {
             timeout,
             read_concurrency: args.read_concurrency,
             page_size: args.page_size,
+            explain,
         })
     }
 
@@ -387,6 +434,135 @@ impl CheckPlan {
             comparison: window(&self.comparison),
         }
     }
+}
+
+/// The explanation asked for: `--explain true`, or any slice or display field.
+fn explain_plan(args: &CheckArgs) -> Result<Option<ExplainPlan>, CheckError> {
+    let asked = args.explain || !args.slice_fields.is_empty() || !args.display_fields.is_empty();
+    if !asked {
+        return Ok(None);
+    }
+    let distinct = |flag: &str, fields: &[String], most: usize| -> Result<Vec<String>, CheckError> {
+        let mut out: Vec<String> = Vec::new();
+        for f in fields {
+            if f.trim().is_empty() {
+                return Err(CheckError::InvalidSpec(format!(
+                    "{flag} must name a payload field"
+                )));
+            }
+            if !out.contains(f) {
+                out.push(f.clone());
+            }
+        }
+        if out.len() > most {
+            return Err(CheckError::InvalidSpec(format!(
+                "at most {most} {flag} fields, got {}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    };
+    if args.explain_examples > MAX_EXAMPLES {
+        return Err(CheckError::InvalidSpec(format!(
+            "--explain-examples must be between 0 and {MAX_EXAMPLES}"
+        )));
+    }
+    if args.min_slice_points < 2 {
+        return Err(CheckError::InvalidSpec(
+            "--min-slice-points must be at least 2".into(),
+        ));
+    }
+    Ok(Some(ExplainPlan {
+        slice_fields: distinct("--slice-field", &args.slice_fields, MAX_SLICE_FIELDS)?,
+        display_fields: distinct("--display-field", &args.display_fields, MAX_DISPLAY_FIELDS)?,
+        examples: args.explain_examples,
+        min_slice_points: args.min_slice_points,
+        regions: args.explain_regions,
+    }))
+}
+
+/// The compact explanation of a check: the engine's findings with point ids and display fields of the
+/// example rows, bounded ([`Explanation::bounded`]). Pure.
+pub fn explanation(plan: &ExplainPlan, explained: &Explained, comparison: &WindowSample) -> Explanation {
+    let slices = plan.slice_fields.len();
+    let example = |row: usize| -> Option<ExamplePoint> {
+        let meta = comparison.points.get(row)?;
+        let fields = plan
+            .display_fields
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| {
+                let value = meta.fields.get(slices + i)?.as_ref()?;
+                Some((name.clone(), value.clone()))
+            })
+            .collect();
+        Some(ExamplePoint {
+            id: meta.id.clone(),
+            fields,
+        })
+    };
+    let examples = |rows: &[usize]| rows.iter().filter_map(|&r| example(r)).collect();
+    let round = |x: f64| (x * 1e4).round() / 1e4;
+    let p = |x: Option<f64>| x.map(|v| (v * 1e6).round() / 1e6);
+    Explanation {
+        slices: explained
+            .slices
+            .iter()
+            .take(MAX_SLICES)
+            .map(|f| SliceSummary {
+                field: f.field.clone(),
+                value: f.value.clone(),
+                status: f.status.as_str().to_string(),
+                counts: [f.counts[0] as i64, f.counts[1] as i64],
+                shares: [round(f.shares[0]), round(f.shares[1])],
+                p_value: p(f.p_value),
+                adjusted_p_value: p(f.adjusted_p_value),
+                examples: examples(&f.examples),
+            })
+            .collect(),
+        slices_tested: (slices > 0).then_some(explained.slices_tested as i64),
+        regions: explained
+            .regions
+            .iter()
+            .take(MAX_REGIONS)
+            .map(|r| RegionSummary {
+                region: r.cluster as i64,
+                kind: r.kind.as_str().to_string(),
+                counts: [r.counts[0] as i64, r.counts[1] as i64],
+                shares: [round(r.shares[0]), round(r.shares[1])],
+                examples: examples(&r.examples),
+            })
+            .collect(),
+        seconds: Some(round3(explained.seconds)),
+        truncated: false,
+    }
+    .bounded(plan.display_fields.len())
+}
+
+/// The slice columns of both windows' sampled rows (values of the slice fields, the first of each
+/// row's payload fields).
+fn slice_columns(
+    plan: &ExplainPlan,
+    reference: &WindowSample,
+    comparison: &WindowSample,
+) -> Vec<SliceColumn> {
+    plan.slice_fields
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            let values = |w: &'_ WindowSample| -> Vec<Option<String>> {
+                (0..w.sampled())
+                    .map(|row| w.points.get(row).and_then(|m| m.fields.get(i).cloned().flatten()))
+                    .collect()
+            };
+            let (r, c) = (values(reference), values(comparison));
+            SliceColumn::new(
+                field.clone(),
+                r.iter().map(|v| v.as_deref()),
+                c.iter().map(|v| v.as_deref()),
+            )
+        })
+        .collect()
 }
 
 fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CheckError> {
@@ -493,7 +669,23 @@ pub fn evaluate(
         min_samples: plan.min_samples,
         alpha: plan.alpha,
     };
-    let outcome = drift::run(&detectors, &reference_sample, &comparison_sample, &config)?;
+    let request = plan.explain.as_ref().map(|e| explain::Request {
+        slices: slice_columns(e, reference, comparison),
+        min_slice_points: e.min_slice_points,
+        regions: e.regions,
+        examples: e.examples,
+    });
+    let (outcome, explained) = drift::run_explained(
+        &detectors,
+        &reference_sample,
+        &comparison_sample,
+        &config,
+        request.as_ref(),
+    )?;
+    let explanation = match (&plan.explain, &explained) {
+        (Some(e), Some(explained)) => Some(explanation(e, explained, comparison)),
+        _ => None,
+    };
     let summary = drift::summarize(
         reference.embeddings.view(),
         comparison.embeddings.view(),
@@ -522,6 +714,7 @@ pub fn evaluate(
             comparison: comparison.skipped,
         }),
         summary: (!summary.components.is_empty()).then_some(summary),
+        explanation,
     })
 }
 
@@ -949,6 +1142,7 @@ mod tests {
             duration_seconds: 1.0,
             skipped: None,
             summary: None,
+            explanation: None,
         };
         let text = render_text(&CheckReport::success("c", outcome), false);
         assert!(
@@ -963,5 +1157,117 @@ mod tests {
         let text = render_text(&CheckReport::failure("c", "EmptyWindow", "no points"), false);
         assert!(text.contains("FAILED EmptyWindow"));
         assert!(text.contains("no points"));
+    }
+
+    /// A window of `rows` points in 16-d; camera `cam-1` moved by `shift` along one axis. Every point
+    /// carries its id, camera and frame URL.
+    fn window(rows: usize, seed: u64, shift: f32) -> WindowSample {
+        use rand::SeedableRng;
+        let mut r = drift::rng::Rng::seed_from_u64(seed);
+        let camera = |i: usize| format!("cam-{}", i % 3);
+        let mut embeddings =
+            ndarray::Array2::from_shape_fn((rows, 16), |_| drift::rng::normal(&mut r) as f32);
+        for i in (1..rows).step_by(3) {
+            embeddings[[i, 2]] += shift;
+        }
+        WindowSample {
+            embeddings,
+            scores: None,
+            available: rows as u64,
+            skipped: 0,
+            missing_confidence: 0,
+            dimension: 16,
+            scanned: rows as u64,
+            method: SamplingMethod::All,
+            points: (0..rows)
+                .map(|i| crate::source::PointMeta {
+                    id: format!("{}", seed * 100_000 + i as u64),
+                    fields: vec![
+                        Some(camera(i)),
+                        Some(format!("https://frames.example.com/{seed}/{i}.jpg")),
+                    ],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_check_explains_the_drifting_camera_with_point_ids_and_display_fields_and_still_fits() {
+        let plan = CheckPlan::from_args(
+            &args(&[
+                "--reference",
+                "7d",
+                "--slice-field",
+                "camera_id",
+                "--display-field",
+                "frame_url",
+            ]),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(plan.schema.payload_fields, ["camera_id", "frame_url"]);
+        assert!(plan.schema.read_points);
+        let (reference, comparison) = (window(900, 1, 0.0), window(900, 2, 1.5));
+        let outcome = evaluate(&plan, &reference, &comparison, Instant::now()).unwrap();
+        let explanation = outcome.explanation.clone().unwrap();
+        let top = &explanation.slices[0];
+        assert_eq!(
+            (top.field.as_str(), top.value.as_str(), top.status.as_str()),
+            ("camera_id", "cam-1", "drifted")
+        );
+        assert_eq!(explanation.slices_tested, Some(3));
+        assert_eq!(top.examples.len(), 3);
+        for example in &top.examples {
+            // Comparison point ids (seed 2) of camera 1, with their frame URL.
+            let row: usize = example.id.parse::<usize>().unwrap() - 200_000;
+            assert_eq!(row % 3, 1, "{example:?}");
+            assert_eq!(
+                example.fields.get("frame_url").map(String::as_str),
+                Some(format!("https://frames.example.com/2/{row}.jpg").as_str())
+            );
+        }
+        assert!(!explanation.regions.is_empty());
+        let document = encode_check_report(&CheckReport::success("c", outcome));
+        assert!(document.len() <= crate::job::result::MAX_RESULT_BYTES);
+        let back = crate::job::result::parse_check_report(&document).unwrap();
+        assert!(back.result.unwrap().explanation.is_some());
+    }
+
+    #[test]
+    fn without_explain_flags_nothing_is_explained_and_bad_explain_flags_are_invalid_spec() {
+        let plan = CheckPlan::from_args(&args(&["--reference", "7d"]), now()).unwrap();
+        assert_eq!(plan.explain, None);
+        assert!(!plan.schema.read_points);
+        let plan = CheckPlan::from_args(&args(&["--reference", "7d", "--explain", "true"]), now()).unwrap();
+        assert_eq!(plan.explain.unwrap().examples, 3);
+        for bad in [
+            &["--explain-examples", "4", "--explain", "true"][..],
+            &[
+                "--slice-field",
+                "a",
+                "--slice-field",
+                "b",
+                "--slice-field",
+                "c",
+                "--slice-field",
+                "d",
+                "--slice-field",
+                "e",
+            ],
+            &[
+                "--display-field",
+                "a",
+                "--display-field",
+                "b",
+                "--display-field",
+                "c",
+            ],
+            &["--slice-field", " "],
+        ] {
+            let mut all = vec!["--reference", "7d"];
+            all.extend_from_slice(bad);
+            let err = CheckPlan::from_args(&args(&all), now()).unwrap_err();
+            assert_eq!(err.kind(), "InvalidSpec", "{bad:?}");
+        }
     }
 }

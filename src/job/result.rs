@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::redact::redact_urls;
-use crate::api::v1alpha1::{DataSource, Method, SampleCounts, TimeWindow};
+use crate::api::v1alpha1::{DataSource, Explanation, Method, SampleCounts, TimeWindow};
 
 /// `apiVersion` of every result document this build writes.
 pub const RESULT_API_VERSION: &str = "driftwatch.dev/result/v1";
@@ -51,6 +51,9 @@ pub struct CheckOutcome {
     /// Compact picture of both windows for the dashboard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<DistributionSummary>,
+    /// What changed and where (bounded; cut further to fit the termination message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
 }
 
 /// Reference and comparison windows as read.
@@ -219,8 +222,8 @@ pub fn parse_check_report(text: &str) -> Result<CheckReport, ResultError> {
     Ok(report)
 }
 
-/// Serializes a report compactly, dropping the summary and then shortening messages until it fits the
-/// termination-message limit. URLs in the error message are cut to their origin.
+/// Serializes a report compactly, dropping the summary, then cutting the explanation, then shortening
+/// messages until it fits the termination-message limit. URLs in the error message are cut to their origin.
 pub fn encode_check_report(report: &CheckReport) -> String {
     let mut report = report.clone();
     if let Some(error) = report.error.as_mut() {
@@ -230,6 +233,22 @@ pub fn encode_check_report(report: &CheckReport) -> String {
     if text.len() > MAX_RESULT_BYTES {
         if let Some(outcome) = report.result.as_mut() {
             outcome.summary = None;
+        }
+        text = serde_json::to_string(&report).unwrap_or_default();
+    }
+    // Then the explanation, step by step down to its top slice and region, and at last without it.
+    let steps = report
+        .result
+        .as_ref()
+        .and_then(|o| o.explanation.as_ref())
+        .map(Explanation::shrinking)
+        .unwrap_or_default();
+    for step in steps.into_iter().map(Some).chain([None]) {
+        if text.len() <= MAX_RESULT_BYTES {
+            break;
+        }
+        if let Some(outcome) = report.result.as_mut() {
+            outcome.explanation = step;
         }
         text = serde_json::to_string(&report).unwrap_or_default();
     }
@@ -532,5 +551,81 @@ mod tests {
             parse_package_report(&text).unwrap().error.unwrap().kind,
             "WebhookFailed"
         );
+    }
+
+    /// A successful outcome of three detectors with a two-component summary (about 1.3 KB).
+    fn outcome_with_summary() -> CheckOutcome {
+        let text = r#"{"windows":{"reference":{"start":"2026-03-01T00:00:00Z","end":"2026-03-08T00:00:00Z"},
+            "comparison":{"start":"2026-03-08T00:00:00Z","end":"2026-03-09T00:00:00Z"}},
+            "samples":{"reference":20000,"comparison":5000},
+            "scores":[{"method":"kl_divergence","source":"embeddings","score":0.2,"threshold":0.1,"pValue":0.01,
+            "adjustedPValue":0.02,"drifted":true,"nReference":20000,"nComparison":5000,"seconds":0.1},
+            {"method":"emd","source":"embeddings","score":0.2,"threshold":0.1,"pValue":0.01,
+            "adjustedPValue":0.02,"drifted":true,"nReference":20000,"nComparison":5000,"seconds":0.1},
+            {"method":"mmd","source":"embeddings","score":0.2,"pValue":0.01,
+            "adjustedPValue":0.02,"drifted":true,"nReference":20000,"nComparison":5000,"seconds":0.1}],
+            "driftDetected":true,"combinedPValue":0.02,"alpha":0.05,"durationSeconds":1.0}"#;
+        let mut outcome: CheckOutcome = serde_json::from_str(text).unwrap();
+        let histogram = ComponentHistogram {
+            range: [-3.0, 3.0],
+            reference: vec![1000; 20],
+            comparison: vec![250; 20],
+        };
+        outcome.summary = Some(DistributionSummary {
+            components: vec![histogram.clone(), histogram],
+        });
+        outcome
+    }
+
+    #[test]
+    fn a_large_explanation_is_cut_step_by_step_until_the_report_fits() {
+        use crate::api::v1alpha1::{ExamplePoint, Explanation, RegionSummary, SliceSummary};
+        let example = |i: usize| ExamplePoint {
+            id: format!("00000000-0000-0000-0000-{i:012}"),
+            fields: [(
+                "frame_url".to_string(),
+                format!("https://frames.example.com/{}", "x".repeat(200)),
+            )]
+            .into(),
+        };
+        let explanation = Explanation {
+            slices: (0..5)
+                .map(|i| SliceSummary {
+                    field: "camera_id".into(),
+                    value: format!("camera-{i}"),
+                    status: "drifted".into(),
+                    counts: [1000, 1000],
+                    shares: [0.2, 0.2],
+                    p_value: Some(0.001),
+                    adjusted_p_value: Some(0.005),
+                    examples: (0..3).map(example).collect(),
+                })
+                .collect(),
+            slices_tested: Some(5),
+            regions: (0..3)
+                .map(|i| RegionSummary {
+                    region: i,
+                    kind: "grown".into(),
+                    counts: [10, 10],
+                    shares: [0.1, 0.1],
+                    examples: (0..3).map(|j| example(j as usize)).collect(),
+                })
+                .collect(),
+            seconds: Some(1.0),
+            truncated: false,
+        };
+        let mut report = CheckReport::success("c", outcome_with_summary());
+        report.result.as_mut().unwrap().explanation = Some(explanation);
+        let text = encode_check_report(&report);
+        assert!(text.len() <= MAX_RESULT_BYTES, "{}", text.len());
+        let kept = parse_check_report(&text)
+            .unwrap()
+            .result
+            .unwrap()
+            .explanation
+            .unwrap();
+        assert!(kept.truncated);
+        assert!(!kept.slices.is_empty() && !kept.regions.is_empty());
+        assert_eq!(kept.slices[0].value, "camera-0");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::api::v1alpha1::{DriftEvent, DriftMonitor, Phase};
+use crate::api::v1alpha1::{DriftEvent, DriftMonitor, ExamplePoint, Explanation, Phase};
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
@@ -235,6 +235,9 @@ pub fn event_details(event: &DriftEvent) -> String {
     for line in pad_table(&rows).lines() {
         let _ = writeln!(out, "  {line}");
     }
+    if let Some(e) = event.status.as_ref().and_then(|s| s.explanation.as_ref()) {
+        out.push_str(&explanation(e));
+    }
     if let Some(r) = event.status.as_ref().and_then(|s| s.retraining.as_ref()) {
         let _ = writeln!(out, "Retraining:");
         for (k, v) in [
@@ -270,6 +273,99 @@ pub fn event_details(event: &DriftEvent) -> String {
                 t.message.as_deref().map(|m| format!("  {m}")).unwrap_or_default()
             );
         }
+    }
+    out
+}
+
+/// What changed and where: the slices and regions tables and their example points.
+pub fn explanation(e: &Explanation) -> String {
+    let mut out = String::new();
+    let percent = |x: f64| format!("{:.1}%", 100.0 * x);
+    let p = |x: Option<f64>| x.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+    let example_lines = |out: &mut String, what: &str, examples: &[ExamplePoint]| {
+        for x in examples {
+            let fields: Vec<String> = x.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let fields = if fields.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", fields.join("  "))
+            };
+            let _ = writeln!(out, "  {what}: point {}{fields}", x.id);
+        }
+    };
+    if !e.slices.is_empty() {
+        let tested = e
+            .slices_tested
+            .map(|t| format!(" ({t} tested)"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "Slices{tested}:");
+        let mut rows = vec![
+            [
+                "FIELD",
+                "VALUE",
+                "STATUS",
+                "REFERENCE",
+                "COMPARISON",
+                "P-VALUE",
+                "ADJUSTED",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for s in &e.slices {
+            rows.push(vec![
+                s.field.clone(),
+                s.value.clone(),
+                s.status.clone(),
+                format!("{} ({})", s.counts[0], percent(s.shares[0])),
+                format!("{} ({})", s.counts[1], percent(s.shares[1])),
+                p(s.p_value),
+                p(s.adjusted_p_value),
+            ]);
+        }
+        for line in pad_table(&rows).lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    if !e.regions.is_empty() {
+        let _ = writeln!(out, "Regions:");
+        let mut rows = vec![
+            ["REGION", "KIND", "REFERENCE", "COMPARISON"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for r in &e.regions {
+            rows.push(vec![
+                r.region.to_string(),
+                r.kind.clone(),
+                format!("{} ({})", r.counts[0], percent(r.shares[0])),
+                format!("{} ({})", r.counts[1], percent(r.shares[1])),
+            ]);
+        }
+        for line in pad_table(&rows).lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    let has_examples =
+        e.slices.iter().any(|s| !s.examples.is_empty()) || e.regions.iter().any(|r| !r.examples.is_empty());
+    if has_examples {
+        let _ = writeln!(out, "Examples (comparison points least like the reference):");
+        for s in &e.slices {
+            example_lines(&mut out, &format!("{}={}", s.field, s.value), &s.examples);
+        }
+        for r in &e.regions {
+            example_lines(
+                &mut out,
+                &format!("region {} ({})", r.region, r.kind),
+                &r.examples,
+            );
+        }
+    }
+    if e.truncated {
+        let _ = writeln!(
+            out,
+            "  (cut to fit: some slices, regions, examples or display fields left out)"
+        );
     }
     out
 }
@@ -401,6 +497,46 @@ mod tests {
         );
         assert!(lines[1].ends_with("3h"));
         assert_eq!(lines[1].find("frames   "), lines[2].find("frames   "));
+    }
+
+    #[test]
+    fn details_show_the_slices_regions_and_examples_of_the_explanation() {
+        let mut e = event("frames-1", 0.31);
+        e.status.as_mut().unwrap().explanation = Some(
+            serde_json::from_value(serde_json::json!({
+                "slices": [{"field": "camera_id", "value": "cam-7", "status": "drifted", "counts": [310, 290],
+                            "shares": [0.0155, 0.058], "pValue": 0.0005, "adjustedPValue": 0.004,
+                            "examples": [{"id": "123", "fields": {"frame_url": "https://f.example/123.jpg"}}]}],
+                "slicesTested": 8,
+                "regions": [{"region": 2, "kind": "new", "counts": [0, 250], "shares": [0.0, 0.05],
+                             "examples": [{"id": "456"}]}]
+            }))
+            .unwrap(),
+        );
+        let text = event_details(&e);
+        assert!(text.contains("Slices (8 tested):"), "{text}");
+        let slice = text.lines().find(|l| l.contains("cam-7")).unwrap();
+        for part in [
+            "camera_id",
+            "drifted",
+            "310 (1.6%)",
+            "290 (5.8%)",
+            "0.0005",
+            "0.0040",
+        ] {
+            assert!(slice.contains(part), "{slice}");
+        }
+        let region = text.lines().find(|l| l.trim_start().starts_with("2 ")).unwrap();
+        assert!(
+            region.contains("new") && region.contains("250 (5.0%)"),
+            "{region}"
+        );
+        assert!(
+            text.contains("camera_id=cam-7: point 123  frame_url=https://f.example/123.jpg"),
+            "{text}"
+        );
+        assert!(text.contains("region 2 (new): point 456"), "{text}");
+        assert!(!event_details(&event("frames-2", 0.3)).contains("Slices"));
     }
 
     #[test]

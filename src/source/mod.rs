@@ -14,6 +14,8 @@ pub mod reservoir;
 pub mod sampling;
 pub mod window;
 
+pub use reservoir::PointMeta;
+
 use ndarray::{Array1, Array2};
 
 use crate::api::v1alpha1::{PayloadFilter, SamplingMethod, TimestampFormat};
@@ -35,6 +37,10 @@ pub struct PointSchema {
     pub timestamp_format: TimestampFormat,
     /// Payload field with the model's confidence score, when detectors need it.
     pub confidence_field: Option<String>,
+    /// Keep each sampled point's id and [`PointSchema::payload_fields`] (for the explanation).
+    pub read_points: bool,
+    /// Payload fields read per sampled point (slice and display fields of the explanation).
+    pub payload_fields: Vec<String>,
 }
 
 /// One window to read.
@@ -102,6 +108,9 @@ pub struct WindowSample {
     pub scanned: u64,
     /// How the sample was drawn.
     pub method: SamplingMethod,
+    /// Id and [`PointSchema::payload_fields`] of every sampled row, in row order (empty unless
+    /// [`PointSchema::read_points`]).
+    pub points: Vec<PointMeta>,
 }
 
 impl WindowSample {

@@ -231,12 +231,15 @@ impl QdrantSource {
         Ok(response.result)
     }
 
-    /// What a read of the sample asks for: the configured vector, the confidence field (when read) and
-    /// `extra_fields`; no other payload.
+    /// What a read of the sample asks for: the configured vector, the confidence field (when read),
+    /// `extra_fields` and the explained payload fields (when the schema reads points); no other payload.
     pub(crate) fn selection(&self, extra_fields: &[&str]) -> Selection {
         let schema = &self.schema;
         let mut fields: Vec<&str> = schema.confidence_field.as_deref().into_iter().collect();
         fields.extend_from_slice(extra_fields);
+        if schema.read_points {
+            fields.extend(schema.payload_fields.iter().map(String::as_str));
+        }
         let mut selection = Selection::only(&fields);
         selection.vectors.selector_options = Some(match &schema.vector_name {
             Some(name) if !name.is_empty() => VectorsSelectorOptions::Include(VectorsSelector {
@@ -401,6 +404,22 @@ pub(crate) fn number(value: &Value) -> Option<f32> {
     v.is_finite().then_some(v as f32)
 }
 
+/// Most characters of a payload value kept for slicing or display.
+pub const MAX_LABEL_CHARS: usize = 512;
+
+/// A payload value as a slice or display label: keywords, integers and booleans (a one-element list as
+/// its element); `None` for anything else. Longer than [`MAX_LABEL_CHARS`] is cut.
+pub(crate) fn label(value: &Value) -> Option<String> {
+    let text = match value.kind.as_ref()? {
+        Kind::StringValue(s) => s.clone(),
+        Kind::IntegerValue(i) => i.to_string(),
+        Kind::BoolValue(b) => b.to_string(),
+        Kind::ListValue(list) if list.values.len() == 1 => return label(&list.values[0]),
+        _ => return None,
+    };
+    Some(text.chars().take(MAX_LABEL_CHARS).collect())
+}
+
 pub(crate) fn point_label(id: Option<&PointId>) -> String {
     match id.and_then(|id| id.point_id_options.as_ref()) {
         Some(PointIdOptions::Num(n)) => n.to_string(),
@@ -459,5 +478,19 @@ mod tests {
         assert_eq!(number(&v(Kind::StringValue("0.5".into()))), Some(0.5));
         assert_eq!(number(&v(Kind::StringValue("high".into()))), None);
         assert_eq!(number(&v(Kind::DoubleValue(f64::NAN))), None);
+    }
+
+    #[test]
+    fn payload_labels_are_keywords_integers_and_booleans_and_long_ones_are_cut() {
+        let v = |kind| Value { kind: Some(kind) };
+        assert_eq!(label(&v(Kind::StringValue("cam-7".into()))), Some("cam-7".into()));
+        assert_eq!(label(&v(Kind::IntegerValue(12))), Some("12".into()));
+        assert_eq!(label(&v(Kind::BoolValue(true))), Some("true".into()));
+        assert_eq!(label(&v(Kind::DoubleValue(0.5))), None);
+        let long = "x".repeat(MAX_LABEL_CHARS + 10);
+        assert_eq!(
+            label(&v(Kind::StringValue(long))).map(|s| s.len()),
+            Some(MAX_LABEL_CHARS)
+        );
     }
 }

@@ -16,6 +16,16 @@ pub struct Reservoir {
     seen: u64,
     data: Vec<f32>,
     scores: Vec<Option<f32>>,
+    /// Per-row metadata (point id and payload values), kept only when offered.
+    meta: Vec<PointMeta>,
+}
+
+/// What a sampled row carries besides its vector: the point id and the payload values read for it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PointMeta {
+    pub id: String,
+    /// One entry per requested payload field (`None`: missing or not a keyword/integer/bool value).
+    pub fields: Vec<Option<String>>,
 }
 
 impl Reservoir {
@@ -31,17 +41,26 @@ impl Reservoir {
             seen: 0,
             data: Vec::with_capacity(rows.saturating_mul(dimension)),
             scores: Vec::with_capacity(rows),
+            meta: Vec::new(),
         }
     }
 
     /// Offers one vector (of exactly `dimension` values) and its optional score.
     pub fn offer(&mut self, vector: &[f32], score: Option<f32>) {
+        self.offer_with(vector, score, None);
+    }
+
+    /// [`Reservoir::offer`] with the row's metadata (offer it for every row or for none).
+    pub fn offer_with(&mut self, vector: &[f32], score: Option<f32>, meta: Option<PointMeta>) {
         debug_assert_eq!(vector.len(), self.dimension);
         let index = self.seen;
         self.seen += 1;
         if self.scores.len() < self.capacity {
             self.data.extend_from_slice(vector);
             self.scores.push(score);
+            if let Some(meta) = meta {
+                self.meta.push(meta);
+            }
             return;
         }
         if self.capacity == 0 {
@@ -53,6 +72,9 @@ impl Reservoir {
         {
             self.data[slot * self.dimension..(slot + 1) * self.dimension].copy_from_slice(vector);
             self.scores[slot] = score;
+            if let (Some(meta), Some(kept)) = (meta, self.meta.get_mut(slot)) {
+                *kept = meta;
+            }
         }
     }
 
@@ -63,10 +85,16 @@ impl Reservoir {
 
     /// The sample as `[rows, dimension]` and the scores of its rows.
     pub fn finish(self) -> (Array2<f32>, Vec<Option<f32>>) {
+        let (array, scores, _) = self.finish_with_meta();
+        (array, scores)
+    }
+
+    /// [`Reservoir::finish`] and the metadata of the rows (empty when none was offered).
+    pub fn finish_with_meta(self) -> (Array2<f32>, Vec<Option<f32>>, Vec<PointMeta>) {
         let rows = self.scores.len();
         let array = Array2::from_shape_vec((rows, self.dimension), self.data)
             .unwrap_or_else(|_| Array2::zeros((0, self.dimension)));
-        (array, self.scores)
+        (array, self.scores, self.meta)
     }
 }
 
@@ -117,5 +145,23 @@ mod tests {
         let (a, s) = r.finish();
         assert_eq!(a.dim(), (10, 4));
         assert_eq!(s.len(), 10);
+    }
+
+    #[test]
+    fn metadata_stays_with_its_vector_through_replacements() {
+        let mut r = Reservoir::new(5, 1, 9, 1, 100);
+        for i in 0..100 {
+            let meta = PointMeta {
+                id: i.to_string(),
+                fields: vec![Some(format!("v{i}"))],
+            };
+            r.offer_with(&[i as f32], None, Some(meta));
+        }
+        let (rows, _, meta) = r.finish_with_meta();
+        assert_eq!(meta.len(), 5);
+        for (row, m) in rows.column(0).iter().zip(&meta) {
+            assert_eq!(m.id, (*row as usize).to_string());
+            assert_eq!(m.fields, vec![Some(format!("v{}", *row as usize))]);
+        }
     }
 }

@@ -19,8 +19,8 @@ use qdrant_client::qdrant::{
 };
 
 use super::filter::{unreadable_timestamp_filter, window_filter};
-use super::qdrant::{QdrantSource, Selection, number, point_label, point_vector};
-use super::reservoir::Reservoir;
+use super::qdrant::{QdrantSource, Selection, label, number, point_label, point_vector};
+use super::reservoir::{PointMeta, Reservoir};
 use super::sampling::{
     IdKey, Quota, allocate, bottom_k, first_width, key_offset, key_ranges, next_width, page_size, rotated,
     strata, stratum_stream, valid_key,
@@ -59,6 +59,7 @@ impl WindowPlan {
 }
 
 /// A point as a scroll or a query returns it.
+#[derive(Clone, Copy)]
 struct Got<'a> {
     id: Option<&'a PointId>,
     payload: &'a HashMap<String, Value>,
@@ -89,6 +90,8 @@ impl<'a> From<&'a ScoredPoint> for Got<'a> {
 struct Region<'a> {
     data: &'a mut [f32],
     scores: &'a mut [Option<f32>],
+    /// Empty unless the schema reads points.
+    meta: &'a mut [PointMeta],
     filled: usize,
 }
 
@@ -261,19 +264,23 @@ impl QdrantSource {
         // Zeroed pages are mapped lazily: memory grows as rows are written.
         let mut data = vec![0f32; rows.saturating_mul(dim)];
         let mut scores: Vec<Option<f32>> = vec![None; rows];
+        let read_points = self.schema().read_points;
+        let mut meta: Vec<PointMeta> = vec![PointMeta::default(); if read_points { rows } else { 0 }];
         let mut regions = Vec::with_capacity(plan.strata.len());
         {
-            let (mut d, mut s) = (&mut data[..], &mut scores[..]);
+            let (mut d, mut s, mut m) = (&mut data[..], &mut scores[..], &mut meta[..]);
             for stratum in &plan.strata {
                 let take = usize::try_from(stratum.quota.take).unwrap_or(usize::MAX);
                 let (region_data, rest_data) = d.split_at_mut(take * dim);
                 let (region_scores, rest_scores) = s.split_at_mut(take);
+                let (region_meta, rest_meta) = m.split_at_mut(if read_points { take } else { 0 });
                 regions.push(Region {
                     data: region_data,
                     scores: region_scores,
+                    meta: region_meta,
                     filled: 0,
                 });
-                (d, s) = (rest_data, rest_scores);
+                (d, s, m) = (rest_data, rest_scores, rest_meta);
             }
         }
         let reads: Vec<_> = plan
@@ -300,12 +307,18 @@ impl QdrantSource {
             if from != to {
                 data.copy_within(from * dim..(from + n) * dim, to * dim);
                 scores.copy_within(from..from + n, to);
+                if read_points {
+                    for i in 0..n {
+                        meta.swap(to + i, from + i);
+                    }
+                }
             }
             from += usize::try_from(stratum.quota.take).unwrap_or(usize::MAX);
             to += n;
         }
         data.truncate(to * dim);
         scores.truncate(to);
+        meta.truncate(if read_points { to } else { 0 });
 
         let schema = self.schema();
         let missing_confidence = if schema.confidence_field.is_some() {
@@ -326,6 +339,7 @@ impl QdrantSource {
             dimension: dim,
             scanned,
             method: plan.method,
+            points: meta,
         })
     }
 
@@ -401,6 +415,7 @@ impl QdrantSource {
                     stratum.quota.count,
                 );
                 let confidence = self.schema().confidence_field.clone();
+                let read_points = self.schema().read_points;
                 let selection = self.selection(&[]);
                 let read = self
                     .scroll_all(collection, &stratum.filter, &selection, dim, |page| {
@@ -410,17 +425,21 @@ impl QdrantSource {
                                 .as_deref()
                                 .and_then(|field| point.payload.get(field))
                                 .and_then(number);
-                            reservoir.offer(vector, score);
+                            let meta = read_points.then(|| self.point_meta(point.into()));
+                            reservoir.offer_with(vector, score, meta);
                         }
                         Ok(())
                     })
                     .await?;
-                let (sample, sample_scores) = reservoir.finish();
+                let (sample, sample_scores, sample_meta) = reservoir.finish_with_meta();
                 let n = sample.nrows().min(take);
                 if let Some(values) = sample.as_slice() {
                     region.data[..n * dim].copy_from_slice(&values[..n * dim]);
                 }
                 region.scores[..n].copy_from_slice(&sample_scores[..n]);
+                for (slot, m) in region.meta.iter_mut().zip(sample_meta) {
+                    *slot = m;
+                }
                 region.filled = n;
                 read
             }
@@ -576,6 +595,19 @@ impl QdrantSource {
         Ok(vector)
     }
 
+    /// The point's id and explained payload fields.
+    fn point_meta(&self, point: Got<'_>) -> PointMeta {
+        PointMeta {
+            id: point_label(point.id),
+            fields: self
+                .schema()
+                .payload_fields
+                .iter()
+                .map(|field| point.payload.get(field).and_then(label))
+                .collect(),
+        }
+    }
+
     /// Writes a checked point into the region's next row.
     fn put(
         &self,
@@ -589,6 +621,9 @@ impl QdrantSource {
             return Ok(());
         }
         let payload = point.payload;
+        if let Some(slot) = region.meta.get_mut(row) {
+            *slot = self.point_meta(point);
+        }
         let vector = self.checked_vector(collection, point, dimension)?;
         region.data[row * dimension..(row + 1) * dimension].copy_from_slice(vector);
         region.scores[row] = self

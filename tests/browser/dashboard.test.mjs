@@ -124,6 +124,22 @@ try {
   expect(facts.includes("Reference window") && facts.includes("reference 20000 of 48211"), "windows and samples shown");
   expect(await page.locator("#details-distribution svg").count() === 1, "distribution picture");
   expect(await page.isEnabled("#approve"), "approve enabled in review");
+  // What changed and where: the slices table, the region shares, the example points as links.
+  await page.waitForSelector("#details-explanation:not([hidden])");
+  seen.sliceRows = await page.locator("#explanation-slices tr").allTextContents();
+  expect(seen.sliceRows.length === 3, "three slice rows, got " + seen.sliceRows.length);
+  expect(seen.sliceRows[0].includes("cam-7") && seen.sliceRows[0].includes("drifted") && seen.sliceRows[0].includes("640 (12.8%)"), "the drifted camera first: " + seen.sliceRows[0]);
+  expect(seen.sliceRows[1].includes("appeared"), "an appeared slice");
+  seen.regionRows = await page.locator("#explanation-regions tr").allTextContents();
+  expect(seen.regionRows[0].includes("new") && seen.regionRows[0].includes("260 (5.2%)"), "the new region: " + seen.regionRows[0]);
+  expect(await page.locator("#explanation-regions tr:first-child .share.comparison").count() === 1, "region share bars");
+  const links = await page.locator("#explanation-examples a").evaluateAll((as) => as.map((a) => [a.href, a.rel, a.target]));
+  seen.exampleLinks = links.map((l) => l[0]);
+  expect(links.length === 3, "three example links, got " + links.length);
+  expect(links[0][0] === "https://frames.example.com/cam-7/48211.jpg" && links[0][1] === "noopener noreferrer" && links[0][2] === "_blank", "example links open the frame: " + links[0]);
+  expect((await page.textContent("#explanation-examples")).includes("region 3 (new): 50017"), "region examples listed");
+  await page.locator("#details").screenshot({ path: join(SHOTS, "04-explanation.png") });
+  if (process.env.DOCS_SCREENSHOT) await page.locator("#details").screenshot({ path: process.env.DOCS_SCREENSHOT });
   await page.screenshot({ path: join(SHOTS, "02-details.png"), fullPage: true });
   await page.fill("#reason", "new camera firmware shifted the embeddings");
   await page.click("#approve");

@@ -222,6 +222,7 @@ pub fn outcome(score: f64, drifted: bool) -> CheckOutcome {
         duration_seconds: 3.0,
         skipped: None,
         summary: None,
+        explanation: None,
     }
 }
 

@@ -7,7 +7,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{DetectorScore, QdrantSource, RetrainingSpec, SampleCounts, SamplingSpec, TimeWindow};
+use super::{
+    DetectorScore, Explanation, QdrantSource, RetrainingSpec, SampleCounts, SamplingSpec, TimeWindow,
+};
 
 /// Condition types of a DriftEvent.
 pub mod event_condition {
@@ -191,6 +193,10 @@ pub struct DriftEventStatus {
     /// The latest firing check's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_check_id: Option<String>,
+    /// What changed and where, from the latest firing check: top slices, regions whose share changed,
+    /// example points (bounded; see spec.explain of the DriftMonitor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
     /// What approving this event hands off to: kept current from the DriftMonitor while the event is in
     /// review, frozen when the approval is recorded. The packaging Job is built from it, never from the
     /// monitor's later spec.

@@ -95,6 +95,11 @@ pub struct DriftMonitorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self > 0.0 && self <= 0.5").message("alpha must be greater than 0 and at most 0.5, e.g. 0.05"))]
     pub alpha: Option<f64>,
+    /// What the check explains for the reviewer: drift by slice of payload fields, regions of the
+    /// embedding space whose share changed, and example points with display fields; the DriftEvent keeps
+    /// it in status.explanation. Omitted: no explanation; `{}`: regions and example point ids only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<ExplainSpec>,
     /// DriftEvent behaviour.
     #[serde(default)]
     pub events: EventsSpec,
@@ -401,6 +406,41 @@ impl Default for SamplingSpec {
             page_size: None,
         }
     }
+}
+
+/// Payload field names (slice and display fields): 1 to 64 characters (maxLength), no spaces.
+const FIELD_NAMES_RULE: &str = "self.all(f, f.matches('^[A-Za-z0-9_][A-Za-z0-9_.-]*$'))";
+
+/// What a check explains (see spec.explain).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplainSpec {
+    /// Payload fields to slice by (keyword, integer or boolean values), e.g. camera_id, model_version,
+    /// site. Each value with enough points in both windows gets its own drift test; the event lists the
+    /// top slices. At most 4 distinct fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4), inner(length(max = 64)))]
+    #[x_kube(validation = Rule::new(FIELD_NAMES_RULE).message("sliceFields must be payload field names of 1 to 64 letters, digits, '_', '.' or '-'"))]
+    #[x_kube(validation = Rule::new("self.all(f, self.exists_one(g, g == f))").message("sliceFields must not repeat a field"))]
+    pub slice_fields: Vec<String>,
+    /// Payload fields shown with each example point, e.g. frame_url (http(s) values are shown as links).
+    /// At most 2 distinct fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2), inner(length(max = 64)))]
+    #[x_kube(validation = Rule::new(FIELD_NAMES_RULE).message("displayFields must be payload field names of 1 to 64 letters, digits, '_', '.' or '-'"))]
+    #[x_kube(validation = Rule::new("self.all(f, self.exists_one(g, g == f))").message("displayFields must not repeat a field"))]
+    pub display_fields: Vec<String>,
+    /// Example points per top slice and region, 0 to 3. Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 0 && self <= 3").message("examples must be between 0 and 3"))]
+    pub examples: Option<i32>,
+    /// Fewest points a slice needs in each window to be tested, 10 to 100000. Default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 10 && self <= 100000").message("minSlicePoints must be between 10 and 100000"))]
+    pub min_slice_points: Option<i32>,
+    /// Cluster the pooled points into regions and report those whose share changed. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<bool>,
 }
 
 /// How DriftEvents are raised.

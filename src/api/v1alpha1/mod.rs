@@ -3,9 +3,11 @@
 mod common;
 mod drift_event;
 mod drift_monitor;
+mod explanation;
 mod threshold;
 
 pub use common::*;
 pub use drift_event::*;
 pub use drift_monitor::*;
+pub use explanation::*;
 pub use threshold::Threshold;

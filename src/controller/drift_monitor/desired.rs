@@ -313,6 +313,24 @@ pub fn check_args(
     if !spec.detectors.is_empty() {
         flag("detectors-json", json("detectors", &spec.detectors)?);
     }
+    if let Some(explain) = &spec.explain {
+        flag("explain", "true".to_string());
+        for field in &explain.slice_fields {
+            flag("slice-field", field.clone());
+        }
+        for field in &explain.display_fields {
+            flag("display-field", field.clone());
+        }
+        if let Some(examples) = explain.examples {
+            flag("explain-examples", examples.to_string());
+        }
+        if let Some(min) = explain.min_slice_points {
+            flag("min-slice-points", min.to_string());
+        }
+        if explain.regions == Some(false) {
+            flag("explain-regions", "false".to_string());
+        }
+    }
     flag("check-id", check_id.to_string());
     flag("termination-log", TERMINATION_LOG.to_string());
     flag("output", "json".to_string());
@@ -660,6 +678,33 @@ mod tests {
             flag(&check_args(&monitor, slot(), "id").unwrap(), "alpha"),
             Some("0.01")
         );
+    }
+
+    #[test]
+    fn the_explain_spec_reaches_the_check_as_repeated_flags() {
+        let mut monitor = monitor("frames");
+        let args = check_args(&monitor, slot(), "id").unwrap();
+        assert_eq!(flag(&args, "explain"), None);
+        monitor.spec.explain = Some(crate::api::v1alpha1::ExplainSpec {
+            slice_fields: vec!["camera_id".into(), "site".into()],
+            display_fields: vec!["frame_url".into()],
+            examples: Some(2),
+            min_slice_points: Some(50),
+            regions: Some(false),
+        });
+        let args = check_args(&monitor, slot(), "id").unwrap();
+        let all = |name: &str| -> Vec<&str> {
+            args.windows(2)
+                .filter(|w| w[0] == format!("--{name}"))
+                .map(|w| w[1].as_str())
+                .collect()
+        };
+        assert_eq!(flag(&args, "explain"), Some("true"));
+        assert_eq!(all("slice-field"), ["camera_id", "site"]);
+        assert_eq!(all("display-field"), ["frame_url"]);
+        assert_eq!(flag(&args, "explain-examples"), Some("2"));
+        assert_eq!(flag(&args, "min-slice-points"), Some("50"));
+        assert_eq!(flag(&args, "explain-regions"), Some("false"));
     }
 
     #[test]

@@ -13,8 +13,8 @@ use super::{
 };
 use crate::{
     api::v1alpha1::{
-        Decision, DriftEvent, DriftEventSpec, DriftEventStatus, MonitorRef, Phase, PhaseTransition,
-        display_score,
+        Decision, DriftEvent, DriftEventSpec, DriftEventStatus, Explanation, MAX_DISPLAY_FIELDS, MonitorRef,
+        Phase, PhaseTransition, display_score,
     },
     job::result::CheckOutcome,
 };
@@ -109,6 +109,7 @@ pub fn plan(
         status.last_seen = Some(Time(slot));
         status.latest_score = Some(score);
         status.latest_check_id = Some(check_id.to_string());
+        status.explanation = explanation(outcome);
         return EventPlan::Update {
             name,
             status: Box::new(status),
@@ -157,6 +158,7 @@ pub fn plan(
             latest_score: Some(score),
             drift_score_rounded: display_score(score),
             latest_check_id: Some(check_id.to_string()),
+            explanation: explanation(outcome),
             transitions: vec![PhaseTransition {
                 phase: Phase::NeedsReview,
                 time: Time(now),
@@ -167,6 +169,13 @@ pub fn plan(
         }),
     };
     EventPlan::Create(Box::new(event))
+}
+
+/// The check's explanation as the event keeps it: within the bounds of [`Explanation::bounded`] whatever
+/// the result document carried.
+fn explanation(outcome: &CheckOutcome) -> Option<Explanation> {
+    let e = outcome.explanation.clone()?;
+    Some(e.bounded(MAX_DISPLAY_FIELDS))
 }
 
 /// Whether an event was decided with Ignore.
@@ -219,6 +228,7 @@ mod tests {
             duration_seconds: 1.0,
             skipped: None,
             summary: None,
+            explanation: None,
         }
     }
 
@@ -270,6 +280,64 @@ mod tests {
                 assert_eq!(status.latest_score, Some(0.7));
                 assert_eq!(status.last_seen, Some(Time(ts("2026-03-02T02:00:00Z"))));
                 assert_eq!(status.latest_check_id.as_deref(), Some("frames-202603020200"));
+            }
+            other => panic!("expected Update, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_event_keeps_the_latest_check_s_explanation_within_its_bounds() {
+        use crate::api::v1alpha1::{ExamplePoint, MAX_SLICES, SliceSummary};
+        let explained = |value: &str| {
+            let mut outcome = outcome(0.4);
+            outcome.explanation = Some(Explanation {
+                slices: (0..9)
+                    .map(|i| SliceSummary {
+                        field: "camera_id".into(),
+                        value: format!("{value}-{i}"),
+                        status: "drifted".into(),
+                        examples: vec![ExamplePoint {
+                            id: "7".into(),
+                            fields: (0..4).map(|f| (format!("f{f}"), "x".into())).collect(),
+                        }],
+                        ..SliceSummary::default()
+                    })
+                    .collect(),
+                ..Explanation::default()
+            });
+            outcome
+        };
+        let first = explained("cam");
+        let firing = |id, slot, outcome| Firing {
+            check_id: id,
+            slot: ts(slot),
+            outcome,
+        };
+        let slot = "2026-03-01T02:00:00Z";
+        let open = created(plan(
+            "frames",
+            "ml",
+            &[],
+            day(),
+            firing("frames-1", slot, &first),
+            ts(slot),
+        ));
+        let kept = open.status.as_ref().unwrap().explanation.clone().unwrap();
+        assert_eq!(kept.slices.len(), MAX_SLICES);
+        assert_eq!(kept.slices[0].examples[0].fields.len(), MAX_DISPLAY_FIELDS);
+        assert!(kept.truncated);
+        let later = explained("site");
+        let slot = "2026-03-02T02:00:00Z";
+        match plan(
+            "frames",
+            "ml",
+            &[open],
+            day(),
+            firing("frames-2", slot, &later),
+            ts(slot),
+        ) {
+            EventPlan::Update { status, .. } => {
+                assert_eq!(status.explanation.unwrap().slices[0].value, "site-0");
             }
             other => panic!("expected Update, got {other:?}"),
         }

@@ -363,6 +363,7 @@ mod tests {
             duration_seconds: 2.5,
             skipped: None,
             summary: None,
+            explanation: None,
         }
     }
 

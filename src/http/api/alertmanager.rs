@@ -273,6 +273,7 @@ pub fn alert_check(alert: &DriftAlert, monitor: &DriftMonitor) -> (String, Times
                 duration_seconds: last.duration_seconds,
                 skipped: None,
                 summary: None,
+                explanation: None,
             };
             return (last.check_id.clone(), slot, outcome);
         }
@@ -315,6 +316,7 @@ pub fn alert_check(alert: &DriftAlert, monitor: &DriftMonitor) -> (String, Times
         duration_seconds: 0.0,
         skipped: None,
         summary: None,
+        explanation: None,
     };
     (check_id, slot, outcome)
 }

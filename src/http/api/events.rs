@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState, auth::Access};
-use crate::api::v1alpha1::{DriftEvent, Phase, TimeWindow};
+use crate::api::v1alpha1::{DriftEvent, Explanation, Phase, TimeWindow};
 
 /// Events per page when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -258,6 +258,10 @@ pub struct EventDetail {
     /// Why approving would trigger nothing (the monitor has no spec.retraining): only Ignore applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nothing_to_trigger: Option<String>,
+    /// What changed and where (the latest firing check's `status.explanation`): top slices, regions whose
+    /// share changed, example points with display fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
     /// The DriftEvent resource as stored.
     pub object: DriftEvent,
 }
@@ -287,6 +291,7 @@ pub async fn detail(
         event: view(&event),
         actionable: actionable(&event),
         nothing_to_trigger: event.nothing_to_trigger(),
+        explanation: event.status.as_ref().and_then(|s| s.explanation.clone()),
         object: (*event).clone(),
     }))
 }

@@ -117,6 +117,8 @@ impl QdrantPoints {
             timestamp_field: args.timestamp_field.clone(),
             timestamp_format: format,
             confidence_field: None,
+            read_points: false,
+            payload_fields: Vec::new(),
         };
         let reader =
             QdrantSource::new(config.clone(), schema).map_err(|e| PackageError::Source(e.to_string()))?;
