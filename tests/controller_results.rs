@@ -11,7 +11,9 @@ use std::{sync::Arc, time::Duration};
 
 use control_plane::ControlPlane;
 use driftwatch::{
-    api::v1alpha1::{DriftEvent, Phase, SamplingMethod},
+    api::v1alpha1::{
+        DriftEvent, ExamplePoint, Explanation, Phase, RegionSummary, SamplingMethod, SliceSummary,
+    },
     controller::{LeaderElection, ManualClock},
     job::result::CheckReport,
 };
@@ -649,5 +651,75 @@ async fn a_result_naming_another_check_is_unreadable_and_raises_no_event() {
         events(&client, &ns).await.is_empty(),
         "no DriftEvent from a foreign result"
     );
+    running.stop().await.unwrap();
+}
+
+fn explanation(camera: &str, example: &str) -> Explanation {
+    let point = ExamplePoint {
+        id: example.into(),
+        fields: [(
+            "frame_url".to_string(),
+            format!("https://frames.example.com/{example}.jpg"),
+        )]
+        .into(),
+    };
+    Explanation {
+        slices: vec![SliceSummary {
+            field: "camera_id".into(),
+            value: camera.into(),
+            status: "drifted".into(),
+            counts: [400, 120],
+            shares: [0.2, 0.24],
+            p_value: Some(0.001),
+            adjusted_p_value: Some(0.004),
+            examples: vec![point.clone()],
+        }],
+        slices_tested: Some(5),
+        regions: vec![RegionSummary {
+            region: 2,
+            kind: "new".into(),
+            counts: [0, 25],
+            shares: [0.0, 0.05],
+            examples: vec![point],
+        }],
+        seconds: Some(0.4),
+        truncated: false,
+    }
+}
+
+#[tokio::test]
+async fn a_check_job_s_explanation_reaches_the_event_and_a_repeat_replaces_it() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("explained").await;
+    let monitor = create_monitor(&client, &ns, &monitor_manifest("frames", "0 * * * *")).await;
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let running = start(client.clone(), &ns, clock.clone(), None).await;
+    let slot1 = next_hour(created(&monitor));
+
+    // The explanation travels in the Job's termination message, as a check Job writes it.
+    let job1 = run_slot(&client, &ns, &clock, slot1, 1).await;
+    let mut first = outcome(0.35, true);
+    first.explanation = Some(explanation("cam-7", "frame-1"));
+    finish_job(&client, &ns, &job1, &CheckReport::success(&job1, first), true).await;
+    wait_processed(&client, &ns, "frames", &job1).await;
+    let event = events(&client, &ns).await.pop().expect("an event");
+    assert_eq!(
+        event.status.unwrap().explanation,
+        Some(explanation("cam-7", "frame-1"))
+    );
+
+    // The next drifted check of the open event brings its own explanation.
+    let slot2 = after(slot1, 3600);
+    let job2 = run_slot(&client, &ns, &clock, slot2, 2).await;
+    let mut second = outcome(0.5, true);
+    second.explanation = Some(explanation("cam-9", "frame-2"));
+    finish_job(&client, &ns, &job2, &CheckReport::success(&job2, second), true).await;
+    wait_processed(&client, &ns, "frames", &job2).await;
+    let all = events(&client, &ns).await;
+    assert_eq!(all.len(), 1);
+    let status = all[0].status.clone().unwrap();
+    assert_eq!(status.occurrences, Some(2));
+    assert_eq!(status.explanation, Some(explanation("cam-9", "frame-2")));
     running.stop().await.unwrap();
 }
