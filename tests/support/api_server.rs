@@ -57,9 +57,18 @@ pub async fn start(cp: &ControlPlane, mode: AuthMode, settings: ApiSettings) -> 
     tokio::time::timeout(Duration::from_secs(60), stores.wait_until_ready())
         .await
         .expect("API caches synced");
-    while !stores.is_ready() {
+    // Bounded: a watch that ended (its store's writer dropped) also ends the wait above, without the
+    // readiness flag ever being set.
+    for _ in 0..3_000 {
+        if stores.is_ready() {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(
+        stores.is_ready(),
+        "the API's stores never became ready (a watch ended?)"
+    );
     let state = ApiState {
         auth: Arc::new(Authenticator::new(mode, client.clone(), Some(config))),
         client,
