@@ -854,7 +854,7 @@ fn a_pointer_outside_the_repository_or_to_a_missing_page_is_found() {
     assert_eq!(outside_pointers(file, fine, &exists), Vec::<String>::new());
     let found = outside_pointers(
         file,
-        "The contract is in `../../../shared/DESIGN.md`; style: STYLE.md.",
+        "The contract is in `../../../elsewhere/DESIGN.md`; style: STYLE.md.",
         &exists,
     );
     assert_eq!(found.len(), 3, "{found:?}");
