@@ -17,7 +17,7 @@ use crate::api::v1alpha1::{
 };
 use crate::drift::explain::{self, Explained, SliceColumn};
 use crate::drift::{self, DriftError, EngineConfig, Sample};
-use crate::job::cli::{SamplingModeArg, TimestampFormatArg, validate_read_settings};
+use crate::job::cli::{ReadArgs, TimestampFormatArg};
 use crate::job::redact::redact_urls;
 use crate::job::result::{CheckOutcome, CheckReport, ReportWindows, SkippedCounts, encode_check_report};
 use crate::source::qdrant::{QdrantConfig, QdrantSource};
@@ -107,22 +107,8 @@ pub struct CheckArgs {
     /// Family-wise false-alarm rate of the check's verdict (the monitor's spec.alpha).
     #[arg(long, default_value_t = 0.05)]
     pub alpha: f64,
-    /// How a window with more points than its maximum is sampled.
-    #[arg(long, value_enum, default_value_t)]
-    pub sampling_mode: SamplingModeArg,
-    /// Payload field with each point's sample key, a number uniform in [0, 1) (for --sampling-mode
-    /// sampleKey).
-    #[arg(long)]
-    pub sample_key_field: Option<String>,
-    /// Time strata per window (1 to 64): each is sampled in proportion to its exact count.
-    #[arg(long, default_value_t = 8)]
-    pub strata: usize,
-    /// Strata of a window read at the same time (1 to 16).
-    #[arg(long, default_value_t = 4)]
-    pub read_concurrency: usize,
-    /// Points per scroll page (16 to 16384). Default: about 1 MiB of vectors per page.
-    #[arg(long)]
-    pub page_size: Option<u32>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Detectors as a YAML (or JSON) file with a list of detector specs. None: the engine's defaults.
     #[arg(long, conflicts_with = "detectors_json")]
     pub detectors: Option<PathBuf>,
@@ -357,12 +343,7 @@ impl CheckPlan {
                 "--max-reference and --max-comparison must be > 0".into(),
             ));
         }
-        let sampling = args
-            .sampling_mode
-            .sampling(args.sample_key_field.as_deref())
-            .map_err(CheckError::InvalidSpec)?;
-        validate_read_settings(args.strata, args.read_concurrency, args.page_size)
-            .map_err(CheckError::InvalidSpec)?;
+        let sampling = args.read.sampling().map_err(CheckError::InvalidSpec)?;
         let explain = explain_plan(args)?;
         let timeout =
             parse_duration(&args.timeout).map_err(|e| CheckError::InvalidSpec(format!("--timeout: {e}")))?;
@@ -399,7 +380,7 @@ impl CheckPlan {
                 seed: args.seed,
                 stream: 1,
                 sampling: sampling.clone(),
-                strata: args.strata,
+                strata: args.read.strata,
             },
             comparison: WindowQuery {
                 collection: args.collection.clone(),
@@ -409,15 +390,15 @@ impl CheckPlan {
                 seed: args.seed,
                 stream: 2,
                 sampling,
-                strata: args.strata,
+                strata: args.read.strata,
             },
             detectors,
             min_samples: args.min_samples,
             seed: args.seed,
             alpha: args.alpha,
             timeout,
-            read_concurrency: args.read_concurrency,
-            page_size: args.page_size,
+            read_concurrency: args.read.read_concurrency,
+            page_size: args.read.page_size,
             explain,
         })
     }

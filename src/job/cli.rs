@@ -62,6 +62,36 @@ impl SamplingModeArg {
     }
 }
 
+/// How `check` and `package` read a window from Qdrant.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ReadArgs {
+    /// How a window with more points than its maximum (check) or --sample-size (package) is sampled.
+    #[arg(long, value_enum, default_value_t)]
+    pub sampling_mode: SamplingModeArg,
+    /// Payload field with each point's sample key, a number uniform in [0, 1) (for --sampling-mode
+    /// sampleKey).
+    #[arg(long)]
+    pub sample_key_field: Option<String>,
+    /// Time strata per window (1 to 64): each is sampled in proportion to its exact count.
+    #[arg(long, default_value_t = 8)]
+    pub strata: usize,
+    /// Strata of a window read at the same time (1 to 16).
+    #[arg(long, default_value_t = 4)]
+    pub read_concurrency: usize,
+    /// Points per scroll page (16 to 16384). Default: about 1 MiB of vectors per page.
+    #[arg(long)]
+    pub page_size: Option<u32>,
+}
+
+impl ReadArgs {
+    /// The source's sampling, after checking every read setting.
+    pub fn sampling(&self) -> Result<Sampling, String> {
+        let sampling = self.sampling_mode.sampling(self.sample_key_field.as_deref())?;
+        validate_read_settings(self.strata, self.read_concurrency, self.page_size)?;
+        Ok(sampling)
+    }
+}
+
 /// Checks the read settings shared by `check` and `package`: strata 1 to 64, concurrency 1 to 16, page
 /// size 16 to 16384.
 pub fn validate_read_settings(

@@ -16,7 +16,7 @@ use super::webhook::{RetryPolicy, WebhookSettings, WindowBody};
 use super::{Destination, ObjectsPlan, PackageError, Plan};
 use crate::api::duration::parse_duration;
 use crate::api::v1alpha1::ArchiveFormat;
-use crate::job::cli::{SamplingModeArg, validate_read_settings};
+use crate::job::cli::ReadArgs;
 use crate::job::redact::redact_urls;
 use crate::job::result::{PackageReport, encode_package_report};
 
@@ -85,25 +85,8 @@ pub struct PackageArgs {
     /// sample and the same archive).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// How a comparison window with more points than --sample-size is sampled: reservoir (every id
-    /// scanned, the smallest seeded hashes; reproducible), sampleKey (the smallest sample keys; reads
-    /// about the sample; reproducible) or random (Qdrant's random-sample query; a retried Job draws
-    /// another sample).
-    #[arg(long, value_enum, default_value_t)]
-    pub sampling_mode: SamplingModeArg,
-    /// Payload field with each point's sample key, a number uniform in [0, 1) (for --sampling-mode
-    /// sampleKey).
-    #[arg(long)]
-    pub sample_key_field: Option<String>,
-    /// Time strata of the comparison window (1 to 64), each sampled in proportion to its exact count.
-    #[arg(long, default_value_t = 8)]
-    pub strata: usize,
-    /// Strata read at the same time (1 to 16).
-    #[arg(long, default_value_t = 4)]
-    pub read_concurrency: usize,
-    /// Points per scroll page (16 to 16384). Default: about 1 MiB of vectors per page.
-    #[arg(long)]
-    pub page_size: Option<u32>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// The DriftEvent's namespace.
     #[arg(long)]
     pub namespace: String,
@@ -246,10 +229,7 @@ impl PackageArgs {
         if self.sample_size == 0 {
             return Err(invalid("--sample-size must be at least 1"));
         }
-        self.sampling_mode
-            .sampling(self.sample_key_field.as_deref())
-            .map_err(invalid)?;
-        validate_read_settings(self.strata, self.read_concurrency, self.page_size).map_err(invalid)?;
+        self.read.sampling().map_err(invalid)?;
         for (flag, value) in [
             ("namespace", &self.namespace),
             ("event", &self.event),

@@ -106,12 +106,9 @@ impl QdrantPoints {
         .map_err(|e| PackageError::InvalidArgument(e.to_string()))?;
         let mut config = QdrantConfig::new(url.clone());
         config.api_key = args.qdrant_api_key.clone().filter(|k| !k.is_empty());
-        config.concurrency = args.read_concurrency;
-        config.page_size = args.page_size;
-        let sampling = args
-            .sampling_mode
-            .sampling(args.sample_key_field.as_deref())
-            .map_err(PackageError::InvalidArgument)?;
+        config.concurrency = args.read.read_concurrency;
+        config.page_size = args.read.page_size;
+        let sampling = args.read.sampling().map_err(PackageError::InvalidArgument)?;
         let schema = PointSchema {
             vector_name: args.vector_name.clone().filter(|v| !v.is_empty()),
             timestamp_field: args.timestamp_field.clone(),
@@ -130,7 +127,7 @@ impl QdrantPoints {
             seed: args.seed,
             stream: 3,
             sampling,
-            strata: args.strata,
+            strata: args.read.strata,
         };
         Ok(Self {
             client: reader.client().clone(),
