@@ -8,7 +8,7 @@ mod api_server;
 #[path = "support/control_plane.rs"]
 mod control_plane;
 
-use std::{net::TcpListener, path::Path, process::Stdio, time::Duration};
+use std::{path::Path, process::Stdio, time::Duration};
 
 use api_server::{ADMIN, event, post, request, seed_event, seed_monitor, service_account_token, start};
 use control_plane::ControlPlane;
@@ -22,14 +22,6 @@ use kube::{
     api::{ListParams, PostParams},
 };
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 /// A monitor status whose last check (`<monitor>-202611260200`) found drift.
 fn drifted_status(monitor: &str) -> Value {
@@ -118,7 +110,7 @@ struct Alertmanager {
 }
 
 async fn alertmanager(dir: &Path, receiver: &str, token: &str) -> Alertmanager {
-    let port = free_port();
+    let port = control_plane::ports::unused_loopback_port().expect("a port for Alertmanager");
     let config = format!(
         "route:\n  receiver: driftwatch\n  group_by: [namespace]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\n\
          receivers:\n- name: driftwatch\n  webhook_configs:\n  - url: {receiver}/api/v1/alertmanager\n    send_resolved: true\n\

@@ -11,8 +11,10 @@
 //! (no token controller creates `default` service accounts).
 #![allow(dead_code)]
 
+#[path = "ports.rs"]
+pub mod ports;
+
 use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -126,18 +128,34 @@ impl ControlPlane {
 
 fn keeper(tx: std::sync::mpsc::Sender<Result<ControlPlane, String>>) {
     let mut children = Vec::new();
-    let result = start(&mut children);
+    let mut result = start(&mut children);
+    // A process that lost its port to another listener is started again on new ports.
+    for _ in 0..2 {
+        match &result {
+            Err(err) if ports::lost_a_port(err) => {
+                eprintln!("control plane lost a port, starting it again: {err}");
+                stop(&mut children);
+                result = start(&mut children);
+            }
+            _ => break,
+        }
+    }
     let ok = result.is_ok();
     let _ = tx.send(result);
     if !ok {
-        for mut child in children {
-            let _ = child.kill();
-        }
+        stop(&mut children);
         return;
     }
     // Park forever: the children die with this thread, i.e. with the test process.
     loop {
         std::thread::park();
+    }
+}
+
+fn stop(children: &mut Vec<Child>) {
+    for mut child in children.drain(..) {
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -157,11 +175,6 @@ fn binaries_dir() -> Result<PathBuf, String> {
         return Err(format!("hack/build-control-plane.sh failed: {}", out.status));
     }
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
-
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind a free port: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 /// Starts `command` so that the kernel kills it when the spawning (keeper) thread exits.
@@ -224,8 +237,8 @@ fn start(children: &mut Vec<Child>) -> Result<ControlPlane, String> {
     )
     .map_err(|e| e.to_string())?;
 
-    let etcd_client = free_port()?;
-    let etcd_peer = free_port()?;
+    let etcd_client = ports::unused_loopback_port()?;
+    let etcd_peer = ports::unused_loopback_port()?;
     let etcd_url = format!("http://127.0.0.1:{etcd_client}");
     let peer_url = format!("http://127.0.0.1:{etcd_peer}");
     let etcd = spawn_bound(
@@ -256,7 +269,7 @@ fn start(children: &mut Vec<Child>) -> Result<ControlPlane, String> {
     )?;
     children.push(etcd);
 
-    let port = free_port()?;
+    let port = ports::unused_loopback_port()?;
     let server = format!("https://127.0.0.1:{port}");
     let apiserver = spawn_bound(
         Command::new(bin.join("kube-apiserver"))
@@ -325,10 +338,14 @@ async fn wait_ready(cp: &ControlPlane, children: &mut [Child]) -> Result<(), Str
     while Instant::now() < deadline {
         for child in children.iter_mut() {
             if let Ok(Some(status)) = child.try_wait() {
-                let logs = std::fs::read_to_string(cp.dir.join("kube-apiserver.log")).unwrap_or_default();
-                let tail: String = logs.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+                let tail = |log: &str| {
+                    let text = std::fs::read_to_string(cp.dir.join(log)).unwrap_or_default();
+                    text.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+                };
                 return Err(format!(
-                    "a control-plane process exited early ({status}); apiserver log tail:\n{tail}"
+                    "a control-plane process exited early ({status}); apiserver log tail:\n{}\netcd log tail:\n{}",
+                    tail("kube-apiserver.log"),
+                    tail("etcd.log")
                 ));
             }
         }

@@ -3,7 +3,9 @@
 //! network I/O.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
+#[path = "ports.rs"]
+mod ports;
+
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -111,15 +113,23 @@ fn moto_server() -> Result<String, String> {
         .ok_or_else(|| format!("{script} printed nothing"))
 }
 
-fn free_port(host: &str) -> Result<u16, String> {
-    let listener = TcpListener::bind((host, 0)).map_err(|e| e.to_string())?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
-
+/// Starts moto on a free port of `host`; a start that lost its port to another listener is tried
+/// again on a new one (three times at most).
 fn start(host: &str) -> Result<S3Server, String> {
     let binary = moto_server()?;
-    let port = free_port(host)?;
-    let mut command = Command::new(&binary);
+    let mut last_error = String::new();
+    for _ in 0..3 {
+        match start_on(&binary, host, ports::unused_port_on(host)?)? {
+            Ok(server) => return Ok(server),
+            Err(exited) => last_error = exited,
+        }
+    }
+    Err(last_error)
+}
+
+/// The server, or (inner `Err`) the reason it exited before listening.
+fn start_on(binary: &str, host: &str, port: u16) -> Result<Result<S3Server, String>, String> {
+    let mut command = Command::new(binary);
     command
         .args(["-H", host, "-p", &port.to_string()])
         .env("MOTO_ALLOW_NONEXISTENT_REGION", "true")
@@ -133,20 +143,26 @@ fn start(host: &str) -> Result<S3Server, String> {
             Ok(())
         });
     }
-    let child = command.spawn().map_err(|e| format!("start {binary}: {e}"))?;
+    let mut child = command.spawn().map_err(|e| format!("start {binary}: {e}"))?;
     let endpoint = format!("http://{host}:{port}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if std::net::TcpStream::connect((host, port)).is_ok() {
             break;
         }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Ok(Err(format!(
+                "moto_server exited before listening on {port} ({status})"
+            )));
+        }
         if Instant::now() > deadline {
+            let _ = child.kill();
             return Err(format!("moto_server did not listen on {port} within 60s"));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(S3Server {
+    Ok(Ok(S3Server {
         endpoint,
         _child: Mutex::new(child),
-    })
+    }))
 }
