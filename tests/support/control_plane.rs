@@ -11,6 +11,8 @@
 //! (no token controller creates `default` service accounts).
 #![allow(dead_code)]
 
+// Both servers use it, and a test binary may include both.
+#[allow(clippy::duplicate_mod)]
 #[path = "ports.rs"]
 pub mod ports;
 

@@ -3,6 +3,8 @@
 //! network I/O.
 #![allow(dead_code)]
 
+// Both servers use it, and a test binary may include both.
+#[allow(clippy::duplicate_mod)]
 #[path = "ports.rs"]
 mod ports;
 
