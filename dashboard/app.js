@@ -3,7 +3,7 @@
 
 const SVG_NS = "http:" + "//www.w3.org/2000/svg";
 const TOKEN_KEY = "driftwatch.token";
-const state = { config: { auth: true, grafana_url: null }, monitors: [], events: [], next: null, selected: null };
+const state = { config: { auth: true, grafana_url: null, image_origins: [] }, monitors: [], events: [], next: null, selected: null };
 
 const $ = (id) => document.getElementById(id);
 
@@ -313,10 +313,17 @@ function scoreBars(scores) {
 
 const pct = (x) => (typeof x === "number" ? (100 * x).toFixed(1) + "%" : "–");
 
-// A display value: http(s) URLs become links (opened without referrer), anything else is text.
+// A display value: http(s) URLs become links (opened without referrer), with a thumbnail when the URL is on
+// an image origin the server allows (the page's policy lets no other image in); anything else is text.
 function displayValue(value) {
-  if (/^https?:\/\//i.test(value)) return el("a", { href: value, target: "_blank", rel: "noopener noreferrer", text: value });
-  return document.createTextNode(value);
+  if (!/^https?:\/\//i.test(value)) return document.createTextNode(value);
+  const link = el("a", { href: value, target: "_blank", rel: "noopener noreferrer", text: value });
+  let origin = null;
+  try { origin = new URL(value).origin; } catch (_) { /* not a URL after all: a plain link */ }
+  if (origin && (state.config.image_origins || []).includes(origin)) {
+    link.prepend(el("img", { class: "thumbnail", src: value, alt: "", referrerpolicy: "no-referrer" }));
+  }
+  return link;
 }
 
 // What changed and where: the slices table, the region shares and the example points with their links.

@@ -119,6 +119,11 @@ struct ControllerArgs {
     /// (`var-namespace` and `var-monitor` are appended).
     #[arg(long, env = "DRIFTWATCH_GRAFANA_URL", value_parser = parse_grafana_url)]
     grafana_url: Option<String>,
+    /// An origin (e.g. `https://frames.example.com`) whose images the dashboard shows as thumbnails of
+    /// example points whose display fields link there; repeat the flag, or separate with commas in the env.
+    /// The page's content security policy lets exactly these origins' images in.
+    #[arg(long = "dashboard-image-origin", env = "DRIFTWATCH_DASHBOARD_IMAGE_ORIGINS", value_delimiter = ',', value_parser = parse_image_origin)]
+    dashboard_image_origins: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -177,9 +182,14 @@ fn main() -> ExitCode {
 
 /// Accepts a Grafana panel URL the dashboard can embed (absolute http(s), no credentials).
 fn parse_grafana_url(text: &str) -> Result<String, String> {
-    driftwatch::http::api::dashboard::grafana_origin(text)
+    driftwatch::http::api::dashboard::web_origin(text)
         .map(|_| text.to_string())
         .map_err(|e| e.to_string())
+}
+
+/// Accepts an image origin (or any http(s) URL on it) and keeps its origin, as browsers compare it.
+fn parse_image_origin(text: &str) -> Result<String, String> {
+    driftwatch::http::api::dashboard::web_origin(text.trim()).map_err(|e| e.to_string())
 }
 
 /// Parses container resources given as JSON.
@@ -278,6 +288,7 @@ fn run_controller(args: Box<ControllerArgs>, log_format: LogFormat) -> anyhow::R
                 client_config: args.impersonate_callers.then_some(kube_config),
                 settings: driftwatch::http::api::ApiSettings {
                     grafana_url: args.grafana_url.clone(),
+                    image_origins: args.dashboard_image_origins.clone(),
                 },
             }),
         };

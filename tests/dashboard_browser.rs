@@ -175,9 +175,12 @@ async fn serving(handles: &Handles) -> std::net::SocketAddr {
     panic!("the controller does not serve HTTP");
 }
 
-/// A stand-in Grafana on loopback: every path answers a small HTML page with a `#panel` element; the
-/// request lines it saw are kept.
-async fn fake_grafana() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+/// A web server on loopback that answers every path with `body` as `content_type`; the request heads it
+/// saw are kept.
+async fn fake_web_server(
+    content_type: &'static str,
+    body: &'static [u8],
+) -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -190,19 +193,143 @@ async fn fake_grafana() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<Strin
                 let mut buf = vec![0u8; 8192];
                 let n = stream.read(&mut buf).await.unwrap_or(0);
                 let head = String::from_utf8_lossy(&buf[..n]).to_string();
-                if let Some(line) = head.lines().next() {
-                    log.lock().expect("log").push(line.to_string());
+                if !head.is_empty() {
+                    log.lock().expect("log").push(head);
                 }
-                let body = "<!doctype html><html><body><div id=\"panel\">video_ai_drift_score panel</div></body></html>";
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
-                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.write_all(header.as_bytes()).await;
+                let _ = stream.write_all(body).await;
             });
         }
     });
     (addr, seen)
+}
+
+/// The request lines among request heads.
+fn request_lines(heads: &std::sync::Mutex<Vec<String>>) -> Vec<String> {
+    heads
+        .lock()
+        .expect("requests")
+        .iter()
+        .filter_map(|h| h.lines().next().map(str::to_string))
+        .collect()
+}
+
+/// A stand-in Grafana on loopback: every path answers a small HTML page with a `#panel` element.
+async fn fake_grafana() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    fake_web_server(
+        "text/html",
+        b"<!doctype html><html><body><div id=\"panel\">video_ai_drift_score panel</div></body></html>",
+    )
+    .await
+}
+
+/// Runs a browser script against the dashboard at `addr` with `env`; panics with its output if it fails.
+async fn run_browser_script(script: &str, addr: std::net::SocketAddr, env: &[(&str, String)]) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser")
+        .join(script);
+    let output = tokio::process::Command::new("node")
+        .arg(&script)
+        .env("BASE_URL", format!("http://{addr}"))
+        .env("SCREENSHOT_DIR", artifacts())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run node (install with hack/api-test-deps.sh)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("browser: {stdout}{stderr}");
+    assert!(
+        output.status.success(),
+        "the browser test failed:\n{stdout}\n{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_thumbnails_load_only_from_the_configured_image_origin() {
+    let cp = ControlPlane::shared();
+    let config = admin_config(cp).await;
+    let client = Client::try_from(config.clone()).expect("client");
+    let ns = cp.namespace("thumbnails").await;
+    roles(&client, &ns, &[]).await;
+    let viewer = service_account_token(&client, &ns, "auditor", Some("driftwatch-viewer")).await;
+    seed_monitor(&client, &ns, "frames", api_server::monitor_status(12, None)).await;
+    seed_event(
+        &client,
+        &ns,
+        event("frames-202611260200", "frames", "2026-11-26T02:00:00Z", 0.31),
+        Some("NeedsReview"),
+    )
+    .await;
+    let (images, requests) = fake_web_server("image/png", include_bytes!("browser/fixtures/frame.png")).await;
+    // The same server under another name is another origin, which is not allowed.
+    let allowed = format!("http://{images}/cam-7/48211.png");
+    let other = format!("http://localhost:{}/cam-9/50017.png", images.port());
+    Api::<DriftEvent>::namespaced(client.clone(), &ns)
+        .patch_status(
+            "frames-202611260200",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&serde_json::json!({"status": {"explanation": {
+                "slices": [{"field": "camera_id", "value": "cam-7", "status": "drifted", "counts": [2480, 640],
+                            "shares": [0.124, 0.128], "pValue": 0.0005, "adjustedPValue": 0.004,
+                            "examples": [{"id": "48211", "fields": {"frame_url": allowed, "camera_id": "cam-7"}}]}],
+                "slicesTested": 3,
+                "regions": [{"region": 3, "kind": "new", "counts": [12, 260], "shares": [0.0006, 0.052],
+                             "examples": [{"id": "50017", "fields": {"frame_url": other}}]}],
+            }}})),
+        )
+        .await
+        .expect("explanation");
+    let settings = ApiSettings {
+        image_origins: vec![format!("http://{images}")],
+        ..ApiSettings::default()
+    };
+
+    let handles = Handles::new();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let controller = controller::run_with(
+        client.clone(),
+        dashboard_config(&ns, config, settings),
+        handles.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    );
+    let body = async move {
+        let addr = serving(&handles).await;
+        api_server::wait_for_events(addr, &ns, 1).await;
+        run_browser_script(
+            "thumbnails.test.mjs",
+            addr,
+            &[
+                ("TOKEN", viewer.clone()),
+                ("NAMESPACE", ns.clone()),
+                ("EVENT", format!("{ns}/frames-202611260200")),
+                ("ALLOWED_IMAGE", allowed.clone()),
+                ("OTHER_IMAGE", other.clone()),
+            ],
+        )
+        .await;
+        let _ = stop_tx.send(());
+        let lines = request_lines(&requests);
+        assert_eq!(
+            lines,
+            ["GET /cam-7/48211.png HTTP/1.1"],
+            "only the allowed origin's image was fetched"
+        );
+        let head = requests.lock().expect("requests")[0].to_ascii_lowercase();
+        assert!(
+            !head.contains("\r\nreferer:"),
+            "the image is fetched without a referrer: {head}"
+        );
+    };
+    let (stopped, ()) = tokio::join!(controller, body);
+    assert!(stopped.is_ok(), "the controller stopped cleanly: {stopped:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,6 +346,7 @@ async fn a_configured_grafana_panel_is_embedded_next_to_the_built_in_chart() {
         grafana_url: Some(format!(
             "http://{grafana}/d-solo/driftwatch/drift?orgId=1&panelId=2"
         )),
+        ..ApiSettings::default()
     };
 
     let handles = Handles::new();
@@ -233,30 +361,21 @@ async fn a_configured_grafana_panel_is_embedded_next_to_the_built_in_chart() {
     );
     let body = async move {
         let addr = serving(&handles).await;
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/grafana.test.mjs");
-        let output = tokio::process::Command::new("node")
-            .arg(&script)
-            .env("BASE_URL", format!("http://{addr}"))
-            .env("TOKEN", &viewer)
-            .env("NAMESPACE", &ns)
-            .env("MONITOR", "frames")
-            .env("GRAFANA_ORIGIN", format!("http://{grafana}"))
-            // The same server under another name: another origin, which the policy must refuse.
-            .env("OTHER_ORIGIN", format!("http://localhost:{}", grafana.port()))
-            .env("SCREENSHOT_DIR", artifacts())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .expect("run node (install with hack/api-test-deps.sh)");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        eprintln!("browser: {stdout}{stderr}");
+        run_browser_script(
+            "grafana.test.mjs",
+            addr,
+            &[
+                ("TOKEN", viewer.clone()),
+                ("NAMESPACE", ns.clone()),
+                ("MONITOR", "frames".to_string()),
+                ("GRAFANA_ORIGIN", format!("http://{grafana}")),
+                // The same server under another name: another origin, which the policy must refuse.
+                ("OTHER_ORIGIN", format!("http://localhost:{}", grafana.port())),
+            ],
+        )
+        .await;
         let _ = stop_tx.send(());
-        assert!(
-            output.status.success(),
-            "the browser test failed:\n{stdout}\n{stderr}"
-        );
-        let requests = requests.lock().expect("requests").clone();
+        let requests = request_lines(&requests);
         assert!(
             requests
                 .iter()

@@ -1,6 +1,6 @@
-//! The `driftwatch` binary's logs as `kubectl logs` sees them (stderr on a pipe, not a terminal): text
-//! without ANSI colour codes, and JSON lines when `DRIFTWATCH_LOG_FORMAT=json` (what the controller sets
-//! on its Jobs when it logs JSON itself).
+//! `driftwatch controller` where no cluster can be found: its logs as `kubectl logs` sees them (stderr on a
+//! pipe, not a terminal) — text without ANSI colour codes, and JSON lines when `DRIFTWATCH_LOG_FORMAT=json`
+//! (what the controller sets on its Jobs when it logs JSON itself) — and flags it refuses before starting.
 
 use std::process::{Command, Stdio};
 
@@ -53,5 +53,30 @@ fn json_logs_are_one_object_per_line_without_escape_sequences() {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
         assert!(value.get("level").is_some(), "{line}");
         assert!(!line.contains('\u{1b}'), "{line:?}");
+    }
+}
+
+#[test]
+fn an_image_origin_the_dashboard_cannot_use_is_refused_with_its_reason() {
+    for (origin, reason) in [
+        ("javascript:alert(1)", "must be http:// or https://"),
+        (
+            "https://user:pw@frames.example.com",
+            "must not carry a user name or password",
+        ),
+        ("frames.example.com", "not a URL"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+            .args(["controller", "--job-image", "driftwatch:test"])
+            .arg(format!("--dashboard-image-origin={origin}"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run driftwatch");
+        assert_eq!(out.status.code(), Some(2), "a usage error for {origin}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--dashboard-image-origin") && stderr.contains(reason),
+            "{origin}: {stderr}"
+        );
     }
 }

@@ -596,9 +596,16 @@ fn deployment_wires_probes_ports_images_and_job_defaults() {
             .any(|a| a.starts_with("--grafana-url=https://grafana.example.com/")),
         "{args:?}"
     );
+    assert!(
+        args.contains(&"--dashboard-image-origin=https://frames.example.com".to_string())
+            && args.contains(&"--dashboard-image-origin=http://10.0.0.5:8080".to_string()),
+        "one flag per image origin: {args:?}"
+    );
     let default_args = controller_args(&render("driftwatch", "ops", Some("default"), &[]));
     assert!(
-        !default_args.iter().any(|a| a.starts_with("--grafana-url")),
+        !default_args
+            .iter()
+            .any(|a| a.starts_with("--grafana-url") || a.starts_with("--dashboard-image-origin")),
         "only when configured"
     );
     let image =

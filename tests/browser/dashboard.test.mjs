@@ -138,6 +138,7 @@ try {
   expect(links.length === 3, "three example links, got " + links.length);
   expect(links[0][0] === "https://frames.example.com/cam-7/48211.jpg" && links[0][1] === "noopener noreferrer" && links[0][2] === "_blank", "example links open the frame: " + links[0]);
   expect((await page.textContent("#explanation-examples")).includes("region 3 (new): 50017"), "region examples listed");
+  expect(await page.locator("#explanation-examples img").count() === 0, "no thumbnails without a configured image origin");
   await page.locator("#details").screenshot({ path: join(SHOTS, "04-explanation.png") });
   if (process.env.DOCS_SCREENSHOT) await page.locator("#details").screenshot({ path: process.env.DOCS_SCREENSHOT });
   await page.screenshot({ path: join(SHOTS, "02-details.png"), fullPage: true });

@@ -16,44 +16,49 @@ const APP_JS: &str = include_str!("../../../dashboard/app.js");
 const STYLE_CSS: &str = include_str!("../../../dashboard/style.css");
 const FAVICON_SVG: &str = include_str!("../../../dashboard/favicon.svg");
 
-/// Why a Grafana panel URL cannot be embedded.
+/// Why a URL cannot be let into the dashboard's policy (a Grafana panel or an image origin).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum GrafanaUrlError {
+pub enum OriginUrlError {
     #[error("not a URL: {0}")]
     Parse(String),
-    #[error("the Grafana URL must be http:// or https://, not {0}://")]
+    #[error("the URL must be http:// or https://, not {0}://")]
     Scheme(String),
-    #[error("the Grafana URL must not carry a user name or password (the page shows it to every visitor)")]
+    #[error("the URL must not carry a user name or password (the page shows it to every visitor)")]
     Credentials,
-    #[error("the Grafana URL has no host")]
+    #[error("the URL has no host")]
     NoHost,
 }
 
 /// The origin (`scheme://host[:port]`, as browsers compare it: lower-case host, default port left out) of
-/// an absolute http(s) Grafana panel URL — the one origin the dashboard's policy lets into a frame.
-pub fn grafana_origin(url: &str) -> Result<String, GrafanaUrlError> {
-    let parsed = url::Url::parse(url).map_err(|e| GrafanaUrlError::Parse(e.to_string()))?;
+/// an absolute http(s) URL without credentials — what the dashboard's policy names to let it in.
+pub fn web_origin(url: &str) -> Result<String, OriginUrlError> {
+    let parsed = url::Url::parse(url).map_err(|e| OriginUrlError::Parse(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(GrafanaUrlError::Scheme(parsed.scheme().to_string()));
+        return Err(OriginUrlError::Scheme(parsed.scheme().to_string()));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(GrafanaUrlError::Credentials);
+        return Err(OriginUrlError::Credentials);
     }
     if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(GrafanaUrlError::NoHost);
+        return Err(OriginUrlError::NoHost);
     }
     Ok(parsed.origin().ascii_serialization())
 }
 
 /// Security headers of every dashboard page: nothing loads from elsewhere, except a configured Grafana
-/// panel in a frame (exactly its origin).
-fn csp(grafana: Option<&str>) -> String {
+/// panel in a frame (exactly its origin) and images of example points from the configured image origins.
+fn csp(grafana: Option<&str>, image_origins: &[String]) -> String {
     let frame = grafana
-        .and_then(|url| grafana_origin(url).ok())
+        .and_then(|url| web_origin(url).ok())
         .map(|o| format!("frame-src {o}; "))
         .unwrap_or_else(|| "frame-src 'none'; ".to_string());
+    let images: String = image_origins
+        .iter()
+        .filter_map(|url| web_origin(url).ok())
+        .map(|o| format!(" {o}"))
+        .collect();
     format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; {frame}\
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{images}; connect-src 'self'; {frame}\
          frame-ancestors 'self'; base-uri 'none'; form-action 'self'"
     )
 }
@@ -81,7 +86,10 @@ pub async fn index(State(state): State<ApiState>) -> Response {
     asset_response(
         "text/html; charset=utf-8",
         INDEX_HTML,
-        Some(csp(state.settings.grafana_url.as_deref())),
+        Some(csp(
+            state.settings.grafana_url.as_deref(),
+            &state.settings.image_origins,
+        )),
     )
 }
 
@@ -102,6 +110,9 @@ pub struct DashboardConfig {
     pub auth: bool,
     /// Grafana panel URL to embed per monitor (`var-namespace`/`var-monitor` are appended).
     pub grafana_url: Option<String>,
+    /// Origins whose images the page may show: a display field of an example point that is a URL on one
+    /// of them is shown as a thumbnail too.
+    pub image_origins: Vec<String>,
 }
 
 /// `GET /api/v1/config`.
@@ -109,6 +120,7 @@ pub async fn config(State(state): State<ApiState>) -> Json<DashboardConfig> {
     Json(DashboardConfig {
         auth: state.auth.mode() == AuthMode::Enabled,
         grafana_url: state.settings.grafana_url.clone(),
+        image_origins: state.settings.image_origins.clone(),
     })
 }
 
@@ -116,43 +128,69 @@ pub async fn config(State(state): State<ApiState>) -> Json<DashboardConfig> {
 mod tests {
     use super::*;
 
-    fn frame_sources(policy: &str) -> Vec<String> {
+    fn sources(policy: &str, directive: &str) -> Vec<String> {
         policy
             .split(';')
             .map(str::trim)
-            .find_map(|d| d.strip_prefix("frame-src "))
+            .find_map(|d| d.strip_prefix(directive)?.strip_prefix(' '))
             .map(|s| s.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default()
     }
 
+    fn frame_sources(policy: &str) -> Vec<String> {
+        sources(policy, "frame-src")
+    }
+
+    #[test]
+    fn the_policy_allows_images_from_exactly_the_configured_origins() {
+        assert_eq!(sources(&csp(None, &[]), "img-src"), ["'self'", "data:"]);
+        let origins = [
+            "https://Frames.Example.com:443/cam-7/".to_string(),
+            "http://10.0.0.5:8080".to_string(),
+            "javascript:alert(1)".to_string(),
+        ];
+        assert_eq!(
+            sources(&csp(None, &origins), "img-src"),
+            [
+                "'self'",
+                "data:",
+                "https://frames.example.com",
+                "http://10.0.0.5:8080"
+            ]
+        );
+        // Images never widen the frame policy, nor the other way round.
+        assert_eq!(frame_sources(&csp(None, &origins)), ["'none'"]);
+        assert_eq!(
+            sources(&csp(Some("https://grafana.example/d-solo/x"), &[]), "img-src"),
+            ["'self'", "data:"]
+        );
+    }
+
     #[test]
     fn the_policy_allows_exactly_the_configured_grafana_origin_in_frames() {
-        let policy = csp(Some("https://grafana.example:3000/d-solo/abc?panelId=2"));
+        let policy = csp(Some("https://grafana.example:3000/d-solo/abc?panelId=2"), &[]);
         assert_eq!(frame_sources(&policy), ["https://grafana.example:3000"]);
-        assert_eq!(frame_sources(&csp(None)), ["'none'"]);
+        assert_eq!(frame_sources(&csp(None, &[])), ["'none'"]);
         // Default ports and upper case are normalised as browsers compare origins.
         assert_eq!(
-            frame_sources(&csp(Some("HTTPS://Grafana.Example:443/d-solo/x"))),
+            frame_sources(&csp(Some("HTTPS://Grafana.Example:443/d-solo/x"), &[])),
             ["https://grafana.example"]
         );
     }
 
     #[test]
-    fn grafana_urls_that_cannot_be_embedded_are_refused_by_name() {
+    fn urls_that_cannot_be_let_in_are_refused_by_name() {
         assert_eq!(
-            grafana_origin("javascript:alert(1)"),
-            Err(GrafanaUrlError::Scheme("javascript".into()))
+            web_origin("javascript:alert(1)"),
+            Err(OriginUrlError::Scheme("javascript".into()))
         );
         assert_eq!(
-            grafana_origin("https://admin:secret@grafana.example/d-solo/x"),
-            Err(GrafanaUrlError::Credentials)
+            web_origin("https://admin:secret@grafana.example/d-solo/x"),
+            Err(OriginUrlError::Credentials)
         );
-        assert!(matches!(
-            grafana_origin("/d-solo/x"),
-            Err(GrafanaUrlError::Parse(_))
-        ));
+        assert!(matches!(web_origin("/d-solo/x"), Err(OriginUrlError::Parse(_))));
         // A URL that is refused never widens the policy.
-        assert_eq!(frame_sources(&csp(Some("javascript:alert(1)"))), ["'none'"]);
+        assert_eq!(frame_sources(&csp(Some("javascript:alert(1)"), &[])), ["'none'"]);
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct ApiSettings {
     /// A Grafana URL (dashboard or panel, e.g. `https://grafana/d-solo/driftwatch/...`): the dashboard embeds
     /// it per monitor instead of drawing the history chart itself.
     pub grafana_url: Option<String>,
+    /// Origins (`scheme://host[:port]`) the dashboard may load images from: display fields of example
+    /// points on them are shown as thumbnails. Empty: links only, and the page loads no outside image.
+    pub image_origins: Vec<String>,
 }
 
 /// How the controller serves the governance surface.
