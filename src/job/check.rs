@@ -881,6 +881,12 @@ pub fn render_text(report: &CheckReport, color: bool) -> String {
             p
         );
     }
+    if let Some(explanation) = &result.explanation {
+        let _ = writeln!(out, "\nWhat changed and where:");
+        for line in crate::plugin::render::explanation(explanation).lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     out
 }
 
@@ -1208,7 +1214,16 @@ mod tests {
             );
         }
         assert!(!explanation.regions.is_empty());
-        let document = encode_check_report(&CheckReport::success("c", outcome));
+        let report = CheckReport::success("c", outcome);
+        let text = render_text(&report, false);
+        assert!(text.contains("What changed and where:"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.contains("camera_id") && l.contains("cam-1") && l.contains("drifted")),
+            "the drifted slice in the text report: {text}"
+        );
+        assert!(text.contains(&format!("point {}", top.examples[0].id)), "{text}");
+        let document = encode_check_report(&report);
         assert!(document.len() <= crate::job::result::MAX_RESULT_BYTES);
         let back = crate::job::result::parse_check_report(&document).unwrap();
         assert!(back.result.unwrap().explanation.is_some());
