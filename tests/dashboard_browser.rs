@@ -3,7 +3,10 @@
 //! drives Debian's chromium: signs in with a real ServiceAccount token, sees the seeded monitor chart and
 //! events, approves one with a reason, ignores another and sees its status change, finds Approve disabled
 //! on an event with nothing to trigger, sees what changed and where (slices, region shares, example points
-//! with their frame links), and a viewer gets a clear 403. Screenshots land in `<target>/test-artifacts/dashboard/`. Needs `hack/api-test-deps.sh`.
+//! with their frame links), and a viewer gets a clear 403. With a Grafana URL configured, each monitor
+//! embeds its panel; with an image origin configured, example links on that origin show their image and
+//! no other origin's image loads. The scripts are in `tests/browser/` (shared parts in `harness.mjs`).
+//! Screenshots land in `<target>/test-artifacts/dashboard/`. Needs `hack/api-test-deps.sh`.
 
 #[path = "support/api_server.rs"]
 mod api_server;
@@ -117,27 +120,54 @@ async fn a_reviewer_approves_and_ignores_drift_events_in_the_dashboard() {
     )
     .await;
 
+    with_dashboard(
+        client.clone(),
+        ns.clone(),
+        config,
+        ApiSettings::default(),
+        |addr| async move {
+            api_server::wait_for_events(addr, &ns, 5).await;
+            // The controller records that the bare monitor's event has nothing to trigger.
+            let bare = format!("/api/v1/drift-events/{ns}/bare-202611230200");
+            for _ in 0..400 {
+                let r = api_server::get(addr, &bare, Some(&approver)).await;
+                if r.status == 200 && r.json()["nothing_to_trigger"].is_string() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            drive_browser(addr, &ns, &approver, &viewer, &stranger, &client).await;
+        },
+    )
+    .await;
+}
+
+/// Runs a controller serving the dashboard for `ns` next to `body`, which gets its address; stops it when
+/// `body` is done. (The controller future is not Send — it holds a watch guard across an await — so it runs
+/// in this task, next to the body.)
+async fn with_dashboard<F, Fut>(
+    client: Client,
+    ns: String,
+    config: kube::Config,
+    settings: ApiSettings,
+    body: F,
+) where
+    F: FnOnce(std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let handles = Handles::new();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let controller_config = dashboard_config(&ns, config, ApiSettings::default());
-    // The controller future is not Send (it holds a watch guard across an await), so it runs in this task,
-    // next to the test body.
-    let controller = controller::run_with(client.clone(), controller_config, handles.clone(), async move {
-        let _ = stop_rx.await;
-    });
+    let controller = controller::run_with(
+        client,
+        dashboard_config(&ns, config, settings),
+        handles.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    );
     let body = async move {
         let addr = serving(&handles).await;
-        api_server::wait_for_events(addr, &ns, 5).await;
-        // The controller records that the bare monitor's event has nothing to trigger.
-        let bare = format!("/api/v1/drift-events/{ns}/bare-202611230200");
-        for _ in 0..400 {
-            let r = api_server::get(addr, &bare, Some(&approver)).await;
-            if r.status == 200 && r.json()["nothing_to_trigger"].is_string() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        drive_browser(addr, &ns, &approver, &viewer, &stranger, &client).await;
+        body(addr).await;
         let _ = stop_tx.send(());
     };
     let (stopped, ()) = tokio::join!(controller, body);
@@ -250,15 +280,39 @@ async fn run_browser_script(script: &str, addr: std::net::SocketAddr, env: &[(&s
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn example_thumbnails_load_only_from_the_configured_image_origin() {
+/// A namespace with the chart's roles, a monitor `frames` with 12 checks of history, and the token of a
+/// ServiceAccount bound to driftwatch-viewer.
+struct Viewed {
+    config: kube::Config,
+    client: Client,
+    ns: String,
+    viewer: String,
+}
+
+async fn viewed_monitor(prefix: &str) -> Viewed {
     let cp = ControlPlane::shared();
     let config = admin_config(cp).await;
     let client = Client::try_from(config.clone()).expect("client");
-    let ns = cp.namespace("thumbnails").await;
+    let ns = cp.namespace(prefix).await;
     roles(&client, &ns, &[]).await;
     let viewer = service_account_token(&client, &ns, "auditor", Some("driftwatch-viewer")).await;
     seed_monitor(&client, &ns, "frames", api_server::monitor_status(12, None)).await;
+    Viewed {
+        config,
+        client,
+        ns,
+        viewer,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_thumbnails_load_only_from_the_configured_image_origin() {
+    let Viewed {
+        config,
+        client,
+        ns,
+        viewer,
+    } = viewed_monitor("thumbnails").await;
     seed_event(
         &client,
         &ns,
@@ -290,57 +344,43 @@ async fn example_thumbnails_load_only_from_the_configured_image_origin() {
         ..ApiSettings::default()
     };
 
-    let handles = Handles::new();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let controller = controller::run_with(
-        client.clone(),
-        dashboard_config(&ns, config, settings),
-        handles.clone(),
-        async move {
-            let _ = stop_rx.await;
-        },
-    );
-    let body = async move {
-        let addr = serving(&handles).await;
+    let event = format!("{ns}/frames-202611260200");
+    with_dashboard(client.clone(), ns.clone(), config, settings, |addr| async move {
         api_server::wait_for_events(addr, &ns, 1).await;
         run_browser_script(
             "thumbnails.test.mjs",
             addr,
             &[
-                ("TOKEN", viewer.clone()),
+                ("TOKEN", viewer),
                 ("NAMESPACE", ns.clone()),
-                ("EVENT", format!("{ns}/frames-202611260200")),
-                ("ALLOWED_IMAGE", allowed.clone()),
-                ("OTHER_IMAGE", other.clone()),
+                ("EVENT", event),
+                ("ALLOWED_IMAGE", allowed),
+                ("OTHER_IMAGE", other),
             ],
         )
         .await;
-        let _ = stop_tx.send(());
-        let lines = request_lines(&requests);
-        assert_eq!(
-            lines,
-            ["GET /cam-7/48211.png HTTP/1.1"],
-            "only the allowed origin's image was fetched"
-        );
-        let head = requests.lock().expect("requests")[0].to_ascii_lowercase();
-        assert!(
-            !head.contains("\r\nreferer:"),
-            "the image is fetched without a referrer: {head}"
-        );
-    };
-    let (stopped, ()) = tokio::join!(controller, body);
-    assert!(stopped.is_ok(), "the controller stopped cleanly: {stopped:?}");
+    })
+    .await;
+    assert_eq!(
+        request_lines(&requests),
+        ["GET /cam-7/48211.png HTTP/1.1"],
+        "only the allowed origin's image was fetched"
+    );
+    let head = requests.lock().expect("requests")[0].to_ascii_lowercase();
+    assert!(
+        !head.contains("\r\nreferer:"),
+        "the image is fetched without a referrer: {head}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configured_grafana_panel_is_embedded_next_to_the_built_in_chart() {
-    let cp = ControlPlane::shared();
-    let config = admin_config(cp).await;
-    let client = Client::try_from(config.clone()).expect("client");
-    let ns = cp.namespace("grafana").await;
-    roles(&client, &ns, &[]).await;
-    let viewer = service_account_token(&client, &ns, "auditor", Some("driftwatch-viewer")).await;
-    seed_monitor(&client, &ns, "frames", api_server::monitor_status(12, None)).await;
+    let Viewed {
+        config,
+        client,
+        ns,
+        viewer,
+    } = viewed_monitor("grafana").await;
     let (grafana, requests) = fake_grafana().await;
     let settings = ApiSettings {
         grafana_url: Some(format!(
@@ -349,42 +389,25 @@ async fn a_configured_grafana_panel_is_embedded_next_to_the_built_in_chart() {
         ..ApiSettings::default()
     };
 
-    let handles = Handles::new();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let controller = controller::run_with(
-        client.clone(),
-        dashboard_config(&ns, config, settings),
-        handles.clone(),
-        async move {
-            let _ = stop_rx.await;
-        },
+    let env = [
+        ("TOKEN", viewer),
+        ("NAMESPACE", ns.clone()),
+        ("MONITOR", "frames".to_string()),
+        ("GRAFANA_ORIGIN", format!("http://{grafana}")),
+        // The same server under another name: another origin, which the policy must refuse.
+        ("OTHER_ORIGIN", format!("http://localhost:{}", grafana.port())),
+    ];
+    with_dashboard(client.clone(), ns.clone(), config, settings, |addr| async move {
+        run_browser_script("grafana.test.mjs", addr, &env).await;
+    })
+    .await;
+    let requests = request_lines(&requests);
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET /d-solo/driftwatch/drift?") && r.contains("var-monitor=frames")),
+        "Grafana was asked for the monitor's panel: {requests:?}"
     );
-    let body = async move {
-        let addr = serving(&handles).await;
-        run_browser_script(
-            "grafana.test.mjs",
-            addr,
-            &[
-                ("TOKEN", viewer.clone()),
-                ("NAMESPACE", ns.clone()),
-                ("MONITOR", "frames".to_string()),
-                ("GRAFANA_ORIGIN", format!("http://{grafana}")),
-                // The same server under another name: another origin, which the policy must refuse.
-                ("OTHER_ORIGIN", format!("http://localhost:{}", grafana.port())),
-            ],
-        )
-        .await;
-        let _ = stop_tx.send(());
-        let requests = request_lines(&requests);
-        assert!(
-            requests
-                .iter()
-                .any(|r| r.starts_with("GET /d-solo/driftwatch/drift?") && r.contains("var-monitor=frames")),
-            "Grafana was asked for the monitor's panel: {requests:?}"
-        );
-    };
-    let (stopped, ()) = tokio::join!(controller, body);
-    assert!(stopped.is_ok(), "the controller stopped cleanly: {stopped:?}");
 }
 
 async fn drive_browser(
@@ -395,37 +418,28 @@ async fn drive_browser(
     stranger: &str,
     client: &Client,
 ) {
-    let dir = artifacts();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.test.mjs");
-    let output = tokio::process::Command::new("node")
-        .arg(&script)
-        .env("BASE_URL", format!("http://{addr}"))
-        .env("APPROVER_TOKEN", approver)
-        .env("VIEWER_TOKEN", viewer)
-        .env("STRANGER_TOKEN", stranger)
-        .env("APPROVE_EVENT", format!("{ns}/frames-202611260200"))
-        .env("IGNORE_EVENT", format!("{ns}/frames-202611250200"))
-        .env("VIEWER_EVENT", format!("{ns}/frames-202611240200"))
-        .env("DECIDED_EVENT", format!("{ns}/frames-202611200200"))
-        .env("NOTHING_EVENT", format!("{ns}/bare-202611230200"))
-        .env(
-            "DOCS_SCREENSHOT",
-            std::env::var_os("DRIFTWATCH_DOCS_SCREENSHOT").unwrap_or_default(),
-        )
-        .env("SCREENSHOT_DIR", &dir)
-        .env("NAMESPACE", ns)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run node (install with hack/api-test-deps.sh)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    eprintln!("browser: {stdout}{stderr}");
-    assert!(
-        output.status.success(),
-        "the browser test failed:\n{stdout}\n{stderr}"
-    );
-    assert!(dir.join("dashboard.png").exists(), "screenshot saved");
+    let event = |name: &str| format!("{ns}/{name}");
+    run_browser_script(
+        "dashboard.test.mjs",
+        addr,
+        &[
+            ("APPROVER_TOKEN", approver.to_string()),
+            ("VIEWER_TOKEN", viewer.to_string()),
+            ("STRANGER_TOKEN", stranger.to_string()),
+            ("APPROVE_EVENT", event("frames-202611260200")),
+            ("IGNORE_EVENT", event("frames-202611250200")),
+            ("VIEWER_EVENT", event("frames-202611240200")),
+            ("DECIDED_EVENT", event("frames-202611200200")),
+            ("NOTHING_EVENT", event("bare-202611230200")),
+            (
+                "DOCS_SCREENSHOT",
+                std::env::var("DRIFTWATCH_DOCS_SCREENSHOT").unwrap_or_default(),
+            ),
+            ("NAMESPACE", ns.to_string()),
+        ],
+    )
+    .await;
+    assert!(artifacts().join("dashboard.png").exists(), "screenshot saved");
 
     // The decisions reached the resources, as the signed-in user.
     let events: Api<DriftEvent> = Api::namespaced(client.clone(), ns);

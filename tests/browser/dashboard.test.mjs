@@ -2,30 +2,10 @@
 // Env: BASE_URL, APPROVER_TOKEN, VIEWER_TOKEN, STRANGER_TOKEN, APPROVE_EVENT, IGNORE_EVENT, DECIDED_EVENT,
 // NOTHING_EVENT, SCREENSHOT_DIR.
 // Exits non-zero on the first failed expectation; prints one JSON line of what it saw.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { env, expect, run, shot } from "./harness.mjs";
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`missing env ${k}`);
-  return v;
-};
 const BASE_URL = env("BASE_URL");
-const SHOTS = env("SCREENSHOT_DIR");
-mkdirSync(SHOTS, { recursive: true });
-const seen = {};
-const expect = (cond, what) => {
-  if (!cond) throw new Error("expectation failed: " + what);
-};
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic"],
-});
-try {
+await run(async (browser, seen) => {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   const page = await context.newPage();
   const consoleErrors = [];
@@ -53,7 +33,7 @@ try {
   expect(await page.isVisible("#events-empty"), "the events table explains itself");
   expect((await page.textContent("#events-empty")).includes("token is needed"), "events say a token is needed");
   expect(apiCalls.length === 0, "no API call without a token: " + apiCalls.join(", "));
-  await page.screenshot({ path: join(SHOTS, "01-signed-out.png") });
+  await page.screenshot({ path: shot("01-signed-out.png") });
 
   // 1b. A token the API server does not accept (401): a readable message in both sections.
   await page.fill("#token", "not-a-real-token");
@@ -62,7 +42,7 @@ try {
   seen.unauthorized = await page.textContent("#monitors");
   expect(seen.unauthorized.includes("Sign in again"), "401 says what to do: " + seen.unauthorized);
   expect((await page.textContent("#events-empty")).includes("not accepted"), "401 under events");
-  await page.screenshot({ path: join(SHOTS, "01b-unauthorized.png") });
+  await page.screenshot({ path: shot("01b-unauthorized.png") });
   await page.click("#signout-button");
 
   // 1c. A valid token without read rights (403): a readable message naming the missing role.
@@ -72,7 +52,7 @@ try {
   seen.forbidden = await page.textContent("#monitors");
   expect(seen.forbidden.includes("driftwatch-viewer"), "403 names the role to ask for: " + seen.forbidden);
   expect((await page.textContent("#events-empty")).includes("not allowed"), "403 under events");
-  await page.screenshot({ path: join(SHOTS, "01c-forbidden.png") });
+  await page.screenshot({ path: shot("01c-forbidden.png") });
   await page.click("#signout-button");
   await page.waitForSelector("#monitors .signin-needed");
 
@@ -139,9 +119,9 @@ try {
   expect(links[0][0] === "https://frames.example.com/cam-7/48211.jpg" && links[0][1] === "noopener noreferrer" && links[0][2] === "_blank", "example links open the frame: " + links[0]);
   expect((await page.textContent("#explanation-examples")).includes("region 3 (new): 50017"), "region examples listed");
   expect(await page.locator("#explanation-examples img").count() === 0, "no thumbnails without a configured image origin");
-  await page.locator("#details").screenshot({ path: join(SHOTS, "04-explanation.png") });
+  await page.locator("#details").screenshot({ path: shot("04-explanation.png") });
   if (process.env.DOCS_SCREENSHOT) await page.locator("#details").screenshot({ path: process.env.DOCS_SCREENSHOT });
-  await page.screenshot({ path: join(SHOTS, "02-details.png"), fullPage: true });
+  await page.screenshot({ path: shot("02-details.png"), fullPage: true });
   await page.fill("#reason", "new camera firmware shifted the embeddings");
   await page.click("#approve");
   await page.waitForFunction(() => /packaging job/.test(document.getElementById("decision-feedback").textContent));
@@ -160,7 +140,7 @@ try {
   seen.ignoredStatus = "IGNORED";
   await page.click(`tr[data-event-id="${target}"]`);
   await page.waitForFunction((id) => document.getElementById("details-title").textContent === id, target);
-  await page.screenshot({ path: join(SHOTS, "dashboard.png"), fullPage: true });
+  await page.screenshot({ path: shot("dashboard.png"), fullPage: true });
 
   // 7. A viewer may look but not decide: a clear 403 message.
   const viewer = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
@@ -174,14 +154,8 @@ try {
   await viewer.click("#approve");
   await viewer.waitForFunction(() => /not allowed/.test(document.getElementById("decision-feedback").textContent));
   seen.viewerFeedback = await viewer.textContent("#decision-feedback");
-  await viewer.screenshot({ path: join(SHOTS, "03-viewer-forbidden.png"), fullPage: true });
+  await viewer.screenshot({ path: shot("03-viewer-forbidden.png"), fullPage: true });
 
   expect(foreign.length === 0, "no request left the server: " + foreign.join(", "));
   expect(consoleErrors.length === 0, "no script errors: " + consoleErrors.join(" | "));
-  console.log(JSON.stringify({ ok: true, ...seen }));
-} catch (err) {
-  console.error(String(err && err.stack || err));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

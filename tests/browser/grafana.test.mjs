@@ -3,29 +3,9 @@
 // frame; the page's policy lets exactly that origin into a frame and refuses any other.
 // Env: BASE_URL, TOKEN, NAMESPACE, MONITOR, GRAFANA_ORIGIN, OTHER_ORIGIN, SCREENSHOT_DIR.
 // Exits non-zero on the first failed expectation; prints one JSON line of what it saw.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { env, expect, run, shot } from "./harness.mjs";
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`missing env ${k}`);
-  return v;
-};
-const SHOTS = env("SCREENSHOT_DIR");
-mkdirSync(SHOTS, { recursive: true });
-const seen = {};
-const expect = (cond, what) => {
-  if (!cond) throw new Error("expectation failed: " + what);
-};
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic"],
-});
-try {
+await run(async (browser, seen) => {
   const page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
   const grafanaRequests = [];
   page.on("request", (r) => { if (r.url().startsWith(env("GRAFANA_ORIGIN"))) grafanaRequests.push(r.url()); });
@@ -65,11 +45,5 @@ try {
   }), env("OTHER_ORIGIN"));
   seen.violation = violation;
   expect(violation && violation.directive === "frame-src", "a frame from another origin is refused: " + JSON.stringify(violation));
-  await page.screenshot({ path: join(SHOTS, "04-grafana-panel.png"), fullPage: true });
-  console.log(JSON.stringify({ ok: true, ...seen }));
-} catch (err) {
-  console.error(String(err && err.stack || err));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+  await page.screenshot({ path: shot("04-grafana-panel.png"), fullPage: true });
+});

@@ -4,29 +4,9 @@
 // images even when a script asks for one.
 // Env: BASE_URL, TOKEN, NAMESPACE, EVENT, ALLOWED_IMAGE, OTHER_IMAGE, SCREENSHOT_DIR.
 // Exits non-zero on the first failed expectation; prints one JSON line of what it saw.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { env, expect, run, shot } from "./harness.mjs";
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`missing env ${k}`);
-  return v;
-};
-const SHOTS = env("SCREENSHOT_DIR");
-mkdirSync(SHOTS, { recursive: true });
-const seen = {};
-const expect = (cond, what) => {
-  if (!cond) throw new Error("expectation failed: " + what);
-};
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic"],
-});
-try {
+await run(async (browser, seen) => {
   const page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
   const outside = [];
   page.on("request", (r) => { if (!r.url().startsWith(env("BASE_URL"))) outside.push(r.url()); });
@@ -69,11 +49,5 @@ try {
   }), env("OTHER_IMAGE"));
   seen.violation = violation;
   expect(violation && violation.directive === "img-src", "another origin's image is refused: " + JSON.stringify(violation));
-  await page.locator("#details").screenshot({ path: join(SHOTS, "05-thumbnails.png") });
-  console.log(JSON.stringify({ ok: true, ...seen }));
-} catch (err) {
-  console.error(String(err && err.stack || err));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+  await page.locator("#details").screenshot({ path: shot("05-thumbnails.png") });
+});
