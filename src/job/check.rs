@@ -1100,18 +1100,7 @@ mod tests {
     #[test]
     fn the_text_report_says_how_each_window_was_sampled() {
         let outcome = CheckOutcome {
-            windows: ReportWindows {
-                reference: TimeWindow {
-                    start: None,
-                    end: None,
-                    collection: None,
-                },
-                comparison: TimeWindow {
-                    start: None,
-                    end: None,
-                    collection: None,
-                },
-            },
+            windows: ReportWindows::default(),
             samples: SampleCounts {
                 reference: 20_000,
                 comparison: 300,

@@ -57,7 +57,7 @@ pub struct CheckOutcome {
 }
 
 /// Reference and comparison windows as read.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportWindows {
     pub reference: TimeWindow,

@@ -194,7 +194,7 @@ pub struct DetectorScore {
 }
 
 /// A closed time interval of data.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TimeWindow {
     /// Inclusive start (RFC 3339).

@@ -406,16 +406,8 @@ mod tests {
                 detected_at: Time(ts("2026-03-01T02:00:00Z")),
                 drift_score: 0.4,
                 scores: vec![],
-                reference_window: TimeWindow {
-                    start: None,
-                    end: None,
-                    collection: None,
-                },
-                comparison_window: TimeWindow {
-                    start: None,
-                    end: None,
-                    collection: None,
-                },
+                reference_window: TimeWindow::default(),
+                comparison_window: TimeWindow::default(),
                 check_id: None,
                 samples: None,
                 source: None,

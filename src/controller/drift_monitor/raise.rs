@@ -187,7 +187,7 @@ pub fn ignored(event: &DriftEvent) -> bool {
 mod tests {
     use super::*;
     use crate::{
-        api::v1alpha1::{Approval, DataSource, Method, SampleCounts, TimeWindow},
+        api::v1alpha1::{Approval, DataSource, Method, SampleCounts},
         job::result::{ReportWindows, ScoreReport},
     };
 
@@ -197,18 +197,7 @@ mod tests {
 
     fn outcome(score: f64) -> CheckOutcome {
         CheckOutcome {
-            windows: ReportWindows {
-                reference: TimeWindow {
-                    start: None,
-                    end: None,
-                    collection: None,
-                },
-                comparison: TimeWindow {
-                    start: None,
-                    end: None,
-                    collection: None,
-                },
-            },
+            windows: ReportWindows::default(),
             samples: SampleCounts::default(),
             scores: vec![ScoreReport {
                 method: Method::KlDivergence,

@@ -318,7 +318,7 @@ pub fn changed(old: &DriftMonitorStatus, new: &DriftMonitorStatus) -> bool {
 mod tests {
     use super::*;
     use crate::{
-        api::v1alpha1::{DataSource, Method, SampleCounts, TimeWindow},
+        api::v1alpha1::{DataSource, Method, SampleCounts},
         job::result::{ReportWindows, ScoreReport},
     };
 
@@ -328,18 +328,7 @@ mod tests {
 
     fn outcome(score: f64, drifted: bool) -> CheckOutcome {
         CheckOutcome {
-            windows: ReportWindows {
-                reference: TimeWindow {
-                    start: None,
-                    end: None,
-                    collection: None,
-                },
-                comparison: TimeWindow {
-                    start: None,
-                    end: None,
-                    collection: None,
-                },
-            },
+            windows: ReportWindows::default(),
             samples: SampleCounts {
                 reference: 1000,
                 comparison: 500,

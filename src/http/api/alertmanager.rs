@@ -286,15 +286,10 @@ pub fn alert_check(alert: &DriftAlert, monitor: &DriftMonitor) -> (String, Times
     );
     let outcome = CheckOutcome {
         windows: ReportWindows {
-            reference: TimeWindow {
-                start: None,
-                end: None,
-                collection: None,
-            },
+            reference: TimeWindow::default(),
             comparison: TimeWindow {
-                start: None,
                 end: Some(Time(alert.starts_at)),
-                collection: None,
+                ..TimeWindow::default()
             },
         },
         samples: SampleCounts::default(),
