@@ -270,7 +270,7 @@ async fn a_monitor_applied_with_kubectl_checks_raises_an_event_and_an_approval_d
         retraining.s3_uri.as_deref(),
         Some(format!("s3://{BUCKET}/{key}").as_str())
     );
-    let archive = s3_object(s3, &key).await;
+    let archive = s3.object(BUCKET, &key).await;
     assert_eq!(Some(sha256_hex(&archive)), retraining.sha256);
     let manifest = manifest_of(&archive);
     assert_eq!(manifest["event"]["name"], event.as_str(), "{manifest}");
@@ -401,7 +401,9 @@ async fn deleting_the_controller_pod_mid_job_loses_nothing_and_repeats_nothing()
         "one upload"
     );
     let retraining = done.status.as_ref().and_then(|s| s.retraining.clone()).unwrap();
-    let archive = s3_object(s3, &format!("batches/{ns}/{event}/batch.tar.gz")).await;
+    let archive = s3
+        .object(BUCKET, &format!("batches/{ns}/{event}/batch.tar.gz"))
+        .await;
     assert_eq!(Some(sha256_hex(&archive)), retraining.sha256);
     let monitor = monitors.get(MONITOR).await.unwrap();
     let status = monitor.status.unwrap();

@@ -138,15 +138,9 @@ async fn the_job_packages_the_filtered_comparison_window_from_qdrant() {
     );
 
     // The archive holds exactly Qdrant's points (ids, payloads, vectors) of the window.
-    let object = S3Server::shared()
-        .client()
-        .get_object()
-        .bucket(BUCKET)
-        .key("batches/ml/frames-e2e/batch.tar.gz")
-        .send()
-        .await
-        .unwrap();
-    let bytes = object.body.collect().await.unwrap().into_bytes();
+    let bytes = S3Server::shared()
+        .object(BUCKET, "batches/ml/frames-e2e/batch.tar.gz")
+        .await;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
     let mut points = String::new();
     for entry in tar.entries().unwrap() {
@@ -248,15 +242,7 @@ async fn an_unreachable_qdrant_is_reported_as_source_unavailable() {
 
 /// The files of an uploaded archive.
 async fn archive_files(key: &str) -> std::collections::HashMap<String, Vec<u8>> {
-    let object = S3Server::shared()
-        .client()
-        .get_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    let bytes = object.body.collect().await.unwrap().into_bytes();
+    let bytes = S3Server::shared().object(BUCKET, key).await;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
     let mut files = std::collections::HashMap::new();
     for entry in tar.entries().unwrap() {

@@ -285,15 +285,7 @@ async fn approval_packages_once_to_s3_triggers_the_webhook_and_records_actioned(
     assert_eq!(retraining.retraining_job_id.as_deref(), Some("rt-42"));
     assert_eq!(retraining.attempts, Some(2));
     assert!(retraining.started_at.is_some() && retraining.finished_at.is_some());
-    let object = S3Server::shared()
-        .client()
-        .get_object()
-        .bucket(BUCKET)
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
-    let bytes = object.body.collect().await.unwrap().into_bytes();
+    let bytes = S3Server::shared().object(BUCKET, &key).await;
     assert_eq!(
         retraining.sha256.as_deref(),
         Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str())

@@ -282,18 +282,6 @@ pub fn s3(cluster: &Cluster) -> &'static S3Server {
     server
 }
 
-pub async fn s3_object(s3: &S3Server, key: &str) -> Vec<u8> {
-    let object = s3
-        .client()
-        .get_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("s3://{BUCKET}/{key}: {e:?}"));
-    object.body.collect().await.unwrap().into_bytes().to_vec()
-}
-
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))

@@ -85,6 +85,25 @@ impl S3Server {
         let _ = self.client().create_bucket().bucket(name).send().await;
     }
 
+    /// The bytes of object `key` in `bucket` (panics, naming it, when it cannot be read).
+    pub async fn object(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let object = self
+            .client()
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("s3://{bucket}/{key}: {e:?}"));
+        object
+            .body
+            .collect()
+            .await
+            .expect("object body")
+            .into_bytes()
+            .to_vec()
+    }
+
     /// Env for a `driftwatch package` child process talking to this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
