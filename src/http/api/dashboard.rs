@@ -45,6 +45,12 @@ pub fn web_origin(url: &str) -> Result<String, OriginUrlError> {
     Ok(parsed.origin().ascii_serialization())
 }
 
+/// The configured image origins as browsers compare them; one that is not an http(s) origin is left out.
+/// The page's policy and the origins the page is told about are both this list, so they always agree.
+fn allowed_image_origins(configured: &[String]) -> Vec<String> {
+    configured.iter().filter_map(|url| web_origin(url).ok()).collect()
+}
+
 /// Security headers of every dashboard page: nothing loads from elsewhere, except a configured Grafana
 /// panel in a frame (exactly its origin) and images of example points from the configured image origins.
 fn csp(grafana: Option<&str>, image_origins: &[String]) -> String {
@@ -52,9 +58,8 @@ fn csp(grafana: Option<&str>, image_origins: &[String]) -> String {
         .and_then(|url| web_origin(url).ok())
         .map(|o| format!("frame-src {o}; "))
         .unwrap_or_else(|| "frame-src 'none'; ".to_string());
-    let images: String = image_origins
+    let images: String = allowed_image_origins(image_origins)
         .iter()
-        .filter_map(|url| web_origin(url).ok())
         .map(|o| format!(" {o}"))
         .collect();
     format!(
@@ -120,7 +125,7 @@ pub async fn config(State(state): State<ApiState>) -> Json<DashboardConfig> {
     Json(DashboardConfig {
         auth: state.auth.mode() == AuthMode::Enabled,
         grafana_url: state.settings.grafana_url.clone(),
-        image_origins: state.settings.image_origins.clone(),
+        image_origins: allowed_image_origins(&state.settings.image_origins),
     })
 }
 
