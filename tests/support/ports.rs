@@ -6,7 +6,7 @@
 //! taken by listeners that ask for them by number, so a random free one is as good as reserved.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::net::TcpListener;
 
 const LOWEST: u16 = 20_000;
@@ -47,8 +47,7 @@ fn ephemeral_range_start() -> Option<u16> {
         .ok()
 }
 
+/// A fresh random number: each `RandomState` is seeded anew, so hashing nothing with it is random.
 fn random() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    hasher.finish()
+    RandomState::new().hash_one(())
 }
